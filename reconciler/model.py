@@ -1,0 +1,195 @@
+"""Value types shared by the planner, the client, the store and the daemon.
+
+Both sides of the diff are normalised into these small frozen types before anything compares
+them (STYLE.md 2): the desired levels from YAML and the orders observed on the exchange meet as
+`LevelKey`s, `Decimal` prices and sizes, and `Side` enums. Money is never a float here.
+
+This module imports nothing but the standard library, so the pure core (`spec`, `planner`) can
+depend on it without pulling in I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import Enum
+
+
+class Side(str, Enum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+class OrderType(str, Enum):
+    GTC = "GTC"
+    GTD = "GTD"
+    FOK = "FOK"
+    FAK = "FAK"
+
+
+#: Every tick size the CLOB uses (V2 added 0.005 and 0.0025).
+TICK_SIZES: tuple[Decimal, ...] = tuple(
+    Decimal(t) for t in ("0.1", "0.01", "0.001", "0.0001", "0.005", "0.0025")
+)
+
+#: GTD orders must expire at least this long after they are posted (the exchange's threshold
+#: plus its one-minute security window; the unified SDK requires 180 s).
+GTD_MIN_LIFETIME_SECONDS = 180
+
+#: At most this many orders in one POST /orders.
+MAX_BATCH_POST = 15
+
+
+@dataclass(frozen=True, order=True)
+class LevelKey:
+    """A level is (token, side, price): the unit of desired state."""
+
+    token_id: str
+    side: Side
+    price: Decimal
+
+    def __str__(self) -> str:
+        return f"{self.side.value} {self.price} @ {self.token_id[:10]}…"
+
+
+@dataclass(frozen=True)
+class MarketInfo:
+    """What the exchange says about a token right now (from /clob-markets, /tick-size, /neg-risk)."""
+
+    token_id: str
+    tick_size: Decimal
+    min_order_size: Decimal
+    neg_risk: bool
+    condition_id: str = ""
+    accepting_orders: bool = True  # False when the market is closed or resolved
+
+
+@dataclass(frozen=True)
+class OpenOrder:
+    """An order as observed on the exchange (an element of GET /data/orders), normalised."""
+
+    order_id: str  # 0x-prefixed EIP-712 order hash
+    token_id: str
+    side: Side
+    price: Decimal
+    original_size: Decimal
+    size_matched: Decimal
+    created_at: int  # unix seconds, as the exchange reports it
+    order_type: OrderType = OrderType.GTC
+    expiration: int = 0  # unix seconds; 0 = none
+    status: str = "LIVE"
+    owner: str = ""  # API key that placed it
+    maker_address: str = ""
+    market: str = ""  # condition id
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.original_size - self.size_matched
+
+    @property
+    def key(self) -> LevelKey:
+        return LevelKey(self.token_id, self.side, self.price)
+
+
+# --- planner inputs that come from the store -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InventoryOrder:
+    """An order we posted (or adopted), as recorded in the store.
+
+    The inventory is what decides ownership: only these orders are ever cancelled, unless a
+    token's `unmanaged: cancel` policy says otherwise.
+    """
+
+    order_id: str
+    key: LevelKey
+    generation: int  # the level generation this order was posted for
+    size: Decimal  # original size posted
+    posted_at_ms: int  # when we posted it (newest-first cancellation tie-breaks on this)
+
+
+@dataclass(frozen=True)
+class LevelState:
+    """The applied state of a level: which spec generation is in force and what has filled."""
+
+    key: LevelKey
+    spec_digest: str  # digest of the level spec (size, type, expiry, flags) this generation serves
+    generation: int
+    filled: Decimal  # fills of our orders at this level since this generation began
+
+
+# --- planner output --------------------------------------------------------------------------
+
+
+class CancelReason(str, Enum):
+    LEVEL_REMOVED = "level removed from desired state"
+    TOKEN_REMOVED = "token removed from desired state"
+    OVERSIZED = "level has more resting size than desired"
+    UNMANAGED = "order not placed by us, and the token says unmanaged: cancel"
+    SPEC_CHANGED = "order no longer matches the level's spec (type, expiry or post-only)"
+    CAP = "cap on resting buy notional"
+    LEVEL_DONE = "level fully filled"
+
+
+@dataclass(frozen=True)
+class Keep:
+    order_id: str
+    key: LevelKey
+    remaining: Decimal
+
+
+@dataclass(frozen=True)
+class Cancel:
+    order_id: str
+    key: LevelKey
+    remaining: Decimal
+    reason: CancelReason
+
+
+@dataclass(frozen=True)
+class Post:
+    """An order to post, for the level it serves."""
+
+    key: LevelKey
+    size: Decimal
+    order_type: OrderType
+    post_only: bool
+    expires_at: int  # unix seconds; 0 for GTC
+    generation: int
+    neg_risk: bool
+    tick_size: Decimal
+
+
+@dataclass(frozen=True)
+class SkippedToken:
+    token_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class LevelGeneration:
+    """A level whose spec changed: the store records the new generation when the plan applies."""
+
+    key: LevelKey
+    spec_digest: str
+    generation: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    keeps: tuple[Keep, ...] = ()
+    cancels: tuple[Cancel, ...] = ()
+    posts: tuple[Post, ...] = ()
+    skipped: tuple[SkippedToken, ...] = ()
+    warnings: tuple[str, ...] = ()
+    generations: tuple[LevelGeneration, ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        """No write is needed (skips and warnings do not make a change)."""
+        return not self.cancels and not self.posts
+
+    def post_batches(self, size: int = MAX_BATCH_POST) -> list[tuple[Post, ...]]:
+        """Posts grouped for POST /orders, at most `size` each, in plan order."""
+        return [self.posts[i : i + size] for i in range(0, len(self.posts), size)]
