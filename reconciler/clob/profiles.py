@@ -1,0 +1,125 @@
+"""Protocol profiles: which exchange contract and EIP-712 domain an order is signed for.
+
+An order's signature binds it to one EIP-712 domain: ("Polymarket CTF Exchange", version, chain,
+verifying contract). Three profiles exist:
+
+* ``V1`` - the legacy CTF Exchange (domain "1", 12-field struct with taker/nonce/fee). Dead on
+  production since the CLOB V2 cutover (2026-04-28); kept for V1-compatible venues and tests.
+* ``V2`` - CTFExchangeV2 (domain "2", 11-field struct). The production path.
+* ``V3`` - ExchangeV3 (domain "3", same struct as V2) for Protocol-V2 markets, whose asset ids are
+  position ids. It has a single contract: no neg-risk variant, so ``neg_risk`` is ignored for it
+  (the official SDK does the same).
+
+Contract addresses per chain come from the official SDK's config (py-clob-client-v2 1.2.1).
+`register_contracts` lets a test venue (e.g. the paper exchange on another chain id) add or
+override a chain; the cached domain separators are dropped when it does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import lru_cache
+
+from reconciler.clob.eip712 import exchange_domain_separator, to_checksum_address
+
+
+class Profile(StrEnum):
+    V1 = "v1"
+    V2 = "v2"
+    V3 = "v3"
+
+    @property
+    def domain_version(self) -> str:
+        return {"v1": "1", "v2": "2", "v3": "3"}[self.value]
+
+    @property
+    def is_v1(self) -> bool:
+        return self is Profile.V1
+
+
+@dataclass(frozen=True)
+class ExchangeContracts:
+    """The exchange contracts of one chain (checksummed on construction)."""
+
+    chain_id: int
+    exchange_v1: str
+    neg_risk_exchange_v1: str
+    exchange_v2: str
+    neg_risk_exchange_v2: str
+    exchange_v3: str
+
+    def __post_init__(self) -> None:
+        # Checksum once here so every later comparison and wire value is canonical.
+        for name in (
+            "exchange_v1",
+            "neg_risk_exchange_v1",
+            "exchange_v2",
+            "neg_risk_exchange_v2",
+            "exchange_v3",
+        ):
+            object.__setattr__(self, name, to_checksum_address(getattr(self, name)))
+
+    def exchange(self, profile: Profile, neg_risk: bool) -> str:
+        if profile is Profile.V3:
+            return self.exchange_v3
+        if profile is Profile.V2:
+            return self.neg_risk_exchange_v2 if neg_risk else self.exchange_v2
+        return self.neg_risk_exchange_v1 if neg_risk else self.exchange_v1
+
+
+_CONTRACTS: dict[int, ExchangeContracts] = {
+    137: ExchangeContracts(
+        chain_id=137,
+        exchange_v1="0x4bFb41d5B3570DeFd03C39a9A4D8dE6Bd8B8982E",
+        neg_risk_exchange_v1="0xC5d563A36AE78145C45a50134d48A1215220f80a",
+        exchange_v2="0xE111180000d2663C0091e4f400237545B87B996B",
+        neg_risk_exchange_v2="0xe2222d279d744050d28e00520010520000310F59",
+        exchange_v3="0xe3333700cA9d93003F00f0F71f8515005F6c00Aa",
+    ),
+    # Amoy: the V1 neg-risk address follows py-clob-client-v2's config (as the TS client);
+    # py-clob-client 0.34 used 0xd91E80cF... instead (clob-v1-wire.md 4.1). Override with
+    # register_contracts if a venue uses the other.
+    80002: ExchangeContracts(
+        chain_id=80002,
+        exchange_v1="0xdFE02Eb6733538f8Ea35D585af8DE5958AD99E40",
+        neg_risk_exchange_v1="0xC5d563A36AE78145C45a50134d48A1215220f80a",
+        exchange_v2="0xE111180000d2663C0091e4f400237545B87B996B",
+        neg_risk_exchange_v2="0xe2222d279d744050d28e00520010520000310F59",
+        exchange_v3="0x9fE6e61422AdB6F610d8597F9684b16912D50C3D",
+    ),
+}
+
+
+def contracts_for(chain_id: int) -> ExchangeContracts:
+    """The exchange contracts for `chain_id`; ValueError for a chain we know nothing about."""
+    try:
+        return _CONTRACTS[chain_id]
+    except KeyError:
+        known = ", ".join(str(c) for c in sorted(_CONTRACTS))
+        raise ValueError(
+            f"unknown chain id {chain_id}: no exchange contracts are configured for it "
+            f"(known: {known}); register them with register_contracts(ExchangeContracts(...))"
+        ) from None
+
+
+def register_contracts(contracts: ExchangeContracts) -> None:
+    """Add or replace the contracts of one chain (for test venues)."""
+    _CONTRACTS[contracts.chain_id] = contracts
+    domain_separator.cache_clear()
+
+
+def exchange_address(chain_id: int, profile: Profile, neg_risk: bool) -> str:
+    """The verifying contract (checksummed) an order for this chain/profile/market is signed for."""
+    return contracts_for(chain_id).exchange(Profile(profile), neg_risk)
+
+
+@lru_cache(maxsize=64)
+def domain_separator(chain_id: int, profile: Profile, neg_risk: bool) -> bytes:
+    """EIP-712 domain separator of the exchange (cached: it is the same for every order)."""
+    profile = Profile(profile)
+    return exchange_domain_separator(
+        version=profile.domain_version,
+        chain_id=chain_id,
+        verifying_contract=exchange_address(chain_id, profile, neg_risk),
+    )
