@@ -1,0 +1,91 @@
+"""One daemon per state file: an exclusive `flock` on `<state>.lock`, held for the process life.
+
+Two daemons on one SQLite file would each believe their inventory is the truth and post the same
+levels twice, so the second one must not start (DESIGN.md invariant 6). `flock` is released by the
+kernel when the process dies, however it dies, so a crash never leaves a stale lock behind; the
+pid written into the file is only there to name the holder in the refusal message.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+from pathlib import Path
+from types import TracebackType
+
+
+class LockHeld(RuntimeError):
+    """Another process holds the state lock. The message names the state file and its pid."""
+
+    def __init__(self, *, state_path: Path, holder_pid: int | None) -> None:
+        who = f"pid {holder_pid}" if holder_pid else "another process (pid unknown)"
+        super().__init__(
+            f"state file {state_path} is in use by {who}: only one reconciler may use a state "
+            f"file at a time. Stop the other one first, or pass a different --state."
+        )
+        self.state_path = state_path
+        self.holder_pid = holder_pid
+
+
+def lock_path_for(state_path: Path) -> Path:
+    return state_path.with_name(state_path.name + ".lock")
+
+
+class StateLock:
+    """`with StateLock(state_path):` — raise LockHeld when another process holds it."""
+
+    def __init__(self, state_path: Path) -> None:
+        self.state_path = state_path
+        self.path = lock_path_for(state_path)
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self) -> None:
+        if self._fd is not None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = _read_pid(fd)
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise LockHeld(state_path=self.state_path, holder_pid=holder) from None
+            raise
+        # Only the holder writes, after it holds the lock, so a reader sees a whole pid or none.
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        # The file stays: unlinking it would race with a process that just opened it.
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+    def __enter__(self) -> StateLock:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        return int(text) if text else None
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,120 @@
+"""Logging: text for people on a terminal, JSON lines under systemd, secrets scrubbed either way.
+
+`--log-format auto` (the default) writes JSON lines when stderr is connected to the journal
+(systemd sets JOURNAL_STREAM to the device:inode of that stream; it is checked against stderr,
+because a child of a service inherits the variable without the stream), and text otherwise.
+
+The secrets in force are registered with a redacting filter as a last line of defence: the code
+never formats a secret into a message on purpose (they live in `settings.Secret`), but if an
+exception from a library ever carried one, the log line shows `***` instead.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from typing import IO
+
+from reconciler.settings import LogFormat
+
+# LogRecord attributes that are not "extra" fields.
+_STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+
+
+class RedactingFilter(logging.Filter):
+    """Replace every registered secret string in the final message with `***`."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self._secrets = [s for s in secrets if len(s) >= 8]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._secrets:
+            return True
+        message = record.getMessage()
+        text = _scrub(message, self._secrets)
+        exc_text = _scrub(_format_exc(record), self._secrets) if record.exc_info else None
+        if text != message or exc_text is not None:
+            record.msg, record.args = text, None
+            if exc_text is not None:
+                record.exc_info, record.exc_text = None, exc_text
+        return True
+
+
+def _scrub(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def _format_exc(record: logging.LogRecord) -> str:
+    return logging.Formatter().formatException(record.exc_info) if record.exc_info else ""
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg, any `extra=` fields, exc."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            entry["exc"] = record.exc_text
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S")
+        self.converter = time.localtime
+
+
+def journal_attached(env: Mapping[str, str] | None = None, stream: IO[str] | None = None) -> bool:
+    env = os.environ if env is None else env
+    value = env.get("JOURNAL_STREAM", "")
+    stream = sys.stderr if stream is None else stream
+    try:
+        device, inode = (int(part) for part in value.split(":"))
+        info = os.fstat(stream.fileno())
+    except (ValueError, OSError, AttributeError):
+        return False
+    return (info.st_dev, info.st_ino) == (device, inode)
+
+
+def configure_logging(
+    *,
+    log_format: LogFormat = LogFormat.AUTO,
+    level: str = "INFO",
+    secrets: Iterable[str] = (),
+    stream: IO[str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> logging.Handler:
+    """Install one handler on the root logger (replacing ours from an earlier call)."""
+    stream = sys.stderr if stream is None else stream
+    if log_format is LogFormat.AUTO:
+        log_format = LogFormat.JSON if journal_attached(env, stream) else LogFormat.TEXT
+    handler = logging.StreamHandler(stream)
+    handler.set_name("reconciler")
+    handler.setFormatter(JsonFormatter() if log_format is LogFormat.JSON else TextFormatter())
+    handler.addFilter(RedactingFilter(secrets))
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == "reconciler"]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    # The libraries underneath are chatty at INFO (every scheduler run, every HTTP connection).
+    for name in ("apscheduler", "urllib3", "watchdog"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    return handler

@@ -1,0 +1,106 @@
+"""Prometheus metrics in the text exposition format, served on localhost when asked for.
+
+A tiny registry instead of a dependency: a handful of counters and gauges, each a name, a help
+line and labelled values, rendered as text format 0.0.4. The daemon updates it after each tick;
+`--metrics-port` serves `/metrics` on 127.0.0.1 only (the numbers say what the account is doing,
+which is nobody else's business).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+Labels = tuple[tuple[str, str], ...]
+
+
+@dataclass
+class _Family:
+    name: str
+    kind: str  # counter | gauge
+    help: str
+    values: dict[Labels, float] = field(default_factory=dict)
+
+
+class Metrics:
+    """Counters and gauges the daemon keeps; thread-safe; rendered by `render()`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._families: dict[str, _Family] = {}
+        for name, kind, text in (
+            ("reconciler_ticks_total", "counter", "Reconcile ticks run, by outcome."),
+            ("reconciler_actions_total", "counter", "Exchange actions taken, by kind."),
+            ("reconciler_errors_total", "counter", "Ticks that ended in an error."),
+            ("reconciler_drift", "gauge", "Changes (posts + cancels) the last plan needed."),
+            ("reconciler_last_success_timestamp_seconds", "gauge",
+             "Unix time of the last successful tick."),
+            ("reconciler_applied_revision", "gauge", "Id of the desired revision in force."),
+            ("reconciler_spec_valid", "gauge", "1 when the desired files are valid, else 0."),
+            ("reconciler_tick_duration_seconds", "gauge", "Duration of the last tick."),
+            ("reconciler_consecutive_failures", "gauge", "Tick failures since the last success."),
+        ):
+            self._families[name] = _Family(name=name, kind=kind, help=text)
+
+    def inc(self, name: str, amount: float = 1.0, **labels: str) -> None:
+        key = tuple(sorted(labels.items()))
+        with self._lock:
+            values = self._families[name].values
+            values[key] = values.get(key, 0.0) + amount
+
+    def set(self, name: str, value: float, **labels: str) -> None:
+        with self._lock:
+            self._families[name].values[tuple(sorted(labels.items()))] = float(value)
+
+    def value(self, name: str, **labels: str) -> float:
+        with self._lock:
+            return self._families[name].values.get(tuple(sorted(labels.items())), 0.0)
+
+    def render(self) -> str:
+        lines: list[str] = []
+        with self._lock:
+            for family in self._families.values():
+                lines.append(f"# HELP {family.name} {family.help}")
+                lines.append(f"# TYPE {family.name} {family.kind}")
+                for labels, value in sorted(family.values.items()):
+                    lines.append(f"{family.name}{_labels(labels)} {_number(value)}")
+        return "\n".join(lines) + "\n"
+
+
+def _labels(labels: Labels) -> str:
+    if not labels:
+        return ""
+    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
+    return "{" + inner + "}"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+def make_metrics_server(metrics: Metrics, *, port: int, host: str = "127.0.0.1") -> ThreadingHTTPServer:
+    """An HTTP server answering GET /metrics; the caller runs `serve_forever` in its thread."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            if self.path.split("?")[0] not in ("/metrics", "/"):
+                self.send_error(404)
+                return
+            body = metrics.render().encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            return  # scrapes every few seconds would drown the journal
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    return server

@@ -1,0 +1,301 @@
+"""Typed settings for the CLI and the daemon, from flags, the environment and files.
+
+One frozen `Settings` value is built once, at the edge, from three sources in a fixed order of
+precedence: command-line flags, then environment variables, then files (a private-key file named
+by a flag, or systemd's credentials directory). Everything after that reads typed fields, never
+`os.environ`.
+
+Secrets (the private key, the API secret and the passphrase) are held in `Secret`, whose repr and
+str never show the value, and they never come from argv: a flag can only name a FILE holding the
+key. Validation errors describe what is wrong without quoting the offending value, because the
+offending value may be a key.
+
+No default spends money: there is no default exchange host (pass `--host`/`CLOB_HOST`, or
+`--paper` for the local paper exchange), a proxy/Safe/deposit signature type without a funder
+address is refused, and heartbeats (which make the exchange cancel every order of the key when
+they stop) are off unless asked for.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum, StrEnum
+from pathlib import Path
+from typing import TypeVar
+
+DEFAULT_CHAIN_ID = 137
+DEFAULT_DESIRED_DIR = Path("desired")
+DEFAULT_STATE_PATH = Path("state/reconciler.db")
+DEFAULT_INTERVAL_SECONDS = 10.0
+DEFAULT_DEBOUNCE_SECONDS = 0.15
+DEFAULT_STOP_TIMEOUT_SECONDS = 20.0
+DEFAULT_HEARTBEAT_SECONDS = 5.0
+
+#: File names looked up in $CREDENTIALS_DIRECTORY (systemd LoadCredential=NAME:PATH).
+CREDENTIAL_FILES = {
+    "private_key": "private_key",
+    "api_secret": "api_secret",
+    "passphrase": "passphrase",
+}
+
+E = TypeVar("E", bound=Enum)
+
+_HEX_KEY = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid. The message says what to set; it never quotes a secret."""
+
+
+class Secret:
+    """A string that never shows itself in repr, str, f-strings or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The value, for the one place that must use it (signing, HMAC)."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class ShutdownPolicy(StrEnum):
+    LEAVE = "leave"  # stop the daemon, leave the orders resting (default)
+    CANCEL = "cancel"  # cancel our managed orders on the way out
+
+
+class LogFormat(StrEnum):
+    AUTO = "auto"  # JSON lines under systemd (JOURNAL_STREAM), text on a terminal
+    TEXT = "text"
+    JSON = "json"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the CLI and the daemon need, validated. Secrets are `Secret`s."""
+
+    host: str | None = None
+    chain_id: int = DEFAULT_CHAIN_ID
+    private_key: Secret | None = None
+    api_key: str | None = None
+    api_secret: Secret | None = None
+    passphrase: Secret | None = None
+    signature_type: int = 0
+    funder: str | None = None
+    desired_dir: Path = DEFAULT_DESIRED_DIR
+    state_path: Path = DEFAULT_STATE_PATH
+    paper: bool = False
+    interval_seconds: float = DEFAULT_INTERVAL_SECONDS
+    debounce_seconds: float = DEFAULT_DEBOUNCE_SECONDS
+    stop_timeout_seconds: float = DEFAULT_STOP_TIMEOUT_SECONDS
+    request_timeout_seconds: float = 10.0
+    on_shutdown: ShutdownPolicy = ShutdownPolicy.LEAVE
+    heartbeat: bool = False
+    heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
+    log_format: LogFormat = LogFormat.AUTO
+    log_level: str = "INFO"
+    metrics_port: int | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def has_api_creds(self) -> bool:
+        return bool(self.api_key and self.api_secret and self.passphrase)
+
+    def secrets(self) -> list[str]:
+        """The secret strings in force, so the log redactor can scrub them if one ever leaks."""
+        found = [s.reveal() for s in (self.private_key, self.api_secret, self.passphrase) if s]
+        return [s for s in found if s]
+
+    def require_exchange(self) -> None:
+        """Refuse, with a message that says what to do, when no exchange or key is configured."""
+        if self.paper:
+            return
+        if not self.host:
+            raise SettingsError(
+                "no exchange host: set CLOB_HOST or --host (e.g. https://clob.polymarket.com), "
+                "or use --paper to run against an embedded paper exchange"
+            )
+        if self.private_key is None:
+            raise SettingsError(
+                "no private key: set PRIVATE_KEY in the environment, pass --private-key-file "
+                "FILE, or provide the systemd credential 'private_key'; or use --paper to try "
+                "it on an embedded paper exchange with a throwaway key"
+            )
+
+
+def load_settings(
+    *, flags: Mapping[str, object], env: Mapping[str, str] | None = None
+) -> Settings:
+    """Build Settings from parsed flags (None = not given) and the environment.
+
+    Precedence: flag, then environment, then default. Secrets: the environment, then a file named
+    by `--private-key-file`, then $CREDENTIALS_DIRECTORY. Never from a flag's value.
+    """
+    env = os.environ if env is None else env
+
+    def pick(flag: str, var: str | None = None) -> object:
+        value = flags.get(flag)
+        if value is None and var is not None:
+            value = env.get(var) or None
+        return value
+
+    private_key = _load_private_key(flags=flags, env=env)
+    api_secret = _secret_from(env=env, var="SECRET", credential="api_secret")
+    passphrase = _secret_from(env=env, var="PASSPHRASE", credential="passphrase")
+    api_key = _str_or_none(pick("api_key", "API_KEY"))
+    given = [x is not None for x in (api_key, api_secret, passphrase)]
+    if any(given) and not all(given):
+        raise SettingsError(
+            "API credentials are partial: set all of API_KEY, SECRET and PASSPHRASE, or none "
+            "of them (they are then derived from the private key with an L1 signature)"
+        )
+    signature_type = _int_setting(pick("signature_type", "SIGNATURE_TYPE"), "SIGNATURE_TYPE", 0)
+    if signature_type not in (0, 1, 2, 3):
+        raise SettingsError("SIGNATURE_TYPE must be 0 (EOA), 1 (proxy), 2 (Safe) or 3 (1271)")
+    funder = _str_or_none(pick("funder", "FUNDER_ADDRESS"))
+    _check_funder(signature_type=signature_type, funder=funder)
+    return Settings(
+        host=_check_host(_str_or_none(pick("host", "CLOB_HOST"))),
+        chain_id=_int_setting(pick("chain_id", "CHAIN_ID"), "CHAIN_ID", DEFAULT_CHAIN_ID),
+        private_key=private_key,
+        api_key=api_key,
+        api_secret=api_secret,
+        passphrase=passphrase,
+        signature_type=signature_type,
+        funder=funder,
+        desired_dir=Path(str(pick("desired", "RECONCILER_DESIRED") or DEFAULT_DESIRED_DIR)),
+        state_path=Path(str(pick("state", "RECONCILER_STATE") or DEFAULT_STATE_PATH)),
+        paper=bool(flags.get("paper") or False),
+        interval_seconds=_positive(pick("interval", "RECONCILER_INTERVAL"), "interval",
+                                   DEFAULT_INTERVAL_SECONDS),
+        debounce_seconds=_positive(flags.get("debounce"), "debounce", DEFAULT_DEBOUNCE_SECONDS),
+        stop_timeout_seconds=_positive(flags.get("stop_timeout"), "stop-timeout",
+                                       DEFAULT_STOP_TIMEOUT_SECONDS),
+        request_timeout_seconds=_positive(flags.get("request_timeout"), "request-timeout", 10.0),
+        on_shutdown=_enum(ShutdownPolicy, pick("on_shutdown", "RECONCILER_ON_SHUTDOWN"),
+                          "on-shutdown", ShutdownPolicy.LEAVE),
+        heartbeat=bool(flags.get("heartbeat") or False),
+        log_format=_enum(LogFormat, pick("log_format", "RECONCILER_LOG_FORMAT"), "log-format",
+                         LogFormat.AUTO),
+        log_level=str(pick("log_level", "RECONCILER_LOG_LEVEL") or "INFO").upper(),
+        metrics_port=_port(pick("metrics_port", "RECONCILER_METRICS_PORT")),
+    )
+
+
+def _load_private_key(*, flags: Mapping[str, object], env: Mapping[str, str]) -> Secret | None:
+    key_file = flags.get("private_key_file")
+    raw: str | None
+    if key_file is not None:
+        raw = _read_secret_file(Path(str(key_file)), what="--private-key-file")
+    elif env.get("PRIVATE_KEY"):
+        raw = env["PRIVATE_KEY"].strip()
+    else:
+        raw = _credential(env=env, name=CREDENTIAL_FILES["private_key"])
+    if raw is None:
+        return None
+    if not _HEX_KEY.match(raw):
+        # Never echo the value: it may be a real key with a typo.
+        raise SettingsError("the private key is not 32 bytes of hex (64 hex digits, 0x optional)")
+    return Secret(raw if raw.startswith("0x") else "0x" + raw)
+
+
+def _secret_from(*, env: Mapping[str, str], var: str, credential: str) -> Secret | None:
+    raw = env.get(var) or _credential(env=env, name=CREDENTIAL_FILES[credential])
+    return Secret(raw.strip()) if raw else None
+
+
+def _credential(*, env: Mapping[str, str], name: str) -> str | None:
+    directory = env.get("CREDENTIALS_DIRECTORY")
+    if not directory:
+        return None
+    path = Path(directory) / name
+    return _read_secret_file(path, what=f"credential {name}") if path.exists() else None
+
+
+def _read_secret_file(path: Path, *, what: str) -> str:
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise SettingsError(f"cannot read {what} at {path}: {exc.strerror}") from None
+    if not text:
+        raise SettingsError(f"{what} at {path} is empty")
+    return text
+
+
+def _str_or_none(value: object) -> str | None:
+    return None if value is None or value == "" else str(value).strip()
+
+
+def _check_host(host: str | None) -> str | None:
+    if host is None:
+        return None
+    if not host.startswith(("http://", "https://")):
+        raise SettingsError("CLOB_HOST must start with http:// or https://")
+    return host.rstrip("/")
+
+
+def _check_funder(*, signature_type: int, funder: str | None) -> None:
+    if funder is not None and not _ADDRESS.match(funder):
+        raise SettingsError("FUNDER_ADDRESS must be a 0x-prefixed 20-byte hex address")
+    if signature_type != 0 and funder is None:
+        # Guessing the funder would sign orders for the wrong wallet: refuse instead.
+        raise SettingsError(
+            f"SIGNATURE_TYPE {signature_type} needs FUNDER_ADDRESS (the proxy, Safe or deposit "
+            "wallet that holds the funds)"
+        )
+
+
+def _int_setting(value: object, name: str, default: int) -> int:
+    if value is None:
+        return default
+    try:
+        return int(str(value))
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer") from None
+
+
+def _positive(value: object, name: str, default: float) -> float:
+    if value is None:
+        return default
+    try:
+        number = float(str(value))  # a duration, not money
+    except ValueError:
+        raise SettingsError(f"--{name} must be a number of seconds") from None
+    if not number > 0:
+        raise SettingsError(f"--{name} must be greater than zero")
+    return number
+
+
+def _port(value: object) -> int | None:
+    if value is None:
+        return None
+    port = _int_setting(value, "--metrics-port", 0)
+    if not 0 < port < 65536:
+        raise SettingsError("--metrics-port must be between 1 and 65535")
+    return port
+
+
+def _enum(kind: type[E], value: object, name: str, default: E) -> E:
+    if value is None:
+        return default
+    try:
+        return kind(str(value).lower())
+    except ValueError:
+        choices = ", ".join(str(m.value) for m in kind)
+        raise SettingsError(f"--{name} must be one of: {choices}") from None
