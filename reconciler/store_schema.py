@@ -1,0 +1,249 @@
+"""The shape of the state file: its SQL schema as an ordered list of migrations, and the Python
+values its rows become. (The SQLite connection itself lives in store.py, the one module that
+speaks SQLite; this module only holds SQL text and plain conversions.)
+
+`PRAGMA user_version` holds how many migrations the file has had. Opening a file runs the ones it
+has not had yet, each in its own transaction (store.migrate), so a file written by an older
+version upgrades in place and a half-applied migration never stays behind. Migrations are
+append-only: to change the schema, add a new entry at the end; never edit one that has shipped.
+
+Money columns (prices, sizes, filled amounts) are TEXT holding a canonical `Decimal` string, never
+REAL: SQLite's REAL is a binary float. Timestamps are integer unix milliseconds. Nothing secret has
+a column here (no keys, no API secret, no signatures).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from reconciler.model import InventoryOrder, LevelKey, Side
+
+_V1_INITIAL = """
+CREATE TABLE revisions (
+    id INTEGER PRIMARY KEY,
+    digest TEXT NOT NULL,
+    git_commit TEXT,
+    valid INTEGER NOT NULL,
+    errors TEXT NOT NULL DEFAULT '',
+    files TEXT NOT NULL DEFAULT '[]',
+    created_ms INTEGER NOT NULL
+);
+CREATE INDEX revisions_valid ON revisions (valid, id);
+
+CREATE TABLE levels (
+    token_id TEXT NOT NULL,
+    side TEXT NOT NULL,
+    price TEXT NOT NULL,
+    spec_digest TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    filled TEXT NOT NULL DEFAULT '0',
+    updated_ms INTEGER NOT NULL,
+    PRIMARY KEY (token_id, side, price)
+);
+
+CREATE TABLE orders (
+    order_id TEXT PRIMARY KEY,
+    token_id TEXT NOT NULL,
+    side TEXT NOT NULL,
+    price TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    size TEXT NOT NULL,
+    size_matched TEXT NOT NULL DEFAULT '0',
+    status TEXT NOT NULL,
+    order_type TEXT NOT NULL DEFAULT 'GTC',
+    expires_at INTEGER NOT NULL DEFAULT 0,
+    post_only INTEGER NOT NULL DEFAULT 1,
+    revision INTEGER,
+    run_id INTEGER,
+    posted_at_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    error TEXT
+);
+CREATE INDEX orders_status ON orders (status);
+CREATE INDEX orders_level ON orders (token_id, side, price);
+
+CREATE TABLE journal (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER,
+    kind TEXT NOT NULL,
+    order_id TEXT,
+    payload TEXT NOT NULL DEFAULT '{}',
+    intent_ms INTEGER NOT NULL,
+    outcome TEXT,
+    result TEXT,
+    result_ms INTEGER
+);
+CREATE INDEX journal_order ON journal (order_id);
+CREATE INDEX journal_open ON journal (outcome);
+
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    revision INTEGER,
+    started_ms INTEGER NOT NULL,
+    finished_ms INTEGER,
+    outcome TEXT,
+    summary TEXT,
+    error TEXT
+);
+
+CREATE TABLE cursors (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    updated_ms INTEGER NOT NULL
+);
+
+CREATE TABLE processed_notifications (
+    id TEXT PRIMARY KEY,
+    type INTEGER,
+    processed_ms INTEGER NOT NULL
+);
+
+CREATE TABLE fills (
+    id INTEGER PRIMARY KEY,
+    order_id TEXT NOT NULL,
+    fill_id TEXT NOT NULL,
+    size TEXT NOT NULL,
+    price TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    UNIQUE (order_id, fill_id)
+);
+"""
+
+#: Every migration (a script of SQL statements), in order. The file's `user_version` is the
+#: number of them it has had.
+MIGRATIONS: tuple[str, ...] = (_V1_INITIAL,)
+
+
+class SchemaTooNew(RuntimeError):
+    """The state file was written by a newer version of reconciler than this one."""
+
+
+def split_statements(script: str) -> list[str]:
+    """The statements of a migration script. Our scripts end every statement with ';' at the
+    end of a line and hold no string literal with ';' in it, so splitting there is exact."""
+    statements: list[str] = []
+    buffer: list[str] = []
+    for line in script.splitlines():
+        buffer.append(line)
+        if line.rstrip().endswith(";"):
+            statements.append("\n".join(buffer).strip())
+            buffer = []
+    if "".join(buffer).strip():
+        raise ValueError(f"migration script does not end with ';': {buffer[-1][:60]}")
+    return statements
+
+
+class OrderStatus(StrEnum):
+    INTENT = "intent"  # journaled, request not (known to be) sent yet
+    LIVE = "live"  # the exchange accepted it and, as far as we know, it rests
+    FILLED = "filled"
+    CANCELED = "canceled"
+    UNKNOWN = "unknown"  # a request was sent and its outcome is unknown
+    REJECTED = "rejected"  # the exchange refused it (message in `error`)
+    VOID = "void"  # journaled but certainly never sent (an earlier step of the pass failed)
+
+
+#: Orders that count as ours and possibly resting: the planner's inventory.
+INVENTORY_STATUSES = (OrderStatus.LIVE, OrderStatus.UNKNOWN, OrderStatus.INTENT)
+#: Orders whose state on the exchange we do not know; no post goes to their level until resolved.
+UNRESOLVED_STATUSES = (OrderStatus.UNKNOWN, OrderStatus.INTENT)
+
+
+def decimal_text(value: Decimal) -> str:
+    """Canonical text for a Decimal, so 0.40 and 0.4 are the same key in SQL."""
+    if not value.is_finite():
+        raise ValueError(f"refusing to store a non-finite amount: {value}")
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "0") else text
+
+
+@dataclass(frozen=True)
+class Revision:
+    id: int
+    digest: str
+    git_commit: str | None
+    valid: bool
+    errors: str
+    files: tuple[str, ...]
+    created_ms: int
+
+
+@dataclass(frozen=True)
+class StoredOrder:
+    order_id: str
+    key: LevelKey
+    generation: int
+    size: Decimal
+    size_matched: Decimal
+    status: OrderStatus
+    order_type: str
+    expires_at: int
+    post_only: bool
+    revision: int | None
+    posted_at_ms: int
+    error: str | None
+
+    def to_inventory(self) -> InventoryOrder:
+        return InventoryOrder(
+            order_id=self.order_id,
+            key=self.key,
+            generation=self.generation,
+            size=self.size,
+            posted_at_ms=self.posted_at_ms,
+        )
+
+
+# --- row helpers ---------------------------------------------------------------------------
+
+
+def key_params(key: LevelKey) -> tuple[str, str, str]:
+    return (key.token_id, key.side.value, decimal_text(key.price))
+
+
+def row_key(row: dict[str, Any]) -> LevelKey:
+    return LevelKey(row["token_id"], Side(row["side"]), Decimal(row["price"]))
+
+
+def stored_order(r: dict[str, Any]) -> StoredOrder:
+    return StoredOrder(
+        order_id=r["order_id"],
+        key=row_key(r),
+        generation=r["generation"],
+        size=Decimal(r["size"]),
+        size_matched=Decimal(r["size_matched"]),
+        status=OrderStatus(r["status"]),
+        order_type=r["order_type"],
+        expires_at=r["expires_at"],
+        post_only=bool(r["post_only"]),
+        revision=r["revision"],
+        posted_at_ms=r["posted_at_ms"],
+        error=r["error"],
+    )
+
+
+def journal_row(r: dict[str, Any]) -> dict[str, Any]:
+    row = dict(r)
+    row["payload"] = json.loads(r["payload"]) if r["payload"] else {}
+    return row
+
+
+def run_row(r: dict[str, Any]) -> dict[str, Any]:
+    row = dict(r)
+    row["summary"] = json.loads(r["summary"]) if r["summary"] else None
+    return row
+
+
+def revision_dict(rev: Revision | None) -> dict[str, Any] | None:
+    if rev is None:
+        return None
+    return {
+        "id": rev.id,
+        "digest": rev.digest,
+        "git_commit": rev.git_commit,
+        "valid": rev.valid,
+        "created_ms": rev.created_ms,
+    }
