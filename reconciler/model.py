@@ -107,6 +107,10 @@ class InventoryOrder:
     generation: int  # the level generation this order was posted for
     size: Decimal  # original size posted
     posted_at_ms: int  # when we posted it (newest-first cancellation tie-breaks on this)
+    # True while the outcome of posting it is not known (store status intent/unknown): it may be
+    # resting although the open-orders read did not show it, so the planner posts nothing more
+    # for its level until the store resolves it (invariant 4).
+    unresolved: bool = False
 
 
 @dataclass(frozen=True)
