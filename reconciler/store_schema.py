@@ -194,6 +194,7 @@ class StoredOrder:
             generation=self.generation,
             size=self.size,
             posted_at_ms=self.posted_at_ms,
+            unresolved=self.status in UNRESOLVED_STATUSES,
         )
 
 

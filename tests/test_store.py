@@ -215,6 +215,12 @@ def test_inventory_holds_live_unknown_and_intent_only(store: Store, clock: Clock
         if s in (OrderStatus.LIVE, OrderStatus.UNKNOWN, OrderStatus.INTENT)
     }
     assert inv == expected
+    unresolved = {o.order_id for o in store.inventory() if o.unresolved}
+    assert unresolved == {
+        f"0x{i}"
+        for i, s in enumerate(OrderStatus)
+        if s in (OrderStatus.UNKNOWN, OrderStatus.INTENT)
+    }
     assert store.mark_order("0xnotours", status=OrderStatus.CANCELED) is False
     one = store.order("0x1")
     assert one is not None and one.revision == 7 and one.size == Decimal("10")
