@@ -1,0 +1,492 @@
+"""The order half of `ClobClient`: market parameters, building, posting, version retry.
+
+Kept apart from `client.py` only for size; `ClobClient` inherits `OrderMethods` and supplies the
+plumbing declared at the top of the class (`_l2`, `_public`, the wallet, the clock ...).
+
+Market parameters (tick size, neg-risk, minimum size) come from the exchange and are cached per
+token for `market_cache_ttl` seconds of the injected clock: a tick can change near the price
+extremes, so the cache expires, and `clear_market_cache` drops it after a tick rejection.
+
+Order building is split from posting on purpose: `create_order` returns a `SignedOrder` whose
+`order_id` (the EIP-712 hash) is known before anything is sent, so a journal can record the
+intent first; `post_order`/`post_orders` then send it. `create_and_post_*` are the one-call forms,
+and they alone rebuild and retry once on `order_version_mismatch` (a rejection, so nothing was
+placed): a hand-built order cannot be rebuilt here, so `post_*` switch the profile and re-raise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from reconciler.clob import amounts
+from reconciler.clob.builder import OrderBuilder
+from reconciler.clob.errors import (
+    AuthenticationFailed,
+    ExchangeRejected,
+    OrderVersionMismatch,
+    ProtocolError,
+)
+from reconciler.clob.profiles import Profile
+from reconciler.clob.signing import SignedOrder
+from reconciler.clob.transport import VERSION_MISMATCH_MARKERS, build_query
+from reconciler.clob.types import (
+    OrderBook,
+    OrderResult,
+    PostArgs,
+    parse_order_result,
+    require_dict,
+    require_list,
+    to_decimal,
+    to_int,
+)
+from reconciler.model import (
+    GTD_MIN_LIFETIME_SECONDS,
+    MAX_BATCH_POST,
+    TICK_SIZES,
+    MarketInfo,
+    OrderType,
+    Side,
+)
+
+if TYPE_CHECKING:
+    from reconciler.clob.auth import ApiCreds
+    from reconciler.clob.signing import Wallet
+
+MARKET_ORDER_TYPES = (OrderType.FOK, OrderType.FAK)
+PROFILE_OF_VERSION = {1: Profile.V1, 2: Profile.V2}
+
+
+def as_decimal(value: Decimal | int | str, what: str) -> Decimal:
+    """Money in: Decimal, int or a decimal string. A float is refused, never converted."""
+    if isinstance(value, float | bool):
+        raise TypeError(
+            f"{what} must be a Decimal, int or decimal string, not {type(value).__name__}"
+        )
+    result = Decimal(value)
+    if not result.is_finite():
+        raise ValueError(f"{what} must be a finite number, got {value!r}")
+    return result
+
+
+def canonical_tick(value: Decimal, what: str) -> Decimal:
+    for tick in TICK_SIZES:
+        if tick == value:
+            return tick
+    raise ProtocolError(
+        f"{what}: {value} is not a known tick size ({', '.join(map(str, TICK_SIZES))})"
+    )
+
+
+def check_post_only(order_type: OrderType, post_only: bool) -> None:
+    if post_only and order_type in MARKET_ORDER_TYPES:
+        raise ValueError("post_only is only allowed with GTC and GTD orders")
+
+
+class OrderMethods:
+    """Order building and posting for `ClobClient` (see the module docstring)."""
+
+    if TYPE_CHECKING:
+        chain_id: int
+        profile: Profile
+        wallet: Wallet | None
+        clock: Callable[[], float]
+
+        @property
+        def creds(self) -> ApiCreds | None: ...
+        def _require_wallet(self) -> Wallet: ...
+        def _require_creds(self) -> ApiCreds: ...
+        def _public(self, path: str, *, query: str = "") -> Any: ...
+        def _l2(self, method: str, path: str, *, query: str = "", payload: Any = None) -> Any: ...
+        def get_order_book(self, token_id: str) -> OrderBook: ...
+        def get_version(self) -> int: ...
+
+    def __init__(self, *, market_cache_ttl: float) -> None:
+        self.market_cache_ttl = market_cache_ttl
+        self._ticks: dict[str, tuple[Decimal, float]] = {}
+        self._neg_risk: dict[str, bool] = {}  # fixed for a market's life: cached for good
+        self._fee_bps: dict[str, int] = {}
+        self._markets: dict[str, tuple[MarketInfo, float]] = {}
+        self._builders: dict[Profile, OrderBuilder] = {}
+
+    # --- market parameters ----------------------------------------------------------------------
+
+    def _fresh(self, fetched_at: float) -> bool:
+        return self.clock() - fetched_at < self.market_cache_ttl
+
+    def clear_market_cache(self, token_id: str | None = None) -> None:
+        """Forget cached market parameters (of one token, or all), e.g. after a tick rejection."""
+        for cache in (self._ticks, self._neg_risk, self._fee_bps, self._markets):
+            if token_id is None:
+                cache.clear()
+            else:
+                cache.pop(token_id, None)
+
+    def get_tick_size(self, token_id: str) -> Decimal:
+        cached = self._ticks.get(token_id)
+        if cached and self._fresh(cached[1]):
+            return cached[0]
+        data = require_dict(
+            self._public("/tick-size", query=build_query([("token_id", token_id)])), "tick size"
+        )
+        tick = canonical_tick(
+            to_decimal(data.get("minimum_tick_size"), "minimum_tick_size"), token_id
+        )
+        self._ticks[token_id] = (tick, self.clock())
+        return tick
+
+    def get_neg_risk(self, token_id: str) -> bool:
+        if token_id not in self._neg_risk:
+            data = require_dict(
+                self._public("/neg-risk", query=build_query([("token_id", token_id)])), "neg risk"
+            )
+            self._neg_risk[token_id] = bool(data.get("neg_risk", False))
+        return self._neg_risk[token_id]
+
+    def get_fee_rate_bps(self, token_id: str) -> int:
+        """The market's base fee, signed into V1 orders only (V2 orders carry no fee)."""
+        if token_id not in self._fee_bps:
+            data = require_dict(
+                self._public("/fee-rate", query=build_query([("token_id", token_id)])), "fee rate"
+            )
+            self._fee_bps[token_id] = to_int(data.get("base_fee"), "base_fee", default=0)
+        return self._fee_bps[token_id]
+
+    def get_market_info(self, token_id: str) -> MarketInfo:
+        """Tick, minimum size, neg-risk and status of a token: /markets-by-token then
+        /clob-markets as the V2 SDK reads them; /tick-size + /neg-risk + /book if those fail."""
+        cached = self._markets.get(token_id)
+        if cached and self._fresh(cached[1]):
+            return cached[0]
+        try:
+            info = self._market_info_v2(token_id)
+        except ExchangeRejected as exc:
+            if isinstance(exc, AuthenticationFailed):
+                raise
+            info = self._market_info_legacy(token_id)
+        now = self.clock()
+        self._markets[token_id] = (info, now)
+        self._ticks[token_id] = (info.tick_size, now)
+        self._neg_risk[token_id] = info.neg_risk
+        return info
+
+    def _market_info_v2(self, token_id: str) -> MarketInfo:
+        ref = require_dict(self._public(f"/markets-by-token/{token_id}"), "markets-by-token")
+        condition_id = str(ref.get("condition_id") or "")
+        if not condition_id:
+            raise ProtocolError(f"/markets-by-token/{token_id} gave no condition_id")
+        data = require_dict(self._public(f"/clob-markets/{condition_id}"), "clob-markets")
+        tokens = [str(t.get("t")) for t in require_list(data.get("t") or [], "t") if t]
+        if token_id not in tokens:
+            raise ProtocolError(f"/clob-markets/{condition_id} does not list token {token_id}")
+        return MarketInfo(
+            token_id=token_id,
+            tick_size=canonical_tick(to_decimal(data.get("mts"), "mts"), token_id),
+            min_order_size=to_decimal(data.get("mos", "0"), "mos"),
+            neg_risk=bool(data.get("nr", False)),
+            condition_id=condition_id,
+            accepting_orders=_accepting_orders(data),
+        )
+
+    def _market_info_legacy(self, token_id: str) -> MarketInfo:
+        self._ticks.pop(token_id, None)
+        tick = self.get_tick_size(token_id)
+        neg_risk = self.get_neg_risk(token_id)
+        book = self.get_order_book(token_id)
+        return MarketInfo(
+            token_id=token_id,
+            tick_size=tick,
+            min_order_size=book.min_order_size,
+            neg_risk=neg_risk,
+            condition_id=book.market,
+        )
+
+    def _order_market(
+        self, token_id: str, tick_size: Decimal | str | None, neg_risk: bool | None
+    ) -> tuple[Decimal, bool]:
+        if tick_size is None:
+            tick = self.get_tick_size(token_id)
+        else:
+            tick = canonical_tick(as_decimal(tick_size, "tick_size"), "tick_size")
+        if self.profile is Profile.V3:
+            return tick, False  # ExchangeV3 has no neg-risk variant
+        return tick, self.get_neg_risk(token_id) if neg_risk is None else neg_risk
+
+    # --- building -------------------------------------------------------------------------------
+
+    def _builder(self) -> OrderBuilder:
+        if self.profile not in self._builders:
+            clock = self.clock
+            self._builders[self.profile] = OrderBuilder(
+                self._require_wallet(),
+                chain_id=self.chain_id,
+                profile=self.profile,
+                clock_ms=lambda: int(clock() * 1000),
+            )
+        return self._builders[self.profile]
+
+    def _check_expiration(self, order_type: OrderType, expiration: int) -> None:
+        if order_type is OrderType.GTD:
+            earliest = int(self.clock()) + GTD_MIN_LIFETIME_SECONDS
+            if expiration < earliest:
+                raise ValueError(
+                    f"a GTD order needs expiration >= now + {GTD_MIN_LIFETIME_SECONDS} s "
+                    f"(>= {earliest}); got {expiration}"
+                )
+        elif expiration:
+            raise ValueError(f"expiration is only for GTD orders, not {order_type.value}")
+
+    def create_order(
+        self,
+        token_id: str,
+        side: Side | str,
+        price: Decimal | str | int,
+        size: Decimal | str | int,
+        *,
+        order_type: OrderType | str = OrderType.GTC,
+        expiration: int = 0,
+        tick_size: Decimal | str | None = None,
+        neg_risk: bool | None = None,
+    ) -> SignedOrder:
+        """Build and sign a limit order (nothing is sent but market-parameter reads)."""
+        kind = OrderType(order_type)
+        self._check_expiration(kind, expiration)
+        tick, is_neg_risk = self._order_market(token_id, tick_size, neg_risk)
+        fee = self.get_fee_rate_bps(token_id) if self.profile is Profile.V1 else 0
+        return self._builder().build_limit(
+            token_id,
+            Side(side),
+            as_decimal(price, "price"),
+            as_decimal(size, "size"),
+            tick_size=tick,
+            neg_risk=is_neg_risk,
+            expiration=expiration,
+            fee_rate_bps=fee,
+        )
+
+    def calculate_market_price(
+        self, token_id: str, side: Side | str, amount: Decimal | str | int, order_type: OrderType
+    ) -> Decimal:
+        """The price a market order must carry to fill `amount` against the current book."""
+        book = self.get_order_book(token_id)
+        levels = book.asks if Side(side) is Side.BUY else book.bids
+        return amounts.market_price_from_book(
+            Side(side), as_decimal(amount, "amount"), levels, OrderType(order_type)
+        )
+
+    def create_market_order(
+        self,
+        token_id: str,
+        side: Side | str,
+        amount: Decimal | str | int,
+        *,
+        order_type: OrderType | str,
+        price: Decimal | str | None = None,
+        tick_size: Decimal | str | None = None,
+        neg_risk: bool | None = None,
+    ) -> SignedOrder:
+        """Build a FOK/FAK order. BUY `amount` is collateral to spend, SELL `amount` is shares.
+        Without `price` the price comes from walking the current book."""
+        kind = OrderType(order_type)
+        if kind not in MARKET_ORDER_TYPES:
+            raise ValueError(f"a market order is FOK or FAK, not {kind.value}")
+        tick, is_neg_risk = self._order_market(token_id, tick_size, neg_risk)
+        value = as_decimal(amount, "amount")
+        limit = (
+            self.calculate_market_price(token_id, side, value, kind)
+            if price is None
+            else as_decimal(price, "price")
+        )
+        fee = self.get_fee_rate_bps(token_id) if self.profile is Profile.V1 else 0
+        return self._builder().build_market(
+            token_id,
+            Side(side),
+            value,
+            limit,
+            tick_size=tick,
+            neg_risk=is_neg_risk,
+            fee_rate_bps=fee,
+        )
+
+    # --- posting --------------------------------------------------------------------------------
+
+    def _post_payload(
+        self, order: SignedOrder, order_type: OrderType, post_only: bool
+    ) -> dict[str, Any]:
+        # Key order as py-clob-client-v2 sends it: order, owner, orderType, deferExec, postOnly.
+        return {
+            "order": order.to_wire(),
+            "owner": self._require_creds().api_key,
+            "orderType": OrderType(order_type).value,
+            "deferExec": False,
+            "postOnly": bool(post_only),
+        }
+
+    def post_order(
+        self,
+        order: SignedOrder,
+        order_type: OrderType | str = OrderType.GTC,
+        post_only: bool = False,
+    ) -> OrderResult:
+        """POST /order. A rejection (HTTP 400) raises `ExchangeRejected`; a transport failure or
+        5xx raises with `outcome_unknown=True`: look the order up by `order.order_id` then."""
+        kind = OrderType(order_type)
+        check_post_only(kind, post_only)
+        payload = self._post_payload(order, kind, post_only)
+        data = self._send_order_write("/order", payload)
+        result = _parse_write(parse_order_result, data, "POST /order")
+        if _is_version_mismatch(result.error_msg):
+            self._switch_profile_after_mismatch()
+            raise OrderVersionMismatch(
+                f"POST /order: {result.error_msg}", status=200, method="POST", path="/order"
+            )
+        return result
+
+    def post_orders(self, orders: Sequence[PostArgs | tuple[Any, ...]]) -> list[OrderResult]:
+        """POST /orders: at most 15 orders, one result per order in the same order."""
+        args = [_post_args(entry) for entry in orders]
+        if len(args) > MAX_BATCH_POST:
+            raise ValueError(
+                f"post_orders takes at most {MAX_BATCH_POST} orders per call, got {len(args)}; "
+                "split the batch"
+            )
+        if not args:
+            return []
+        for entry in args:
+            check_post_only(entry.order_type, entry.post_only)
+        payload = [self._post_payload(a.order, a.order_type, a.post_only) for a in args]
+        data = self._send_order_write("/orders", payload)
+        items = _parse_write(lambda d: require_list(d, "POST /orders"), data, "POST /orders")
+        if len(items) != len(args):
+            raise ProtocolError(
+                f"POST /orders: sent {len(args)} orders, got {len(items)} results; look each "
+                "order up by its hash before sending again",
+                method="POST",
+                path="/orders",
+                outcome_unknown=True,
+            )
+        results = [_parse_write(parse_order_result, item, "POST /orders") for item in items]
+        if any(_is_version_mismatch(r.error_msg) for r in results):
+            self._switch_profile_after_mismatch()  # so the caller's rebuild uses the right profile
+        return results
+
+    def _send_order_write(self, path: str, payload: Any) -> Any:
+        try:
+            return self._l2("POST", path, payload=payload)
+        except OrderVersionMismatch:
+            self._switch_profile_after_mismatch()
+            raise
+
+    def _switch_profile_after_mismatch(self) -> bool:
+        """Re-read /version; switch to the profile it names. True if the profile changed."""
+        if self.profile is Profile.V3:
+            return False  # V3 is chosen per market, not by the server version
+        new = PROFILE_OF_VERSION.get(self.get_version())
+        if new is None or new is self.profile:
+            return False
+        self.profile = new
+        return True
+
+    def create_and_post_order(
+        self,
+        token_id: str,
+        side: Side | str,
+        price: Decimal | str | int,
+        size: Decimal | str | int,
+        *,
+        order_type: OrderType | str = OrderType.GTC,
+        expiration: int = 0,
+        post_only: bool = False,
+        tick_size: Decimal | str | None = None,
+        neg_risk: bool | None = None,
+    ) -> OrderResult:
+        kind = OrderType(order_type)
+        check_post_only(kind, post_only)
+        return self._retry_on_mismatch(
+            lambda: self.create_order(
+                token_id,
+                side,
+                price,
+                size,
+                order_type=kind,
+                expiration=expiration,
+                tick_size=tick_size,
+                neg_risk=neg_risk,
+            ),
+            lambda signed: self.post_order(signed, kind, post_only),
+        )
+
+    def create_and_post_market_order(
+        self,
+        token_id: str,
+        side: Side | str,
+        amount: Decimal | str | int,
+        *,
+        order_type: OrderType | str = OrderType.FOK,
+        price: Decimal | str | None = None,
+        tick_size: Decimal | str | None = None,
+        neg_risk: bool | None = None,
+    ) -> OrderResult:
+        kind = OrderType(order_type)
+        return self._retry_on_mismatch(
+            lambda: self.create_market_order(
+                token_id,
+                side,
+                amount,
+                order_type=kind,
+                price=price,
+                tick_size=tick_size,
+                neg_risk=neg_risk,
+            ),
+            lambda signed: self.post_order(signed, kind, False),
+        )
+
+    def _retry_on_mismatch(
+        self, build: Callable[[], SignedOrder], post: Callable[[SignedOrder], OrderResult]
+    ) -> OrderResult:
+        """Build and post; on order_version_mismatch (nothing placed) rebuild once with the
+        profile /version names, if that differs from the one the order was built with."""
+        signed = build()
+        try:
+            return post(signed)
+        except OrderVersionMismatch:
+            if self.profile is signed.profile:
+                raise  # /version names the profile we already used: retrying cannot help
+            return post(build())
+
+
+def _post_args(entry: PostArgs | tuple[Any, ...]) -> PostArgs:
+    if isinstance(entry, PostArgs):
+        return PostArgs(entry.order, OrderType(entry.order_type), bool(entry.post_only))
+    if isinstance(entry, tuple) and 1 <= len(entry) <= 3:
+        order = entry[0]
+        kind = OrderType(entry[1]) if len(entry) > 1 else OrderType.GTC
+        return PostArgs(order, kind, bool(entry[2]) if len(entry) > 2 else False)
+    raise TypeError("post_orders takes PostArgs or (signed_order, order_type, post_only) tuples")
+
+
+def _is_version_mismatch(text: str) -> bool:
+    return any(marker in text for marker in VERSION_MISMATCH_MARKERS)
+
+
+def _parse_write(parser: Callable[[Any], Any], data: Any, what: str) -> Any:
+    """Parse a write's answer; an answer we cannot read leaves the outcome unknown."""
+    try:
+        return parser(data)
+    except ProtocolError as exc:
+        raise ProtocolError(
+            f"{what}: unreadable answer ({exc.message}); the write may have been applied: look "
+            "the order up by its hash before sending again",
+            method="POST",
+            path=what.split(" ", 1)[-1],
+            outcome_unknown=True,
+        ) from None
+
+
+def _accepting_orders(data: dict[str, Any]) -> bool:
+    # /clob-markets keys are terse and not all documented; honour the explicit ones we know.
+    for key in ("accepting_orders", "ao"):
+        if key in data:
+            return bool(data[key])
+    return not any(bool(data.get(key)) for key in ("closed", "c"))

@@ -1,0 +1,130 @@
+"""Every way a call to the CLOB can fail, sorted by what the caller should do next.
+
+The client translates `requests` exceptions and non-2xx answers into this tree at one boundary
+(`reconciler.clob.transport`), so nothing above `clob/` ever sees a `requests` exception or has to
+parse a status code. The shape follows httpx's `_exceptions.py`: the tree is drawn here once.
+
+    ClobError                     base; `.outcome_unknown`: may a write have happened?
+    ├── TransportError            no usable answer: refused, timeout, reset, lost response
+    ├── ServerError               5xx: the exchange failed (for a write: outcome unknown)
+    ├── RateLimited               429: wait `.retry_after` seconds, then try again
+    ├── ProtocolError             an answer we cannot trust (not JSON, a looping cursor ...)
+    ├── ExchangeRejected          4xx: the exchange understood and said no; do not retry
+    │   ├── AuthenticationFailed  401/403: wrong or revoked API key, or bad L1 signature
+    │   ├── NotFound              404: no such thing (order, market, endpoint)
+    │   └── OrderVersionMismatch  the exchange speaks another order protocol version
+    └── CredentialsRequired       a method needs a wallet or API credentials it lacks
+
+`outcome_unknown` is the one flag a journal needs: True means "a write was sent and we cannot
+tell whether the exchange applied it" (an order may be resting, a cancel may have happened).
+Never retry such a write blindly; look the order up by its hash first (DESIGN invariant 4).
+Reads are never outcome-unknown: retrying them is always safe.
+
+No message built here contains a secret: errors carry the method, the path, the status and the
+exchange's own error text, and the transport scrubs any credential out of that text first.
+"""
+
+from __future__ import annotations
+
+
+class ClobError(Exception):
+    """Base of every error raised by the CLOB client."""
+
+    outcome_unknown: bool = False
+
+    def __init__(self, message: str, *, method: str = "", path: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.method = method
+        self.path = path
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+
+class TransportError(ClobError):
+    """The request got no usable answer (connection refused or reset, timeout, lost response).
+
+    For a read, retry after a pause. For a write, `outcome_unknown` is True unless the
+    connection was never opened: the order may or may not rest on the book.
+    """
+
+    def __init__(
+        self, message: str, *, method: str = "", path: str = "", outcome_unknown: bool = False
+    ) -> None:
+        super().__init__(message, method=method, path=path)
+        self.outcome_unknown = outcome_unknown
+
+
+class ServerError(ClobError):
+    """The exchange answered 5xx. Reads can be retried; a write's outcome is unknown."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        method: str = "",
+        path: str = "",
+        outcome_unknown: bool = False,
+    ) -> None:
+        super().__init__(message, method=method, path=path)
+        self.status = status
+        self.outcome_unknown = outcome_unknown
+
+
+class RateLimited(ClobError):
+    """The exchange answered 429. Nothing was done; wait `retry_after` seconds and retry."""
+
+    def __init__(
+        self, message: str, *, retry_after: float, method: str = "", path: str = ""
+    ) -> None:
+        super().__init__(message, method=method, path=path)
+        self.status = 429
+        self.retry_after = retry_after
+
+
+class ProtocolError(ClobError):
+    """The exchange answered, but not in a shape we can trust (e.g. a page cursor that loops).
+
+    For a write with a 2xx status the write probably happened; `outcome_unknown` is set so the
+    caller checks before doing anything again.
+    """
+
+    def __init__(
+        self, message: str, *, method: str = "", path: str = "", outcome_unknown: bool = False
+    ) -> None:
+        super().__init__(message, method=method, path=path)
+        self.outcome_unknown = outcome_unknown
+
+
+class ExchangeRejected(ClobError):
+    """The exchange refused the request (4xx). Do not retry unchanged; report it.
+
+    `message` is the exchange's own text from `{"error": ...}` (e.g. "not enough balance /
+    allowance", "invalid post-only order: order crosses book").
+    """
+
+    def __init__(self, message: str, *, status: int, method: str = "", path: str = "") -> None:
+        super().__init__(message, method=method, path=path)
+        self.status = status
+
+
+class AuthenticationFailed(ExchangeRejected):
+    """401/403: the API key, secret or passphrase is wrong or revoked, or the L1 signature
+    (wallet, chain id, clock) is refused. Re-derive the API key; check the host's clock."""
+
+
+class NotFound(ExchangeRejected):
+    """404: the order, market or endpoint does not exist on this exchange."""
+
+
+class OrderVersionMismatch(ExchangeRejected):
+    """The exchange refused the order's protocol version (`order_version_mismatch`).
+
+    The client re-reads /version and switches profile; an order built by hand must be rebuilt.
+    """
+
+
+class CredentialsRequired(ClobError):
+    """The method needs a wallet (L1) or API credentials (L2) that this client was not given."""
