@@ -1,0 +1,300 @@
+"""Load a directory of desired-state files into one `DesiredState`, or into errors.
+
+All-or-nothing: if any file has any problem, `LoadResult.spec` is None and `errors` lists every
+problem found, each as `file:line:col: message` with a hint of what to write instead. A partial
+spec is never returned, because applying half a directory would cancel the other half's orders.
+
+Which files: every `*.yaml` / `*.yml` under the directory (subdirectories too), in sorted order
+of their relative paths. Hidden files and directories (`.git`, `.x.yaml`, emacs' `.#x.yaml`)
+and editor leftovers (`x.yaml~`, `#x.yaml#`, swap files, vim's `4913` probe) are skipped, so
+saving in an editor never feeds a half-written temp file to the daemon.
+
+`now` (unix seconds), when given, makes a GTD expiry in the past an error. The loader itself
+never reads the clock; `validate_command` passes the current time.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from reconciler.spec.errors import SpecError
+from reconciler.spec.models import Defaults, DesiredFile, LevelSpec, Limits, TokenSpec
+from reconciler.spec.state import DesiredState, build_state
+from reconciler.spec.yamlsource import Marks, YamlProblem, parse_yaml
+
+SUFFIXES = (".yaml", ".yml")
+#: Also rejected: files bigger than this are not hand-written desired state.
+MAX_FILE_BYTES = 4 * 1024 * 1024
+
+_MISSING_HINTS = {
+    "version": "version: 1",
+    "token_id": 'token_id: "<the token\'s decimal id>"',
+    "side": "side: BUY",
+    "price": 'price: "0.45"',
+    "size": "size: 100",
+}
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    spec: DesiredState | None
+    errors: list[SpecError] = field(default_factory=list)
+    digest: str = ""  # sha256 over the names and bytes of the files read
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.spec is not None
+
+
+@dataclass
+class _Parsed:
+    name: str
+    model: DesiredFile
+    marks: Marks
+
+
+def is_candidate(name: str) -> bool:
+    """Whether a file name is a desired-state file (not hidden, not an editor leftover)."""
+    if name.startswith((".", "#", "~")) or name.endswith(("~", "#")):
+        return False
+    return name.endswith(SUFFIXES)
+
+
+def desired_files(directory: Path) -> list[Path]:
+    """The files `load_desired` reads, sorted by path relative to `directory`."""
+    found: list[Path] = []
+    for root, dirs, names in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found.extend(Path(root) / n for n in names if is_candidate(n))
+    return sorted(
+        (p for p in found if p.is_file()), key=lambda p: p.relative_to(directory).as_posix()
+    )
+
+
+def load_desired(directory: Path, *, now: float | None = None) -> LoadResult:
+    directory = Path(directory)
+    if not directory.is_dir():
+        return LoadResult(
+            spec=None,
+            errors=[
+                _whole(
+                    directory, "not a directory; create it or point to the desired state directory"
+                )
+            ],
+        )
+    files = desired_files(directory)
+    if not files:
+        return LoadResult(
+            spec=None,
+            errors=[
+                _whole(
+                    directory,
+                    "no *.yaml or *.yml files; add one with `version: 1` and a `tokens:` list",
+                )
+            ],
+        )
+    hasher = hashlib.sha256()
+    errors: list[SpecError] = []
+    parsed: list[_Parsed] = []
+    for path in files:
+        data = _read(path, errors)
+        if data is None:
+            continue
+        hasher.update(f"{path.relative_to(directory).as_posix()}\0{len(data)}\0".encode())
+        hasher.update(data)
+        one = _parse_file(str(path), data, now=now, errors=errors)
+        if one is not None:
+            parsed.append(one)
+    errors.extend(_cross_file_errors(parsed))
+    digest = hasher.hexdigest()
+    if errors:
+        return LoadResult(spec=None, errors=errors, digest=digest, files=files)
+    spec = build_state([p.model for p in parsed], sources=[p.name for p in parsed])
+    return LoadResult(spec=spec, errors=[], digest=digest, files=files)
+
+
+def load_text(text: str, *, name: str = "inline.yaml", now: float | None = None) -> LoadResult:
+    """Load one document given as text (for tests and for `plan` on standard input)."""
+    errors: list[SpecError] = []
+    data = text.encode()
+    one = _parse_file(name, data, now=now, errors=errors)
+    digest = hashlib.sha256(data).hexdigest()
+    if one is None:
+        return LoadResult(spec=None, errors=errors, digest=digest)
+    return LoadResult(spec=build_state([one.model], sources=[name]), digest=digest)
+
+
+def _whole(path: Path, message: str) -> SpecError:
+    return SpecError(str(path), 1, 1, message)
+
+
+def _read(path: Path, errors: list[SpecError]) -> bytes | None:
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            errors.append(
+                SpecError(
+                    str(path),
+                    1,
+                    1,
+                    f"file is larger than {MAX_FILE_BYTES} "
+                    "bytes; split it or remove what is not desired state",
+                )
+            )
+            return None
+        return path.read_bytes()
+    except OSError as exc:
+        errors.append(SpecError(str(path), 1, 1, f"cannot read the file: {exc.strerror}"))
+        return None
+
+
+def _parse_file(
+    name: str, data: bytes, *, now: float | None, errors: list[SpecError]
+) -> _Parsed | None:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        errors.append(
+            SpecError(
+                name,
+                line,
+                col,
+                f"byte 0x{data[exc.start]:02x} is not UTF-8; save the file as UTF-8",
+            )
+        )
+        return None
+    try:
+        document, marks = parse_yaml(text)
+    except YamlProblem as exc:
+        errors.append(SpecError(name, exc.line, exc.col, exc.message))
+        return None
+    if not isinstance(document, dict):
+        line, col = marks.locate(())
+        errors.append(
+            SpecError(
+                name,
+                line,
+                col,
+                "the top level must be a mapping with `version: 1` and a `tokens:` list",
+            )
+        )
+        return None
+    try:
+        model = DesiredFile.model_validate(document, context={"now": now})
+    except ValidationError as exc:
+        found = {e for err in exc.errors() for e in _translate(name, err, marks)}
+        errors.extend(sorted(found))
+        return None
+    return _Parsed(name=name, model=model, marks=marks)
+
+
+# --- pydantic errors to positions and advice -------------------------------------------------
+
+
+def _translate(name: str, err: Any, marks: Marks) -> list[SpecError]:
+    loc: tuple[str | int, ...] = tuple(err["loc"])
+    kind = err["type"]
+    if kind == "spec_rules":
+        return [
+            SpecError(name, *marks.locate(loc + tuple(rel)), message)
+            for rel, message in err["ctx"]["issues"]
+        ]
+    if kind == "extra_forbidden":
+        return [SpecError(name, *marks.locate(loc, prefer_key=True), _unknown_key(loc))]
+    if kind == "missing":
+        key = str(loc[-1])
+        hint = _MISSING_HINTS.get(key, f"{key}: ...")
+        return [SpecError(name, *marks.locate(loc[:-1]), f"missing key {key!r}; add `{hint}`")]
+    return [SpecError(name, *marks.locate(loc), _message(loc, err))]
+
+
+def _field_name(loc: tuple[str | int, ...]) -> str:
+    names = [str(p) for p in loc if isinstance(p, str)]
+    return names[-1] if names else "the file"
+
+
+def _message(loc: tuple[str | int, ...], err: Any) -> str:
+    what, kind = _field_name(loc), err["type"]
+    if kind == "value_error":
+        return str(err["msg"]).removeprefix("Value error, ")
+    if kind == "enum":
+        return f"{what} must be {err['ctx']['expected']}; got {err['input']!r:.40}"
+    if kind == "bool_type":
+        return f"{what} must be true or false; got {err['input']!r:.40}"
+    if kind == "string_type":
+        return f"{what} must be text; put it in quotes"
+    if kind == "string_too_long":
+        return f"{what} is too long (at most {err['ctx']['max_length']} characters)"
+    if kind in ("tuple_type", "list_type"):
+        return f"{what} must be a list (one `- ` item per line)"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"{what} must be a mapping of `key: value` lines"
+    return f"{what}: {err['msg']}"
+
+
+def _model_for(parent: tuple[str | int, ...]) -> type[BaseModel]:
+    names = [p for p in parent if isinstance(p, str)]
+    last = names[-1] if names else None
+    models: dict[str | None, type[BaseModel]] = {
+        None: DesiredFile,
+        "defaults": Defaults,
+        "limits": Limits,
+        "tokens": TokenSpec,
+        "orders": LevelSpec,
+    }
+    return models.get(last, DesiredFile)
+
+
+def _unknown_key(loc: tuple[str | int, ...]) -> str:
+    key = str(loc[-1])
+    allowed = list(_model_for(loc[:-1]).model_fields)
+    close = difflib.get_close_matches(key, allowed, n=1)
+    guess = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown key {key!r}; {guess}allowed here: {', '.join(allowed)}"
+
+
+# --- checks across files ---------------------------------------------------------------------
+
+
+def _cross_file_errors(parsed: list[_Parsed]) -> list[SpecError]:
+    errors: list[SpecError] = []
+    token_at: dict[str, str] = {}
+    limits_at: str | None = None
+    for p in parsed:
+        if p.model.limits is not None:
+            here = p.marks.locate(("limits",), prefer_key=True)
+            if limits_at is not None:
+                errors.append(
+                    SpecError(
+                        p.name,
+                        *here,
+                        f"limits: is already set in {limits_at}; "
+                        "keep one limits block, in one file",
+                    )
+                )
+            else:
+                limits_at = f"{p.name}:{here[0]}:{here[1]}"
+        for i, token in enumerate(p.model.tokens):
+            here = p.marks.locate(("tokens", i, "token_id"))
+            first = token_at.get(token.token_id)
+            if first is not None:
+                errors.append(
+                    SpecError(
+                        p.name,
+                        *here,
+                        f"token {token.token_id[:16]}... is already "
+                        f"declared in {first}; declare each token in one file only",
+                    )
+                )
+            else:
+                token_at[token.token_id] = f"{p.name}:{here[0]}:{here[1]}"
+    return errors

@@ -1,0 +1,395 @@
+"""Schema version 1 of a desired-state file, as frozen pydantic models.
+
+These models describe ONE file exactly as written (defaults not yet applied); `state.py` merges
+validated files into the normalised `DesiredState` the planner reads. Every check that can be
+made from one file lives here, so a model that exists is valid (STYLE.md 10):
+
+- field checks (price in (0, 1) and on the 0.0001 grid, size > 0 with at most 2 decimals, bounds
+  against absurd numbers, token ids of digits, RFC 3339 expiries with a timezone);
+- file checks in `DesiredFile._check_file` (GTD needs an expiry and GTC must not have one,
+  prices on the asserted tick, duplicate levels and tokens, expiries in the past when the
+  validation context carries `now`).
+
+File checks report all problems at once: they raise one `PydanticCustomError` of type
+`spec_rules` whose context holds `issues`, a list of (relative path, message) pairs, which the
+loader expands into one `SpecError` each at the right line and column.
+
+Money never passes through float: a float input is refused outright (the YAML loader builds
+Decimals from the source text, and Python callers must pass Decimal, int or str).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic import ValidationInfo as _Info
+from pydantic_core import PydanticCustomError
+
+from reconciler.model import TICK_SIZES, Side
+
+#: No level is this big; a bigger number is a typo (an extra zero or two), so we refuse it.
+MAX_SIZE = Decimal("10000000")
+#: Caps above this (in pUSD) are typos too.
+MAX_NOTIONAL = Decimal("1000000000")
+#: Prices are multiples of the smallest tick the CLOB has.
+PRICE_GRID = Decimal("0.0001")
+#: The exchange's size precision: sizes are rounded down to 2 decimals when orders are built.
+SIZE_GRID = Decimal("0.01")
+_DIGITS = re.compile(r"[0-9]{1,78}")  # a uint256 has at most 78 decimal digits
+_DECIMAL_CORE = r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?"
+_DECIMAL_TEXT = re.compile(rf"\s*{_DECIMAL_CORE}\s*")
+
+
+class SpecOrderType(StrEnum):
+    """Resting order types a spec may ask for (FOK/FAK never rest, so they are not offered)."""
+
+    GTC = "GTC"
+    GTD = "GTD"
+
+
+class Unmanaged(StrEnum):
+    """What to do with open orders on a token that we did not place."""
+
+    IGNORE = "ignore"
+    ADOPT = "adopt"
+    CANCEL = "cancel"
+
+
+# --- field parsers ---------------------------------------------------------------------------
+
+
+def to_decimal(value: Any, *, what: str) -> Decimal:
+    """Decimal from a Decimal, int or decimal text; never from float or bool."""
+    if isinstance(value, (bool, float)):
+        raise ValueError(f'{what} must be written as a decimal such as "0.45", not a float')
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, str) and len(value) <= 40 and _DECIMAL_TEXT.fullmatch(value):
+        result = Decimal(value.strip())
+    else:
+        raise ValueError(f'{what} must be a decimal number such as "0.45"; got {value!r:.40}')
+    if not result.is_finite():
+        raise ValueError(f"{what} must be a finite decimal number")
+    return result
+
+
+def _on_grid(value: Decimal, grid: Decimal) -> bool:
+    return value % grid == 0
+
+
+def _price(value: Any) -> Decimal:
+    price = to_decimal(value, what="price")
+    if not Decimal(0) < price < Decimal(1):
+        raise ValueError(f"price {price} is outside (0, 1); write a probability such as 0.45")
+    if not _on_grid(price, PRICE_GRID):
+        raise ValueError(
+            f"price {price} has more than 4 decimals, finer than any tick size; round it"
+        )
+    return price
+
+
+def _size(value: Any) -> Decimal:
+    size = to_decimal(value, what="size")
+    if size <= 0:
+        raise ValueError(f"size {size} must be greater than 0; remove the level to stop quoting")
+    if size > MAX_SIZE:
+        raise ValueError(f"size {size} is absurd (at most {MAX_SIZE} shares per level)")
+    if not _on_grid(size, SIZE_GRID):
+        raise ValueError(f"size {size} has more than 2 decimals, the exchange's size precision")
+    return size
+
+
+def _notional(value: Any) -> Decimal:
+    cap = to_decimal(value, what="a notional cap")
+    if cap < 0:
+        raise ValueError(f"cap {cap} must be 0 or more (pUSD)")
+    if cap > MAX_NOTIONAL:
+        raise ValueError(f"cap {cap} is absurd (at most {MAX_NOTIONAL} pUSD)")
+    if not _on_grid(cap, Decimal("0.000001")):
+        raise ValueError(f"cap {cap} has more than 6 decimals (pUSD has 6)")
+    return cap
+
+
+def _tick(value: Any) -> Decimal:
+    tick = to_decimal(value, what="tick_size")
+    if tick not in TICK_SIZES:
+        allowed = ", ".join(str(t) for t in sorted(TICK_SIZES))
+        raise ValueError(f"tick_size {tick} is not a CLOB tick size; use one of {allowed}")
+    return tick
+
+
+def _token_id(value: Any) -> str:
+    # An unquoted id arrives as an integral Decimal built from its exact text.
+    if isinstance(value, Decimal) and value == value.to_integral_value() and value >= 0:
+        value = format(value, "f")
+    if not isinstance(value, str) or not _DIGITS.fullmatch(value):
+        raise ValueError(
+            'token_id must be the token\'s decimal id in quotes, e.g. token_id: "7132104567..."'
+        )
+    return value
+
+
+def _expiry(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError('expires_at must be an RFC 3339 time such as "2026-12-01T00:00:00Z"')
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(
+            f'expires_at {value!r:.40} is not an RFC 3339 time; write e.g. "2026-12-01T00:00:00Z"'
+        ) from None
+    if parsed.tzinfo is None:
+        raise ValueError(f"expires_at {value!r:.40} has no timezone; append Z (UTC) or +02:00")
+    if parsed.microsecond:
+        raise ValueError(f"expires_at {value!r:.40} must be a whole second")
+    return parsed
+
+
+def _version(value: Any) -> int:
+    if isinstance(value, bool) or value != 1:
+        raise ValueError("version must be 1, the schema version this program reads")
+    return 1
+
+
+def _decimal_schema(description: str, **extra: Any) -> WithJsonSchema:
+    # Decimals are written as YAML numbers or quoted text; the schema must not suggest floats.
+    return WithJsonSchema(
+        {
+            "type": ["string", "number"],
+            "pattern": f"^{_DECIMAL_CORE}$",
+            "description": description,
+            **extra,
+        }
+    )
+
+
+Price = Annotated[
+    Decimal,
+    BeforeValidator(_price),
+    _decimal_schema(
+        "Price in (0, 1), on the market's tick", exclusiveMinimum=0, exclusiveMaximum=1
+    ),
+]
+Size = Annotated[
+    Decimal,
+    BeforeValidator(_size),
+    _decimal_schema(
+        "Total resting size wanted at this level, in shares (<= 2 decimals)",
+        exclusiveMinimum=0,
+        maximum=int(MAX_SIZE),
+    ),
+]
+Notional = Annotated[
+    Decimal,
+    BeforeValidator(_notional),
+    _decimal_schema("A cap in pUSD", minimum=0, maximum=int(MAX_NOTIONAL)),
+]
+Tick = Annotated[
+    Decimal,
+    BeforeValidator(_tick),
+    WithJsonSchema(
+        {
+            "enum": sorted(str(t) for t in TICK_SIZES),
+            "description": "Asserted tick size, checked against the live market",
+        }
+    ),
+]
+TokenId = Annotated[
+    str,
+    BeforeValidator(_token_id),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": "^[0-9]{1,78}$",
+            "description": "The outcome token's decimal id, quoted",
+        }
+    ),
+]
+Expiry = Annotated[
+    datetime,
+    BeforeValidator(_expiry),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "description": "RFC 3339 time with a timezone, whole seconds",
+        }
+    ),
+]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class LevelSpec(_Frozen):
+    """One level: the total resting size wanted at (side, price). Unset fields take defaults."""
+
+    side: Side
+    price: Price
+    size: Size
+    order_type: SpecOrderType | None = None
+    expires_at: Expiry | None = None
+    post_only: StrictBool | None = None
+    replenish: StrictBool | None = None
+
+
+class Defaults(_Frozen):
+    order_type: SpecOrderType = SpecOrderType.GTC
+    post_only: StrictBool = True
+    replenish: StrictBool = False
+    expires_at: Expiry | None = None
+
+
+class TokenSpec(_Frozen):
+    token_id: TokenId
+    label: Annotated[str, Field(max_length=200)] = ""
+    tick_size: Tick | None = None
+    neg_risk: StrictBool | None = None
+    max_buy_notional: Notional | None = None
+    unmanaged: Unmanaged = Unmanaged.IGNORE
+    orders: tuple[LevelSpec, ...] = ()
+
+
+class Limits(_Frozen):
+    """Global limits. Only one file of a directory may carry a `limits:` block."""
+
+    max_total_buy_notional: Notional | None = None
+    allow_empty: StrictBool = False
+
+
+class DesiredFile(_Frozen):
+    version: Annotated[int, BeforeValidator(_version)]
+    defaults: Defaults = Defaults()
+    limits: Limits | None = None
+    tokens: tuple[TokenSpec, ...] = ()
+
+    @model_validator(mode="after")
+    def _check_file(self, info: _Info) -> DesiredFile:
+        now = (info.context or {}).get("now")
+        issues = file_issues(self, now=now)
+        if issues:
+            raise PydanticCustomError(
+                "spec_rules", "{summary}", {"summary": issues[0][1], "issues": issues}
+            )
+        return self
+
+
+# --- checks across the fields of one file ----------------------------------------------------
+
+Issue = tuple[tuple[str | int, ...], str]
+
+
+def effective_order_type(level: LevelSpec, defaults: Defaults) -> SpecOrderType:
+    return level.order_type or defaults.order_type
+
+
+def effective_expiry(level: LevelSpec, defaults: Defaults) -> datetime | None:
+    if effective_order_type(level, defaults) is SpecOrderType.GTC:
+        return None
+    return level.expires_at or defaults.expires_at
+
+
+def file_issues(spec: DesiredFile, *, now: float | None) -> list[Issue]:
+    """Every cross-field problem of one file, as (path relative to the file, message)."""
+    issues: list[Issue] = []
+    first_token: dict[str, int] = {}
+    for t, token in enumerate(spec.tokens):
+        if token.token_id in first_token:
+            issues.append(
+                (
+                    ("tokens", t, "token_id"),
+                    f"token {token.token_id[:16]}... is already declared by tokens[{first_token[token.token_id]}] "
+                    "of this file; declare each token once",
+                )
+            )
+        first_token.setdefault(token.token_id, t)
+        for o, level in enumerate(token.orders):
+            issues.extend(
+                _level_issues(
+                    spec, token=token, level=level, path=("tokens", t, "orders", o), now=now
+                )
+            )
+        issues.extend(_duplicate_levels(token, path=("tokens", t)))
+    return issues
+
+
+def _level_issues(
+    spec: DesiredFile,
+    *,
+    token: TokenSpec,
+    level: LevelSpec,
+    path: tuple[str | int, ...],
+    now: float | None,
+) -> list[Issue]:
+    issues: list[Issue] = []
+    kind = effective_order_type(level, spec.defaults)
+    expiry = effective_expiry(level, spec.defaults)
+    if kind is SpecOrderType.GTC and level.expires_at is not None:
+        issues.append(
+            (
+                path + ("expires_at",),
+                "expires_at is only for GTD orders; remove it or add `order_type: GTD`",
+            )
+        )
+    if kind is SpecOrderType.GTD and expiry is None:
+        where = path + ("order_type",) if level.order_type else path
+        issues.append(
+            (
+                where,
+                'a GTD order needs an expiry; add `expires_at: "2026-12-01T00:00:00Z"` or '
+                "use order_type: GTC",
+            )
+        )
+    if expiry is not None and now is not None and expiry.timestamp() <= now:
+        where = path + ("expires_at",) if level.expires_at else ("defaults", "expires_at")
+        issues.append(
+            (
+                where,
+                f"expires_at {expiry.isoformat()} is in the past; move it to the future or "
+                "remove the level",
+            )
+        )
+    if token.tick_size is not None and not _on_grid(level.price, token.tick_size):
+        below = level.price - level.price % token.tick_size
+        issues.append(
+            (
+                path + ("price",),
+                f"price {level.price} is not on the token's tick_size "
+                f"{token.tick_size}; use {below} or {below + token.tick_size}",
+            )
+        )
+    return issues
+
+
+def _duplicate_levels(token: TokenSpec, *, path: tuple[str | int, ...]) -> list[Issue]:
+    issues: list[Issue] = []
+    first: dict[tuple[Side, Decimal], int] = {}
+    for o, level in enumerate(token.orders):
+        key = (level.side, level.price)
+        if key in first:
+            issues.append(
+                (
+                    path + ("orders", o),
+                    f"duplicate level {level.side.value} {level.price}: "
+                    f"orders[{first[key]}] of this token has the same side and price; merge them "
+                    "into one level with the total size",
+                )
+            )
+        first.setdefault(key, o)
+    return issues
