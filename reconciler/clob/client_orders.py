@@ -24,6 +24,7 @@ from reconciler.clob import amounts
 from reconciler.clob.builder import OrderBuilder
 from reconciler.clob.errors import (
     AuthenticationFailed,
+    ClobError,
     ExchangeRejected,
     OrderVersionMismatch,
     ProtocolError,
@@ -334,7 +335,7 @@ class OrderMethods:
         kind = OrderType(order_type)
         check_post_only(kind, post_only)
         payload = self._post_payload(order, kind, post_only)
-        data = self._send_order_write("/order", payload)
+        data = self._send_order_write("/order", payload, [order.order.token_id_str])
         result = _parse_write(parse_order_result, data, "POST /order")
         if _is_version_mismatch(result.error_msg):
             self._switch_profile_after_mismatch()
@@ -356,7 +357,8 @@ class OrderMethods:
         for entry in args:
             check_post_only(entry.order_type, entry.post_only)
         payload = [self._post_payload(a.order, a.order_type, a.post_only) for a in args]
-        data = self._send_order_write("/orders", payload)
+        tokens = sorted({a.order.order.token_id_str for a in args})
+        data = self._send_order_write("/orders", payload, tokens)
         items = _parse_write(lambda d: require_list(d, "POST /orders"), data, "POST /orders")
         if len(items) != len(args):
             raise ProtocolError(
@@ -371,18 +373,27 @@ class OrderMethods:
             self._switch_profile_after_mismatch()  # so the caller's rebuild uses the right profile
         return results
 
-    def _send_order_write(self, path: str, payload: Any) -> Any:
+    def _send_order_write(self, path: str, payload: Any, token_ids: Sequence[str]) -> Any:
         try:
             return self._l2("POST", path, payload=payload)
         except OrderVersionMismatch:
             self._switch_profile_after_mismatch()
+            raise
+        except ExchangeRejected as exc:
+            if "tick" in exc.message.lower():
+                for token_id in token_ids:  # the tick may have changed: read it again next time
+                    self.clear_market_cache(token_id)
             raise
 
     def _switch_profile_after_mismatch(self) -> bool:
         """Re-read /version; switch to the profile it names. True if the profile changed."""
         if self.profile is Profile.V3:
             return False  # V3 is chosen per market, not by the server version
-        new = PROFILE_OF_VERSION.get(self.get_version())
+        try:
+            version = self.get_version()
+        except ClobError:
+            return False  # keep the mismatch as the error the caller sees
+        new = PROFILE_OF_VERSION.get(version)
         if new is None or new is self.profile:
             return False
         self.profile = new

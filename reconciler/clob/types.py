@@ -247,7 +247,7 @@ def parse_order_result(data: Any) -> OrderResult:
     item = require_dict(data, "an order post result")
     return OrderResult(
         success=bool(item.get("success", False)),
-        error_msg=_str(item, "errorMsg"),
+        error_msg=_str(item, "errorMsg") or _str(item, "error"),
         order_id=_str(item, "orderID"),
         status=_str(item, "status"),
         making_amount=optional_decimal(item.get("makingAmount"), "makingAmount"),
