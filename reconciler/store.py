@@ -529,7 +529,8 @@ class Store:
         success = [
             run_row(r)
             for r in self._db.query(
-                "SELECT * FROM runs WHERE outcome = 'ok' ORDER BY id DESC LIMIT 1"
+                "SELECT * FROM runs WHERE outcome IN ('ok', 'partial', 'noop')"
+                " ORDER BY id DESC LIMIT 1"
             )
         ]
         applied = (
