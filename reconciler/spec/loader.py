@@ -219,7 +219,9 @@ def _translate(name: str, err: Any, marks: Marks) -> list[SpecError]:
 
 def _field_name(loc: tuple[str | int, ...]) -> str:
     names = [str(p) for p in loc if isinstance(p, str)]
-    return names[-1] if names else "the file"
+    name = names[-1] if names else "the file"
+    # An error on a list item names the item, e.g. "orders[2]".
+    return f"{name}[{loc[-1]}]" if loc and isinstance(loc[-1], int) else name
 
 
 def _message(loc: tuple[str | int, ...], err: Any) -> str:

@@ -366,7 +366,7 @@ def _level_issues(
             )
         )
     if token.tick_size is not None and not _on_grid(level.price, token.tick_size):
-        below = level.price - level.price % token.tick_size
+        below = (level.price - level.price % token.tick_size).quantize(token.tick_size)
         issues.append(
             (
                 path + ("price",),

@@ -31,8 +31,8 @@ Path = tuple[str | int, ...]
 _TAG = "tag:yaml.org,2002:"
 #: A plain decimal: optional sign, digits with an optional fraction, optional exponent.
 _DECIMAL_TEXT = re.compile(r"[-+]?(\d[\d_]*(\.[\d_]*)?|\.\d[\d_]*)([eE][-+]?\d+)?")
-#: Longer numbers than this are typos or attacks, not prices.
-MAX_NUMBER_TEXT = 40
+#: Longer numbers than this are typos or attacks (a token id, the longest number, has 78 digits).
+MAX_NUMBER_TEXT = 80
 
 
 @dataclass
@@ -165,9 +165,16 @@ def _scalar(node: ScalarNode) -> Any:
 
 
 def _number(text: str, *, line: int, col: int) -> Decimal:
-    if len(text) > MAX_NUMBER_TEXT or not _DECIMAL_TEXT.fullmatch(text):
+    if len(text) > MAX_NUMBER_TEXT:
         raise YamlProblem(
-            f"{text[:MAX_NUMBER_TEXT]!r} is not a plain decimal number; "
+            f"number {text[:12]}... is {len(text)} characters long, more than the "
+            f"{MAX_NUMBER_TEXT} any real value needs; check it",
+            line=line,
+            col=col,
+        )
+    if not _DECIMAL_TEXT.fullmatch(text):
+        raise YamlProblem(
+            f"{text!r} is not a plain decimal number; "
             'write digits with an optional fraction, e.g. 0.45 or "0.45"',
             line=line,
             col=col,
