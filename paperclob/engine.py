@@ -1,0 +1,328 @@
+"""The matching engine: price-time priority, partial fills, FOK/FAK, GTD expiry, balances.
+
+A verified order arrives as an `Order` plus how it trades:
+
+* share-based (limit orders, and every SELL): it wants `remaining` shares at `limit` or better;
+* budget-based (FOK/FAK BUY, the exchange's "market buy"): it spends up to `budget` collateral
+  units on the asks priced at or below `limit`, best first.
+
+Fills happen at the *maker's* price. Every fill is a whole number of lots (`book.lot_units`), so
+`shares x price` is an exact integer of collateral units and money is conserved to the unit.
+Each level a taker trades with makes one `Trade`; both sides get an "order filled" notification.
+What rests reserves its remaining cost (bids: collateral, asks: shares) on the maker's account.
+
+Not thread-safe on purpose: the `Exchange` serialises every call under one lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from paperclob import errors
+from paperclob.book import CANCELED, LIVE, MATCHED, Order, OrderBook, cost_units, lot_units
+from paperclob.state import ORDER_CANCELLED, ORDER_FILLED, Account, NotificationBox
+from reconciler.model import Side
+
+
+@dataclass(frozen=True)
+class MakerFill:
+    order: Order
+    units: int
+
+
+@dataclass
+class Trade:
+    trade_id: str
+    taker: Order
+    price: Decimal
+    match_time: int
+    transaction_hash: str
+    makers: list[MakerFill] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return sum(f.units for f in self.makers)
+
+
+@dataclass
+class Execution:
+    """What happened to a submitted order."""
+
+    order: Order
+    trades: list[Trade]
+    making: int  # units the taker gave (collateral for a buy, shares for a sell)
+    taking: int  # units it received
+
+
+class MatchingEngine:
+    def __init__(
+        self,
+        *,
+        notifications: NotificationBox,
+        initial_collateral: int,
+        initial_shares: int,
+    ) -> None:
+        self.notifications = notifications
+        self.initial_collateral = initial_collateral
+        self.initial_shares = initial_shares
+        self.books: dict[str, OrderBook] = {}
+        self.orders: dict[str, Order] = {}
+        self.open_by_address: dict[str, dict[str, Order]] = {}
+        self.trades: dict[str, Trade] = {}
+        self.trades_by_address: dict[str, list[Trade]] = {}
+        self.accounts: dict[str, Account] = {}
+        self.last_trade: dict[str, tuple[Decimal, Side]] = {}
+        self._expiries: list[tuple[int, int, str]] = []
+        self._seq = 0
+
+    # --- accounts and lookups -------------------------------------------------------------
+
+    def account(self, address: str) -> Account:
+        key = address.lower()
+        account = self.accounts.get(key)
+        if account is None:
+            account = Account(key, self.initial_collateral, self.initial_shares)
+            self.accounts[key] = account
+        return account
+
+    def book(self, token_id: str) -> OrderBook:
+        book = self.books.get(token_id)
+        if book is None:
+            book = self.books[token_id] = OrderBook(token_id)
+        return book
+
+    def next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def open_orders(self, address: str) -> list[Order]:
+        return list(self.open_by_address.get(address.lower(), {}).values())
+
+    # --- submitting -----------------------------------------------------------------------
+
+    def submit(
+        self,
+        order: Order,
+        *,
+        limit: Decimal,
+        budget: int | None,
+        post_only: bool,
+        now: int,
+    ) -> Execution:
+        """Match `order`, then rest what is left (GTC/GTD) or kill it (FOK/FAK).
+
+        Every refusal (post-only crossing, balance, FOK not fillable, FAK without a match) is
+        raised before anything changes, so a rejected order leaves no trace.
+        """
+        book = self.book(order.token_id)
+        crosses = book.crosses(side=order.side, limit=limit)
+        if post_only and crosses:
+            raise errors.OrderRejected(errors.POST_ONLY_CROSSES)
+        self._check_funds(order)
+        if order.order_type == "FOK" and not self._fillable(order, book, limit, budget):
+            raise errors.OrderRejected(errors.FOK_NOT_FILLED)
+        if order.order_type == "FAK" and not crosses:
+            raise errors.OrderRejected(errors.FAK_NO_MATCH)
+        self.orders[order.order_id] = order
+        execution = self._match(order, book, limit=limit, budget=budget, now=now)
+        if order.order_type in ("GTC", "GTD") and order.remaining > 0:
+            self._rest(order, book)
+        else:
+            order.status = MATCHED if order.matched > 0 else CANCELED
+        return execution
+
+    def _check_funds(self, order: Order) -> None:
+        account = self.account(order.maker)
+        free = account.free_collateral() if order.is_buy else account.free_shares(order.token_id)
+        if order.maker_amount > free:
+            raise errors.OrderRejected(errors.NOT_ENOUGH_BALANCE)
+
+    def _fillable(self, order: Order, book: OrderBook, limit: Decimal, budget: int | None) -> bool:
+        available_units = 0
+        available_cost = 0
+        for level in book.opposite_levels(side=order.side, limit=limit):
+            for maker in level.values():
+                available_units += maker.remaining
+                available_cost += cost_units(maker.remaining, maker.price)
+        if budget is not None:
+            return available_cost >= budget
+        return available_units >= order.remaining
+
+    def _match(
+        self, order: Order, book: OrderBook, *, limit: Decimal, budget: int | None, now: int
+    ) -> Execution:
+        trades: list[Trade] = []
+        spent = received = 0
+        for level in list(book.opposite_levels(side=order.side, limit=limit)):
+            trade: Trade | None = None
+            for maker in list(level.values()):
+                units = self._fill_units(order, maker, budget=budget, spent=spent)
+                if units <= 0:
+                    break
+                cost = self._settle(taker=order, maker=maker, units=units)
+                if order.is_buy:
+                    spent, received = spent + cost, received + units
+                else:
+                    spent, received = spent + units, received + cost
+                if trade is None:
+                    trade = self._new_trade(order, maker.price, now)
+                    trades.append(trade)
+                trade.makers.append(MakerFill(maker, units))
+                self._after_maker_fill(maker, book, trade, units, now)
+            if trade is not None:
+                self._notify_fill(order, trade, trade.size, role="TAKER", now=now)
+            if self._done(order, budget=budget, spent=spent):
+                break
+        return Execution(order=order, trades=trades, making=spent, taking=received)
+
+    @staticmethod
+    def _fill_units(order: Order, maker: Order, *, budget: int | None, spent: int) -> int:
+        if budget is None:
+            return min(order.remaining, maker.remaining)
+        lot = lot_units(maker.price)
+        lots = (budget - spent) // cost_units(lot, maker.price)
+        return min(maker.remaining, lots * lot)
+
+    @staticmethod
+    def _done(order: Order, *, budget: int | None, spent: int) -> bool:
+        if budget is None:
+            return order.remaining <= 0
+        return spent >= budget
+
+    def _settle(self, *, taker: Order, maker: Order, units: int) -> int:
+        """Move collateral and shares for one fill at the maker's price; returns the cost."""
+        cost = cost_units(units, maker.price)
+        buyer, seller = (taker, maker) if taker.is_buy else (maker, taker)
+        buying, selling = self.account(buyer.maker), self.account(seller.maker)
+        buying.collateral -= cost
+        buying.add_shares(taker.token_id, units)
+        selling.add_shares(taker.token_id, -units)
+        selling.collateral += cost
+        taker.matched += units
+        maker.matched += units
+        self._update_reservation(maker)
+        return cost
+
+    def _after_maker_fill(
+        self, maker: Order, book: OrderBook, trade: Trade, units: int, now: int
+    ) -> None:
+        maker.trade_ids.append(trade.trade_id)
+        if maker.remaining <= 0:
+            maker.status = MATCHED
+            book.side_of(maker).remove(maker)
+            self.open_by_address.get(maker.address, {}).pop(maker.order_id, None)
+        self._index_trade(trade, maker.address)
+        self._notify_fill(maker, trade, units, role="MAKER", now=now)
+
+    def _new_trade(self, taker: Order, price: Decimal, now: int) -> Trade:
+        trade_id = str(uuid.uuid4())
+        tx_hash = "0x" + hashlib.sha256(f"paperclob:tx:{trade_id}".encode()).hexdigest()
+        trade = Trade(trade_id, taker, price, now, tx_hash)
+        self.trades[trade_id] = trade
+        self.last_trade[taker.token_id] = (price, taker.side)
+        taker.trade_ids.append(trade_id)
+        self._index_trade(trade, taker.address)
+        return trade
+
+    def _index_trade(self, trade: Trade, address: str) -> None:
+        mine = self.trades_by_address.setdefault(address, [])
+        if not mine or mine[-1] is not trade:
+            mine.append(trade)
+
+    def _rest(self, order: Order, book: OrderBook) -> None:
+        order.status = LIVE
+        book.side_of(order).add(order)
+        self.open_by_address.setdefault(order.address, {})[order.order_id] = order
+        self._update_reservation(order)
+        if order.order_type == "GTD" and order.expiration:
+            heapq.heappush(self._expiries, (order.expiration, order.seq, order.order_id))
+
+    def _update_reservation(self, order: Order) -> None:
+        if order.status != LIVE or order.remaining <= 0:
+            wanted = 0
+        elif order.is_buy:
+            wanted = cost_units(order.remaining, order.price)
+        else:
+            wanted = order.remaining
+        delta = wanted - order.reserved
+        if delta:
+            self.account(order.maker).reserve(
+                token_id=order.token_id, is_buy=order.is_buy, delta=delta
+            )
+            order.reserved = wanted
+
+    # --- cancelling and expiring ----------------------------------------------------------
+
+    def cancel(self, order: Order, *, reason: str, now: int) -> bool:
+        """Take a live order off the book and release what it reserved."""
+        if order.status != LIVE:
+            return False
+        self.book(order.token_id).side_of(order).remove(order)
+        self.open_by_address.get(order.address, {}).pop(order.order_id, None)
+        order.status = CANCELED
+        self._update_reservation(order)
+        self.notifications.add(
+            kind=ORDER_CANCELLED,
+            owner=order.owner,
+            address=order.address,
+            payload=order_payload(order) | {"reason": reason},
+            now=now,
+        )
+        return True
+
+    def expire_due(self, *, effective_now: int, now: int) -> int:
+        """Cancel GTD orders whose expiration is at or before `effective_now`."""
+        expired = 0
+        while self._expiries and self._expiries[0][0] <= effective_now:
+            _, _, order_id = heapq.heappop(self._expiries)
+            order = self.orders.get(order_id)
+            if order is not None and self.cancel(order, reason="expired", now=now):
+                expired += 1
+        return expired
+
+    # --- notifications --------------------------------------------------------------------
+
+    def _notify_fill(self, order: Order, trade: Trade, units: int, *, role: str, now: int) -> None:
+        payload = order_payload(order) | {
+            "trade_id": trade.trade_id,
+            "matched_size": fmt_units(units),
+            "price": str(trade.price),
+            "transaction_hash": trade.transaction_hash,
+            "type": role,
+        }
+        self.notifications.add(
+            kind=ORDER_FILLED, owner=order.owner, address=order.address, payload=payload, now=now
+        )
+
+
+def fmt_units(units: int) -> str:
+    """Base units as the exchange prints human amounts: `100`, `47.1698`, `0.000001`."""
+    whole, frac = divmod(abs(units), 10**6)
+    sign = "-" if units < 0 else ""
+    if not frac:
+        return f"{sign}{whole}"
+    return f"{sign}{whole}.{frac:06d}".rstrip("0")
+
+
+def order_payload(order: Order) -> dict[str, object]:
+    """The order fields a notification carries."""
+    return {
+        "asset_id": order.token_id,
+        "condition_id": order.condition_id,
+        "market": order.condition_id,
+        "order_id": order.order_id,
+        "side": order.side.value,
+        "price": str(order.price),
+        "original_size": fmt_units(order.original),
+        "remaining_size": fmt_units(max(order.remaining, 0)),
+        "outcome": order.outcome,
+        "outcome_index": 0 if order.outcome.lower() == "yes" else 1,
+        "owner": order.owner,
+    }
+
+
+SIDES = {"BUY": Side.BUY, "SELL": Side.SELL, "0": Side.BUY, "1": Side.SELL}

@@ -1,0 +1,278 @@
+"""The paper exchange's state and operations, behind one lock.
+
+`Exchange` is what the HTTP routes call and what in-process tests inspect: markets, API keys,
+the matching engine (orders, trades, balances), notifications, heartbeats, faults and the clock.
+Every public method takes the lock and first runs the lazy housekeeping (`maintain`): GTD orders
+past their expiration are cancelled and keys whose heartbeat lapsed lose their orders. Nothing
+runs in the background, so what a client observes is exactly what it would have seen had a timer
+done the work at the due instant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import threading
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from paperclob import errors
+from paperclob.book import LIVE, Order
+from paperclob.config import PaperConfig
+from paperclob.engine import Execution, MatchingEngine
+from paperclob.faults import Faults, RateLimiter
+from paperclob.markets import MarketBook, MarketError
+from paperclob.state import MARKET_RESOLVED, ApiKey, KeyRing, NotificationBox, to_units
+from paperclob.verify import OrderVerifier, parse_entry
+
+# Reasons a cancel could not happen (the exchange's wording where known).
+NOT_FOUND = "order not found"
+ALREADY_CANCELED = "the order is already canceled"
+ALREADY_MATCHED = "the order is already matched"
+
+
+@dataclass
+class Heartbeat:
+    heartbeat_id: str
+    last_seen: float
+
+
+class Exchange:
+    def __init__(self, config: PaperConfig) -> None:
+        self.config = config
+        self.lock = threading.RLock()
+        self.markets = MarketBook(config.default_tick, config.default_min_size)
+        if config.markets_file is not None:
+            self.markets.load_file(config.markets_file)
+        for token_id, spec in config.markets.items():
+            self.markets.define(token_id, dict(spec))
+        secret = (
+            hashlib.sha256(f"paperclob:{config.seed}".encode()).digest()
+            if config.seed is not None
+            else os.urandom(32)
+        )
+        self.keys = KeyRing(secret)
+        self.notifications = NotificationBox()
+        self.engine = MatchingEngine(
+            notifications=self.notifications,
+            initial_collateral=to_units(config.initial_collateral),
+            initial_shares=to_units(config.initial_shares),
+        )
+        self.faults = Faults(latency_ms=config.latency_ms, error_5xx_rate=config.fail_5xx_rate)
+        self.rate_limiter = RateLimiter(config.rate_limit)
+        self.rng = random.Random(config.seed)
+        self.verifier = OrderVerifier(
+            chain_id=config.chain_id,
+            protocol=config.protocol,
+            strict_version=config.strict_version,
+            gtd_security_s=config.gtd_security_s,
+        )
+        self.clock_offset = 0.0
+        self.heartbeats: dict[str, Heartbeat] = {}
+        self.funder_owner: dict[str, str] = {}  # funder address -> signer address that uses it
+        self.funder_of: dict[tuple[str, int], str] = {}  # (signer, signature type) -> funder
+
+    # --- time and housekeeping ------------------------------------------------------------
+
+    def now_float(self) -> float:
+        return self.config.clock() + self.clock_offset
+
+    def now(self) -> int:
+        return int(self.now_float())
+
+    def maintain(self) -> None:
+        """Expire due GTD orders and enforce lapsed heartbeats (call with the lock held)."""
+        now_f = self.now_float()
+        now = int(now_f)
+        self.engine.expire_due(effective_now=now, now=now)
+        lapsed = [
+            key
+            for key, beat in self.heartbeats.items()
+            if now_f - beat.last_seen > self.config.heartbeat_timeout_s
+        ]
+        for api_key in lapsed:
+            del self.heartbeats[api_key]
+            for order in list(self.engine.orders.values()):
+                if order.owner == api_key and order.status == LIVE:
+                    self.engine.cancel(order, reason="heartbeat missed", now=now)
+
+    # --- API keys -------------------------------------------------------------------------
+
+    def create_key(self, address: str, nonce: int) -> ApiKey:
+        key = self.keys.create(address, nonce)
+        if key is None:
+            raise errors.ApiError(400, "Could not create api key")
+        self.engine.account(address)
+        return key
+
+    def derive_key(self, address: str, nonce: int) -> ApiKey:
+        key = self.keys.existing(address, nonce)
+        if key is None:
+            raise errors.ApiError(400, "Could not derive api key!")
+        return key
+
+    # --- orders ---------------------------------------------------------------------------
+
+    def post_orders(self, caller: ApiKey, entries: list[Any]) -> list[dict[str, Any]]:
+        """Place each entry in turn; one result per entry (a refusal does not stop the rest)."""
+        from paperclob import render
+
+        results = []
+        for position, entry in enumerate(entries):
+            try:
+                results.append(render.post_result(self.place(caller, entry, position=position)))
+            except errors.OrderRejected as exc:
+                results.append(render.post_error(exc.message))
+        return results
+
+    def place(self, caller: ApiKey, raw: Any, *, position: int | None = None) -> Execution:
+        entry = parse_entry(raw)
+        try:
+            market = self.markets.get(str(entry.wire.get("tokenId", "")))
+        except MarketError as exc:
+            raise errors.OrderRejected(str(exc)) from None
+        profile, order_id, unsigned = self.verifier.check_identity(
+            entry, caller=caller, market=market
+        )
+        self._check_funder(unsigned.maker.lower(), caller.address)
+        if order_id in self.engine.orders:
+            raise errors.OrderRejected(errors.DUPLICATED)
+        if order_id in self.faults.reject_order_ids or (
+            position is not None and position in self.faults.reject_batch_positions
+        ):
+            raise errors.OrderRejected(self.faults.reject_message)
+        now = self.now()
+        self.verifier.check_rules(entry, order_id=order_id, market=market, now=now)
+        intake = self.verifier.build(
+            entry,
+            unsigned=unsigned,
+            order_id=order_id,
+            caller=caller,
+            market=market,
+            now=now,
+            seq=self.engine.next_seq(),
+        )
+        execution = self.engine.submit(
+            intake.order,
+            limit=intake.limit,
+            budget=intake.budget,
+            post_only=intake.post_only,
+            now=now,
+        )
+        self.funder_owner.setdefault(intake.order.maker, caller.address)
+        self.funder_of[(caller.address, intake.order.signature_type)] = intake.order.maker
+        return execution
+
+    def _check_funder(self, funder: str, signer: str) -> None:
+        """A funder (proxy, Safe, deposit wallet) belongs to the first signer that uses it.
+
+        The real exchange checks wallet ownership on chain; without this, any key could spend
+        any address's paper balance by naming it as the maker.
+        """
+        if funder == signer:
+            return
+        owner = self.funder_owner.get(funder)
+        if (owner is not None and owner != signer) or self.keys.keys_of(funder):
+            raise errors.OrderRejected(errors.INVALID_SIGNATURE)
+
+    def visible_order(self, caller: ApiKey, order_id: str) -> Order | None:
+        order = self.engine.orders.get(order_id)
+        return order if order is not None and order.address == caller.address else None
+
+    def cancel_orders(self, caller: ApiKey, order_ids: list[str]) -> dict[str, Any]:
+        canceled: list[str] = []
+        not_canceled: dict[str, str] = {}
+        now = self.now()
+        for order_id in order_ids:
+            order = self.visible_order(caller, str(order_id))
+            if order is None:
+                not_canceled[str(order_id)] = NOT_FOUND
+            elif self.engine.cancel(order, reason="canceled by the owner", now=now):
+                canceled.append(order.order_id)
+            else:
+                not_canceled[order.order_id] = (
+                    ALREADY_MATCHED if order.status == "MATCHED" else ALREADY_CANCELED
+                )
+        return {"canceled": canceled, "not_canceled": not_canceled}
+
+    def cancel_where(
+        self, caller: ApiKey, *, market: str = "", asset_id: str = ""
+    ) -> dict[str, Any]:
+        """Cancel the caller's open orders, optionally only one market's or one token's."""
+        chosen = [
+            o.order_id
+            for o in self.engine.open_orders(caller.address)
+            if (not market or o.condition_id.lower() == market.lower())
+            and (not asset_id or o.token_id == asset_id)
+        ]
+        return self.cancel_orders(caller, chosen)
+
+    def open_orders(
+        self, caller: ApiKey, *, market: str = "", asset_id: str = "", order_id: str = ""
+    ) -> list[Order]:
+        return [
+            o
+            for o in self.engine.open_orders(caller.address)
+            if (not market or o.condition_id.lower() == market.lower())
+            and (not asset_id or o.token_id == asset_id)
+            and (not order_id or o.order_id == order_id)
+        ]
+
+    def trade_status(self, match_time: int) -> str:
+        # Settlement is instant on paper: a trade is CONFIRMED once it has been reported.
+        return "CONFIRMED" if self.now() >= match_time else "MATCHED"
+
+    # --- heartbeats -----------------------------------------------------------------------
+
+    def heartbeat(self, caller: ApiKey, given_id: str | None) -> str:
+        """Start or continue the caller's heartbeat chain; returns the id to send next time."""
+        beat = self.heartbeats.get(caller.api_key)
+        if beat is not None and given_id and given_id != beat.heartbeat_id:
+            raise errors.ApiError(400, "Invalid Heartbeat ID", heartbeat_id=beat.heartbeat_id)
+        new_id = hashlib.sha256(os.urandom(16)).hexdigest()[:32]
+        self.heartbeats[caller.api_key] = Heartbeat(new_id, self.now_float())
+        return new_id
+
+    # --- admin ----------------------------------------------------------------------------
+
+    def resolve_market(self, condition_id: str, winning_token: str | None) -> int:
+        """Resolve a market: its orders are cancelled and everyone who traded it is told."""
+        resolved = self.markets.resolve(condition_id, winning_token)
+        tokens = {m.token_id for m in resolved}
+        now = self.now()
+        told: set[tuple[str, str]] = set()
+        for order in list(self.engine.orders.values()):
+            if order.token_id not in tokens:
+                continue
+            self.engine.cancel(order, reason="market resolved", now=now)
+            if (order.address, order.owner) in told:
+                continue
+            told.add((order.address, order.owner))
+            self.notifications.add(
+                kind=MARKET_RESOLVED,
+                owner=order.owner,
+                address=order.address,
+                payload={
+                    "condition_id": condition_id,
+                    "market": condition_id,
+                    "asset_id": order.token_id,
+                    "winning_asset_id": winning_token or "",
+                    "question": resolved[0].question,
+                },
+                now=now,
+            )
+        return len(told)
+
+    def fund(
+        self, address: str, *, collateral: Any = None, token_id: str = "", shares: Any = None
+    ) -> None:
+        """Set an account's balances (human units), e.g. to make it unfunded in a test."""
+        account = self.engine.account(address)
+        if collateral is not None:
+            account.collateral = to_units(Decimal(str(collateral)))
+        if shares is not None:
+            if not token_id:
+                raise ValueError("shares need a token_id")
+            account.shares[self.markets.get(token_id).token_id] = to_units(Decimal(str(shares)))

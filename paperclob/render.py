@@ -1,0 +1,222 @@
+"""JSON shapes the exchange answers with (clob-v1-wire.md 3.2, 6.3, 7.2, 7.3; clob-v2-wire.md 2.2).
+
+Human amounts are decimal strings (`"100"`, `"47.1698"`); prices keep the grid's text (`"0.52"`).
+`dumps` writes compact JSON and renders `Decimal` values as JSON *numbers* with their exact
+decimal text (`0.01`, never a binary float), for the few fields the exchange sends as numbers.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from decimal import Decimal
+from typing import Any
+
+from paperclob.book import Order, OrderBook
+from paperclob.engine import Execution, Trade, fmt_units
+from paperclob.markets import Market
+
+END_CURSOR = "LTE="
+_MARK = "\u0000D"
+
+
+def _mark_decimal(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return f"{_MARK}{value.normalize():f}{_MARK}"
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def dumps(payload: Any) -> bytes:
+    text = json.dumps(payload, separators=(",", ":"), default=_mark_decimal)
+    if "\\u0000D" in text:
+        # A marked Decimal became the JSON string "\u0000D<digits>\u0000D": unquote it.
+        text = text.replace('"\\u0000D', "").replace('\\u0000D"', "")
+    return text.encode()
+
+
+def encode_cursor(offset: int) -> str:
+    return base64.b64encode(str(offset).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> int:
+    """Offset of a `next_cursor`; -1 for the end sentinel; ValueError when malformed."""
+    try:
+        offset = int(base64.b64decode(cursor.encode(), validate=True).decode())
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError(f"invalid next_cursor {cursor!r}") from None
+    if offset < -1:
+        raise ValueError(f"invalid next_cursor {cursor!r}")
+    return offset
+
+
+def page(items: list[Any], *, cursor: str, size: int) -> tuple[list[Any], dict[str, Any]]:
+    """The slice of `items` a cursor names, and the paging keys of the answer."""
+    offset = decode_cursor(cursor or "MA==")
+    if offset < 0:
+        return [], {"next_cursor": END_CURSOR, "limit": size, "count": 0}
+    chunk = items[offset : offset + size]
+    after = offset + size
+    next_cursor = encode_cursor(after) if after < len(items) else END_CURSOR
+    return chunk, {"next_cursor": next_cursor, "limit": size, "count": len(chunk)}
+
+
+def order_json(order: Order) -> dict[str, Any]:
+    return {
+        "id": order.order_id,
+        "status": order.status,
+        "owner": order.owner,
+        "maker_address": order.maker,
+        "market": order.condition_id,
+        "asset_id": order.token_id,
+        "side": order.side.value,
+        "original_size": fmt_units(order.original),
+        "size_matched": fmt_units(order.matched),
+        "price": f"{order.price:f}",
+        "associate_trades": list(order.trade_ids),
+        "outcome": order.outcome,
+        "created_at": order.created_at,
+        "expiration": str(order.expiration),
+        "order_type": order.order_type,
+    }
+
+
+def post_result(execution: Execution) -> dict[str, Any]:
+    order = execution.order
+    matched = bool(execution.trades)
+    return {
+        "success": True,
+        "errorMsg": "",
+        "orderID": order.order_id,
+        "status": "matched" if matched else ("live" if order.status == "LIVE" else "unmatched"),
+        "makingAmount": fmt_units(execution.making) if matched else "",
+        "takingAmount": fmt_units(execution.taking) if matched else "",
+        "transactionsHashes": [t.transaction_hash for t in execution.trades],
+        "tradeIDs": [t.trade_id for t in execution.trades],
+    }
+
+
+def post_error(message: str) -> dict[str, Any]:
+    return {
+        "success": False,
+        "errorMsg": message,
+        "orderID": "",
+        "status": "",
+        "makingAmount": "",
+        "takingAmount": "",
+        "transactionsHashes": [],
+        "tradeIDs": [],
+    }
+
+
+def trade_json(trade: Trade, *, viewer: str, status: str) -> dict[str, Any]:
+    """A trade as `viewer` (a lowercase address) sees it: as its taker, or as one of its makers."""
+    taker = trade.taker
+    is_taker = taker.address == viewer
+    fills = trade.makers if is_taker else [f for f in trade.makers if f.order.address == viewer]
+    owner = taker.owner if is_taker else (fills[0].order.owner if fills else taker.owner)
+    maker_address = taker.maker if is_taker else (fills[0].order.maker if fills else "")
+    return {
+        "id": trade.trade_id,
+        "taker_order_id": taker.order_id,
+        "market": taker.condition_id,
+        "asset_id": taker.token_id,
+        "side": taker.side.value,
+        "size": fmt_units(trade.size),
+        "fee_rate_bps": "0",
+        "price": f"{trade.price:f}",
+        "status": status,
+        "match_time": str(trade.match_time),
+        "last_update": str(trade.match_time),
+        "outcome": taker.outcome,
+        "bucket_index": 0,
+        "owner": owner,
+        "maker_address": maker_address,
+        "transaction_hash": trade.transaction_hash,
+        "trader_side": "TAKER" if is_taker else "MAKER",
+        "maker_orders": [
+            {
+                "order_id": f.order.order_id,
+                "owner": f.order.owner,
+                "maker_address": f.order.maker,
+                "matched_amount": fmt_units(f.units),
+                "price": f"{f.order.price:f}",
+                "fee_rate_bps": "0",
+                "asset_id": f.order.token_id,
+                "outcome": f.order.outcome,
+                "side": f.order.side.value,
+            }
+            for f in fills
+        ],
+    }
+
+
+def book_json(book: OrderBook, market: Market, *, now_ms: int, last_trade: str) -> dict[str, Any]:
+    """Every key the SDK's parser indexes; bids ascending and asks descending (best last)."""
+    bids = [{"price": f"{p:f}", "size": fmt_units(u)} for p, u in book.bids.aggregated()]
+    asks = [{"price": f"{p:f}", "size": fmt_units(u)} for p, u in reversed(book.asks.aggregated())]
+    summary: dict[str, Any] = {
+        "market": market.condition_id,
+        "asset_id": market.token_id,
+        "timestamp": str(now_ms),
+        "hash": "",
+        "bids": bids,
+        "asks": asks,
+        "min_order_size": f"{market.min_order_size.normalize():f}",
+        "tick_size": f"{market.tick_size.normalize():f}",
+        "neg_risk": market.neg_risk,
+        "last_trade_price": last_trade,
+    }
+    # The server-compatible hash the SDK recomputes: SHA-1 of the compact JSON, hash left empty.
+    summary["hash"] = hashlib.sha1(
+        json.dumps(summary, separators=(",", ":")).encode(), usedforsecurity=False
+    ).hexdigest()
+    return summary
+
+
+def clob_market_json(condition_id: str, markets: list[Market]) -> dict[str, Any]:
+    """The compact market parameters V2 SDKs read (clob-v2-wire.md 2.2)."""
+    first = markets[0]
+    return {
+        "c": condition_id,
+        "t": [{"t": m.token_id, "o": m.outcome} for m in markets],
+        "mts": first.tick_size,
+        "mos": first.min_order_size,
+        "nr": first.neg_risk,
+        "fd": {"r": 0, "e": 0, "to": True},
+        "mbf": 0,
+        "tbf": 0,
+        "rfqe": False,
+        "itode": False,
+        "ibce": False,
+        "oas": first.accepting_orders,
+    }
+
+
+def market_json(condition_id: str, markets: list[Market]) -> dict[str, Any]:
+    """GET /markets/{condition_id}: the CLOB market object."""
+    first = markets[0]
+    return {
+        "condition_id": condition_id,
+        "question_id": condition_id,
+        "question": first.question,
+        "tokens": [
+            {
+                "token_id": m.token_id,
+                "outcome": m.outcome,
+                "price": Decimal("0.5"),
+                "winner": m.winner,
+            }
+            for m in markets
+        ],
+        "minimum_tick_size": first.tick_size,
+        "minimum_order_size": first.min_order_size,
+        "neg_risk": first.neg_risk,
+        "active": True,
+        "closed": not first.accepting_orders,
+        "archived": False,
+        "accepting_orders": first.accepting_orders,
+        "enable_order_book": True,
+        "maker_base_fee": first.base_fee_bps,
+        "taker_base_fee": first.base_fee_bps,
+    }
