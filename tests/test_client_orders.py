@@ -230,13 +230,18 @@ def test_market_info_from_clob_markets(server: LoopbackServer, client: ClobClien
             }
         ),
     )
+    server.push(Scripted(body={"condition_id": "0xc0", "accepting_orders": False, "closed": True}))
     info = client.get_market_info(TOKEN)
     assert info.tick_size == Decimal("0.001") and info.min_order_size == Decimal("5")
-    assert info.neg_risk and info.condition_id == "0xc0" and info.accepting_orders
-    assert [s.path for s in server.seen] == [f"/markets-by-token/{TOKEN}", "/clob-markets/0xc0"]
+    assert info.neg_risk and info.condition_id == "0xc0" and not info.accepting_orders
+    assert [s.path for s in server.seen] == [
+        f"/markets-by-token/{TOKEN}",
+        "/clob-markets/0xc0",
+        "/markets/0xc0",
+    ]
     # The order path now uses the cached parameters: no further reads.
     assert client.get_tick_size(TOKEN) == Decimal("0.001") and client.get_neg_risk(TOKEN)
-    assert len(server.seen) == 2
+    assert len(server.seen) == 3
 
 
 def test_market_info_falls_back_to_tick_size_neg_risk_and_book(

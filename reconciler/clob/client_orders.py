@@ -26,6 +26,7 @@ from reconciler.clob.errors import (
     AuthenticationFailed,
     ClobError,
     ExchangeRejected,
+    NotFound,
     OrderVersionMismatch,
     ProtocolError,
 )
@@ -155,8 +156,9 @@ class OrderMethods:
         return self._fee_bps[token_id]
 
     def get_market_info(self, token_id: str) -> MarketInfo:
-        """Tick, minimum size, neg-risk and status of a token: /markets-by-token then
-        /clob-markets as the V2 SDK reads them; /tick-size + /neg-risk + /book if those fail."""
+        """Tick, minimum size, neg-risk and status of a token: /markets-by-token, /clob-markets
+        (as the V2 SDK reads them) and /markets/{condition_id} for the status; /tick-size +
+        /neg-risk + /book if the first two are refused."""
         cached = self._markets.get(token_id)
         if cached and self._fresh(cached[1]):
             return cached[0]
@@ -187,8 +189,16 @@ class OrderMethods:
             min_order_size=to_decimal(data.get("mos", "0"), "mos"),
             neg_risk=bool(data.get("nr", False)),
             condition_id=condition_id,
-            accepting_orders=_accepting_orders(data),
+            accepting_orders=self._market_status(condition_id),
         )
+
+    def _market_status(self, condition_id: str) -> bool:
+        # /clob-markets has no documented status field, so the full market object says whether
+        # the market still accepts orders (closed and resolved markets do not).
+        try:
+            return _accepting_orders(self._public(f"/markets/{condition_id}"))
+        except NotFound:
+            return True  # no market object: the exchange itself will refuse orders if closed
 
     def _market_info_legacy(self, token_id: str) -> MarketInfo:
         self._ticks.pop(token_id, None)
@@ -495,9 +505,7 @@ def _parse_write(parser: Callable[[Any], Any], data: Any, what: str) -> Any:
         ) from None
 
 
-def _accepting_orders(data: dict[str, Any]) -> bool:
-    # /clob-markets keys are terse and not all documented; honour the explicit ones we know.
-    for key in ("accepting_orders", "ao"):
-        if key in data:
-            return bool(data[key])
-    return not any(bool(data.get(key)) for key in ("closed", "c"))
+def _accepting_orders(market: Any) -> bool:
+    """From GET /markets/{condition_id}: open for orders unless it says closed or not accepting."""
+    data = require_dict(market, "market")
+    return bool(data.get("accepting_orders", True)) and not bool(data.get("closed", False))
