@@ -10,6 +10,8 @@ import json
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from reconciler.clob.errors import ProtocolError
 from reconciler.clob.types import (
@@ -185,3 +187,21 @@ def test_trade_and_notification() -> None:
     assert trade.maker_orders[0].matched_amount == Decimal("5")
     note = parse_notification({"id": 7, "type": 2, "owner": "k", "payload": {"order_id": "0x2"}})
     assert note.id == "7" and note.type == 2 and note.payload["order_id"] == "0x2"
+
+
+@given(
+    price=st.decimals(min_value=Decimal("0.0001"), max_value=Decimal("0.9999"), places=4),
+    size=st.decimals(min_value=Decimal("0.01"), max_value=Decimal("1e9"), places=2),
+    as_number=st.booleans(),
+)
+def test_prices_and_sizes_survive_json_exactly(
+    price: Decimal, size: Decimal, as_number: bool
+) -> None:
+    # The exchange may send a number or a string; either way the value arrives exact (no float).
+    body = {**ORDER, "price": str(price), "original_size": str(size)}
+    text = json.dumps(body)
+    if as_number:
+        text = text.replace(f'"{price}"', str(price)).replace(f'"{size}"', str(size))
+    order = parse_open_order(json.loads(text, parse_float=Decimal))
+    assert order.price == price and order.original_size == size
+    assert str(order.price) == str(price)
