@@ -126,8 +126,8 @@ class ClobClient(OrderMethods):
     @creds.setter
     def creds(self, value: auth.ApiCreds | None) -> None:
         self._creds = value
-        secrets = (value.secret, value.passphrase) if value else ()
-        self._transport.set_redactions(secrets)
+        if value is not None:  # earlier creds stay redacted too: they may still be echoed
+            self._transport.add_redactions((value.secret, value.passphrase))
 
     @property
     def last_rate_limit(self) -> RateLimitInfo | None:

@@ -227,15 +227,18 @@ class OrderMethods:
     # --- building -------------------------------------------------------------------------------
 
     def _builder(self) -> OrderBuilder:
-        if self.profile not in self._builders:
-            clock = self.clock
-            self._builders[self.profile] = OrderBuilder(
-                self._require_wallet(),
+        wallet = self._require_wallet()
+        builder = self._builders.get(self.profile)
+        if builder is None or builder.wallet is not wallet:
+            clock = self.clock  # the order timestamp (V2, ms) follows the injected clock
+            builder = OrderBuilder(
+                wallet,
                 chain_id=self.chain_id,
                 profile=self.profile,
                 clock_ms=lambda: int(clock() * 1000),
             )
-        return self._builders[self.profile]
+            self._builders[self.profile] = builder
+        return builder
 
     def _check_expiration(self, order_type: OrderType, expiration: int) -> None:
         if order_type is OrderType.GTD:

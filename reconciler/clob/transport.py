@@ -116,8 +116,10 @@ class Transport:
         # Strings that must never appear in an exception (the API secret and passphrase).
         self._redact: tuple[str, ...] = ()
 
-    def set_redactions(self, secrets: Iterable[str]) -> None:
-        self._redact = tuple(s for s in secrets if s)
+    def add_redactions(self, secrets: Iterable[str]) -> None:
+        """Strings to replace by "[redacted]" in any error text (longest first)."""
+        merged = set(self._redact) | {s for s in secrets if s}
+        self._redact = tuple(sorted(merged, key=len, reverse=True))
 
     def send(
         self,
@@ -246,7 +248,12 @@ def _rejection(status: int, text: str, *, method: str, path: str) -> ExchangeRej
             path=path,
         )
     if status == 404:
-        return NotFound(f"{where}: not found ({text}).", status=status, method=method, path=path)
+        return NotFound(
+            f"{where}: not found ({text}). Check the id or token, and that the host is a CLOB.",
+            status=status,
+            method=method,
+            path=path,
+        )
     if any(marker in text for marker in VERSION_MISMATCH_MARKERS):
         return OrderVersionMismatch(
             f"{where}: the exchange refused the order protocol version ({text}). Rebuild the "
