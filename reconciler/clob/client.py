@@ -29,6 +29,7 @@ from typing import Any
 import requests
 
 from reconciler.clob import auth
+from reconciler.clob.client_markets import MarketMethods
 from reconciler.clob.client_orders import OrderMethods
 from reconciler.clob.errors import CredentialsRequired, ExchangeRejected, NotFound, ProtocolError
 from reconciler.clob.profiles import Profile
@@ -74,7 +75,7 @@ def compact_json(payload: Any) -> bytes:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-class ClobClient(OrderMethods):
+class ClobClient(OrderMethods, MarketMethods):
     """A client of one CLOB host for one wallet (L1) and one API key (L2).
 
     Without `wallet` only public reads work; without `creds` the L1 key calls work too
@@ -106,7 +107,8 @@ class ClobClient(OrderMethods):
         self._creds: auth.ApiCreds | None = None
         self.creds = creds
         self._heartbeat_path = HEARTBEAT_PATHS[0]
-        OrderMethods.__init__(self, market_cache_ttl=market_cache_ttl)
+        MarketMethods.__init__(self, market_cache_ttl=market_cache_ttl)
+        OrderMethods.__init__(self)
 
     def __repr__(self) -> str:
         address = self.wallet.address if self.wallet else None

@@ -1,11 +1,8 @@
-"""The order half of `ClobClient`: market parameters, building, posting, version retry.
+"""The order half of `ClobClient`: building, posting, and the version-mismatch retry.
 
 Kept apart from `client.py` only for size; `ClobClient` inherits `OrderMethods` and supplies the
-plumbing declared at the top of the class (`_l2`, `_public`, the wallet, the clock ...).
-
-Market parameters (tick size, neg-risk, minimum size) come from the exchange and are cached per
-token for `market_cache_ttl` seconds of the injected clock: a tick can change near the price
-extremes, so the cache expires, and `clear_market_cache` drops it after a tick rejection.
+plumbing declared at the top of the class (`_l2`, the wallet, the clock, the market parameters
+of `client_markets` ...).
 
 Order building is split from posting on purpose: `create_order` returns a `SignedOrder` whose
 `order_id` (the EIP-712 hash) is known before anything is sent, so a journal can record the
@@ -22,32 +19,26 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.clob import amounts
 from reconciler.clob.builder import OrderBuilder
+from reconciler.clob.client_markets import canonical_tick
 from reconciler.clob.errors import (
-    AuthenticationFailed,
     ClobError,
     ExchangeRejected,
-    NotFound,
     OrderVersionMismatch,
     ProtocolError,
 )
 from reconciler.clob.profiles import Profile
 from reconciler.clob.signing import SignedOrder
-from reconciler.clob.transport import VERSION_MISMATCH_MARKERS, build_query
+from reconciler.clob.transport import VERSION_MISMATCH_MARKERS
 from reconciler.clob.types import (
     OrderBook,
     OrderResult,
     PostArgs,
     parse_order_result,
-    require_dict,
     require_list,
-    to_decimal,
-    to_int,
 )
 from reconciler.model import (
     GTD_MIN_LIFETIME_SECONDS,
     MAX_BATCH_POST,
-    TICK_SIZES,
-    MarketInfo,
     OrderType,
     Side,
 )
@@ -72,15 +63,6 @@ def as_decimal(value: Decimal | int | str, what: str) -> Decimal:
     return result
 
 
-def canonical_tick(value: Decimal, what: str) -> Decimal:
-    for tick in TICK_SIZES:
-        if tick == value:
-            return tick
-    raise ProtocolError(
-        f"{what}: {value} is not a known tick size ({', '.join(map(str, TICK_SIZES))})"
-    )
-
-
 def check_post_only(order_type: OrderType, post_only: bool) -> None:
     if post_only and order_type in MARKET_ORDER_TYPES:
         raise ValueError("post_only is only allowed with GTC and GTD orders")
@@ -99,119 +81,16 @@ class OrderMethods:
         def creds(self) -> ApiCreds | None: ...
         def _require_wallet(self) -> Wallet: ...
         def _require_creds(self) -> ApiCreds: ...
-        def _public(self, path: str, *, query: str = "") -> Any: ...
         def _l2(self, method: str, path: str, *, query: str = "", payload: Any = None) -> Any: ...
         def get_order_book(self, token_id: str) -> OrderBook: ...
         def get_version(self) -> int: ...
+        def get_tick_size(self, token_id: str) -> Decimal: ...
+        def get_neg_risk(self, token_id: str) -> bool: ...
+        def get_fee_rate_bps(self, token_id: str) -> int: ...
+        def clear_market_cache(self, token_id: str | None = None) -> None: ...
 
-    def __init__(self, *, market_cache_ttl: float) -> None:
-        self.market_cache_ttl = market_cache_ttl
-        self._ticks: dict[str, tuple[Decimal, float]] = {}
-        self._neg_risk: dict[str, bool] = {}  # fixed for a market's life: cached for good
-        self._fee_bps: dict[str, int] = {}
-        self._markets: dict[str, tuple[MarketInfo, float]] = {}
+    def __init__(self) -> None:
         self._builders: dict[Profile, OrderBuilder] = {}
-
-    # --- market parameters ----------------------------------------------------------------------
-
-    def _fresh(self, fetched_at: float) -> bool:
-        return self.clock() - fetched_at < self.market_cache_ttl
-
-    def clear_market_cache(self, token_id: str | None = None) -> None:
-        """Forget cached market parameters (of one token, or all), e.g. after a tick rejection."""
-        for cache in (self._ticks, self._neg_risk, self._fee_bps, self._markets):
-            if token_id is None:
-                cache.clear()
-            else:
-                cache.pop(token_id, None)
-
-    def get_tick_size(self, token_id: str) -> Decimal:
-        cached = self._ticks.get(token_id)
-        if cached and self._fresh(cached[1]):
-            return cached[0]
-        data = require_dict(
-            self._public("/tick-size", query=build_query([("token_id", token_id)])), "tick size"
-        )
-        tick = canonical_tick(
-            to_decimal(data.get("minimum_tick_size"), "minimum_tick_size"), token_id
-        )
-        self._ticks[token_id] = (tick, self.clock())
-        return tick
-
-    def get_neg_risk(self, token_id: str) -> bool:
-        if token_id not in self._neg_risk:
-            data = require_dict(
-                self._public("/neg-risk", query=build_query([("token_id", token_id)])), "neg risk"
-            )
-            self._neg_risk[token_id] = bool(data.get("neg_risk", False))
-        return self._neg_risk[token_id]
-
-    def get_fee_rate_bps(self, token_id: str) -> int:
-        """The market's base fee, signed into V1 orders only (V2 orders carry no fee)."""
-        if token_id not in self._fee_bps:
-            data = require_dict(
-                self._public("/fee-rate", query=build_query([("token_id", token_id)])), "fee rate"
-            )
-            self._fee_bps[token_id] = to_int(data.get("base_fee"), "base_fee", default=0)
-        return self._fee_bps[token_id]
-
-    def get_market_info(self, token_id: str) -> MarketInfo:
-        """Tick, minimum size, neg-risk and status of a token: /markets-by-token, /clob-markets
-        (as the V2 SDK reads them) and /markets/{condition_id} for the status; /tick-size +
-        /neg-risk + /book if the first two are refused."""
-        cached = self._markets.get(token_id)
-        if cached and self._fresh(cached[1]):
-            return cached[0]
-        try:
-            info = self._market_info_v2(token_id)
-        except ExchangeRejected as exc:
-            if isinstance(exc, AuthenticationFailed):
-                raise
-            info = self._market_info_legacy(token_id)
-        now = self.clock()
-        self._markets[token_id] = (info, now)
-        self._ticks[token_id] = (info.tick_size, now)
-        self._neg_risk[token_id] = info.neg_risk
-        return info
-
-    def _market_info_v2(self, token_id: str) -> MarketInfo:
-        ref = require_dict(self._public(f"/markets-by-token/{token_id}"), "markets-by-token")
-        condition_id = str(ref.get("condition_id") or "")
-        if not condition_id:
-            raise ProtocolError(f"/markets-by-token/{token_id} gave no condition_id")
-        data = require_dict(self._public(f"/clob-markets/{condition_id}"), "clob-markets")
-        tokens = [str(t.get("t")) for t in require_list(data.get("t") or [], "t") if t]
-        if token_id not in tokens:
-            raise ProtocolError(f"/clob-markets/{condition_id} does not list token {token_id}")
-        return MarketInfo(
-            token_id=token_id,
-            tick_size=canonical_tick(to_decimal(data.get("mts"), "mts"), token_id),
-            min_order_size=to_decimal(data.get("mos", "0"), "mos"),
-            neg_risk=bool(data.get("nr", False)),
-            condition_id=condition_id,
-            accepting_orders=self._market_status(condition_id),
-        )
-
-    def _market_status(self, condition_id: str) -> bool:
-        # /clob-markets has no documented status field, so the full market object says whether
-        # the market still accepts orders (closed and resolved markets do not).
-        try:
-            return _accepting_orders(self._public(f"/markets/{condition_id}"))
-        except NotFound:
-            return True  # no market object: the exchange itself will refuse orders if closed
-
-    def _market_info_legacy(self, token_id: str) -> MarketInfo:
-        self._ticks.pop(token_id, None)
-        tick = self.get_tick_size(token_id)
-        neg_risk = self.get_neg_risk(token_id)
-        book = self.get_order_book(token_id)
-        return MarketInfo(
-            token_id=token_id,
-            tick_size=tick,
-            min_order_size=book.min_order_size,
-            neg_risk=neg_risk,
-            condition_id=book.market,
-        )
 
     def _order_market(
         self, token_id: str, tick_size: Decimal | str | None, neg_risk: bool | None
@@ -506,9 +385,3 @@ def _parse_write(parser: Callable[[Any], Any], data: Any, what: str) -> Any:
             path=what.split(" ", 1)[-1],
             outcome_unknown=True,
         ) from None
-
-
-def _accepting_orders(market: Any) -> bool:
-    """From GET /markets/{condition_id}: open for orders unless it says closed or not accepting."""
-    data = require_dict(market, "market")
-    return bool(data.get("accepting_orders", True)) and not bool(data.get("closed", False))
