@@ -58,6 +58,7 @@ class Order:
     taker_amount: int
     signature_type: int
     seq: int
+    profile: str = "v2"  # protocol the order was signed for (v1 or v2)
     matched: int = 0
     status: str = LIVE
     reserved: int = 0  # collateral (bid) or share (ask) units held back while it rests

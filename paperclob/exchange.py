@@ -148,6 +148,7 @@ class Exchange:
         intake = self.verifier.build(
             entry,
             unsigned=unsigned,
+            profile=profile,
             order_id=order_id,
             caller=caller,
             market=market,

@@ -137,6 +137,7 @@ class OrderVerifier:
         entry: Entry,
         *,
         unsigned: Any,
+        profile: Profile,
         order_id: str,
         caller: ApiKey,
         market: Market,
@@ -183,6 +184,7 @@ class OrderVerifier:
             taker_amount=taker_amount,
             signature_type=int(unsigned.signature_type),
             seq=seq,
+            profile=profile.value,
         )
         budget = maker_amount if is_market and side is Side.BUY else None
         return Intake(order=order, limit=limit, budget=budget, post_only=entry.post_only)
