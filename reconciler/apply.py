@@ -1,0 +1,485 @@
+"""Carry out a Plan through the client, journaling every step so a crash never duplicates an order.
+
+The order of operations is the safety argument (DESIGN invariants 3, 4, 8):
+
+1. Build and sign every post first: the order ID is the EIP-712 hash, known before sending.
+2. ONE transaction writes the level generations, an `intent` row per order (with its hash) and a
+   journal intent per post and per cancel. From here on, a crash leaves intents that the next
+   pass resolves by asking the exchange for those hashes before posting anything for their
+   levels again.
+3. Cancels first, in ONE batch call. Ids the exchange did not cancel ("already canceled", "not
+   found") are looked up once to learn whether they filled or were cancelled. If the batch call
+   fails, nothing is posted (the plan assumed those cancels, e.g. for caps): the post intents
+   become `void`, which is certain because no post request was sent.
+4. Posts in batches of at most 15; one result per order, in order. A rejection is recorded with
+   the exchange's message and not retried here (the caller backs the token off). A batch whose
+   outcome is unknown (lost response, 5xx after sending) marks its orders `unknown`; they are
+   resolved by hash, never re-sent blindly. A rate limit stops the pass and reports the wait.
+
+What each outcome means for an order's status in the store:
+    placed (live/matched/delayed) -> live   (the next open-orders read says whether it rests)
+    rejected (no order id back)   -> rejected, with the exchange's text
+    lost / 5xx / unreadable       -> unknown  (resolved by GET /data/order/{hash})
+    never sent                    -> void
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from reconciler.clob.errors import (
+    AuthenticationFailed,
+    ClobError,
+    CredentialsRequired,
+    ExchangeRejected,
+    NotFound,
+    RateLimited,
+    TransportError,
+)
+from reconciler.clob.signing import SignedOrder
+from reconciler.clob.types import CancelResult, OrderDetails, OrderResult, PostArgs
+from reconciler.model import Cancel, Plan, Post
+from reconciler.store import OrderStatus, Store
+
+log = logging.getLogger(__name__)
+
+
+class WriteClient(Protocol):
+    """What apply needs from `ClobClient`."""
+
+    def cancel_orders(self, order_ids: Sequence[str]) -> CancelResult: ...
+
+    def post_orders(self, orders: Sequence[PostArgs]) -> list[OrderResult]: ...
+
+    def get_order(self, order_id: str) -> OrderDetails | None: ...
+
+
+class Signer(Protocol):
+    """What apply needs from `OrderBuilder`."""
+
+    def build_limit(
+        self,
+        token_id: int | str,
+        side: Any,
+        price: Any,
+        size: Any,
+        tick_size: Any,
+        neg_risk: bool,
+        *,
+        expiration: int = 0,
+    ) -> SignedOrder: ...
+
+
+@dataclass(frozen=True)
+class Rejection:
+    token_id: str
+    order_id: str  # "" when the order could not even be built
+    message: str
+
+
+@dataclass
+class ApplyResult:
+    """What one apply did. `retry_after` is set when the exchange rate-limited us."""
+
+    posted: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    void: list[str] = field(default_factory=list)
+    not_cancelled: dict[str, str] = field(default_factory=dict)
+    still_live: set[str] = field(default_factory=set)  # cancel refused and the order rests
+    failed_tokens: set[str] = field(default_factory=set)
+    posted_tokens: set[str] = field(default_factory=set)
+    write_requests: int = 0
+    retry_after: float | None = None
+    error: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "posted": len(self.posted),
+            "cancelled": len(self.cancelled),
+            "rejected": [
+                {"token_id": r.token_id, "order_id": r.order_id, "message": r.message}
+                for r in self.rejected
+            ],
+            "unknown": list(self.unknown),
+            "void": len(self.void),
+            "not_cancelled": dict(self.not_cancelled),
+            "write_requests": self.write_requests,
+            "retry_after": self.retry_after,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class _Signed:
+    post: Post
+    order: SignedOrder
+
+
+def apply_plan(
+    plan: Plan,
+    *,
+    client: WriteClient,
+    signer: Signer,
+    store: Store,
+    run_id: int | None,
+    revision_id: int | None,
+) -> ApplyResult:
+    """Carry out `plan`; never raises for an exchange error (it is in the result)."""
+    result = ApplyResult()
+    signed = _sign_posts(plan.posts, signer=signer, store=store, run_id=run_id, result=result)
+    journal = _journal_intents(plan, signed, store=store, run_id=run_id, revision_id=revision_id)
+    if plan.cancels and not _cancel(
+        plan.cancels, client=client, store=store, run_id=run_id, journal=journal, result=result
+    ):
+        _void(signed, store=store, journal=journal, result=result, why="cancel step failed")
+        return result
+    blocked = _tokens_with_live_leftovers(plan.cancels, result)
+    to_post = [s for s in signed if s.post.key.token_id not in blocked]
+    _void(
+        [s for s in signed if s.post.key.token_id in blocked],
+        store=store,
+        journal=journal,
+        result=result,
+        why="an order of this token that had to be cancelled is still live",
+    )
+    _post(to_post, client=client, store=store, journal=journal, result=result)
+    return result
+
+
+# --- steps -----------------------------------------------------------------------------------
+
+
+def _sign_posts(
+    posts: Sequence[Post],
+    *,
+    signer: Signer,
+    store: Store,
+    run_id: int | None,
+    result: ApplyResult,
+) -> list[_Signed]:
+    signed: list[_Signed] = []
+    for post in posts:
+        try:
+            order = signer.build_limit(
+                post.key.token_id,
+                post.key.side,
+                post.key.price,
+                post.size,
+                post.tick_size,
+                post.neg_risk,
+                expiration=post.expires_at,
+            )
+        except ValueError as exc:  # amounts/tick checks: this order cannot exist as specified
+            message = f"could not build the order: {exc}"
+            jid = store.journal_intent(
+                run_id=run_id, kind="post", order_id=None, payload=_post_payload(post)
+            )
+            store.journal_result(jid, outcome="rejected", result=message)
+            result.rejected.append(Rejection(post.key.token_id, "", message))
+            result.failed_tokens.add(post.key.token_id)
+            continue
+        signed.append(_Signed(post=post, order=order))
+    return signed
+
+
+def _journal_intents(
+    plan: Plan,
+    signed: Sequence[_Signed],
+    *,
+    store: Store,
+    run_id: int | None,
+    revision_id: int | None,
+) -> dict[str, int]:
+    """ONE transaction: generations, order intents, journal intents. Returns journal ids."""
+    journal: dict[str, int] = {}
+    with store.atomic():
+        store.record_generations(plan.generations)
+        for cancel in plan.cancels:
+            journal[f"cancel:{cancel.order_id}"] = store.journal_intent(
+                run_id=run_id,
+                kind="cancel",
+                order_id=cancel.order_id,
+                payload={
+                    "token_id": cancel.key.token_id,
+                    "side": cancel.key.side.value,
+                    "price": str(cancel.key.price),
+                    "remaining": str(cancel.remaining),
+                    "reason": cancel.reason.value,
+                },
+            )
+        for s in signed:
+            store.add_order_intent(
+                order_id=s.order.order_id, post=s.post, revision=revision_id, run_id=run_id
+            )
+            journal[f"post:{s.order.order_id}"] = store.journal_intent(
+                run_id=run_id,
+                kind="post",
+                order_id=s.order.order_id,
+                payload=_post_payload(s.post),
+            )
+    return journal
+
+
+def _cancel(
+    cancels: Sequence[Cancel],
+    *,
+    client: WriteClient,
+    store: Store,
+    run_id: int | None,
+    journal: dict[str, int],
+    result: ApplyResult,
+) -> bool:
+    """One batch cancel. Returns False when the call failed (then nothing is posted)."""
+    ids = [c.order_id for c in cancels]
+    result.write_requests += 1
+    try:
+        answer = client.cancel_orders(ids)
+    except ClobError as exc:
+        outcome = "unknown" if exc.outcome_unknown else _failure_outcome(exc)
+        with store.atomic():
+            for oid in ids:
+                store.journal_result(journal[f"cancel:{oid}"], outcome=outcome, result=str(exc))
+        _note_failure(exc, result, what="cancel")
+        return False
+    canceled = set(answer.canceled)
+    with store.atomic():
+        for oid in ids:
+            jid = journal[f"cancel:{oid}"]
+            if oid in canceled:
+                store.mark_order(oid, status=OrderStatus.CANCELED)
+                store.journal_result(jid, outcome="ok", result="canceled")
+                result.cancelled.append(oid)
+            elif oid in answer.not_canceled:
+                store.journal_result(jid, outcome="not_canceled", result=answer.not_canceled[oid])
+            else:
+                store.journal_result(jid, outcome="unknown", result="absent from the answer")
+    for oid in ids:
+        if oid not in canceled:
+            reason = answer.not_canceled.get(oid, "absent from the answer")
+            try:
+                state = look_up_order(oid, client=client, store=store, run_id=run_id)
+            except RateLimited as exc:
+                _note_failure(exc, result, what="lookup after cancel")
+                state = "unknown"
+            result.not_cancelled[oid] = f"{reason} (now: {state})"
+            if state in ("live", "unknown"):
+                result.still_live.add(oid)
+    return True
+
+
+def _tokens_with_live_leftovers(cancels: Sequence[Cancel], result: ApplyResult) -> set[str]:
+    """Tokens where an order we had to cancel may still rest: posting there could break a cap."""
+    return {c.key.token_id for c in cancels if c.order_id in result.still_live}
+
+
+def _post(
+    signed: Sequence[_Signed],
+    *,
+    client: WriteClient,
+    store: Store,
+    journal: dict[str, int],
+    result: ApplyResult,
+) -> None:
+    batches = [signed[i : i + 15] for i in range(0, len(signed), 15)]
+    for index, batch in enumerate(batches):
+        result.write_requests += 1
+        try:
+            answers = client.post_orders(
+                [PostArgs(s.order, s.post.order_type, s.post.post_only) for s in batch]
+            )
+        except ClobError as exc:
+            if _batch_failed(exc, batch, store=store, journal=journal, result=result):
+                rest = [s for later in batches[index + 1 :] for s in later]
+                _void(
+                    rest,
+                    store=store,
+                    journal=journal,
+                    result=result,
+                    why=f"not sent: an earlier batch failed ({type(exc).__name__})",
+                )
+                return
+            continue
+        _record_batch(batch, answers, store=store, journal=journal, result=result)
+
+
+def _batch_failed(
+    exc: ClobError,
+    batch: Sequence[_Signed],
+    *,
+    store: Store,
+    journal: dict[str, int],
+    result: ApplyResult,
+) -> bool:
+    """Record a failed batch call. Returns True when the remaining batches must not be sent."""
+    tokens = {s.post.key.token_id for s in batch}
+    if (
+        isinstance(exc, RateLimited)
+        or (isinstance(exc, TransportError) and not exc.outcome_unknown)
+        or isinstance(exc, AuthenticationFailed | CredentialsRequired)
+    ):
+        _void(batch, store=store, journal=journal, result=result, why=str(exc))
+        _note_failure(exc, result, what="post")
+        if not isinstance(exc, RateLimited):
+            result.failed_tokens |= tokens
+        return True
+    if exc.outcome_unknown:
+        with store.atomic():
+            for s in batch:
+                oid = s.order.order_id
+                store.mark_order(oid, status=OrderStatus.UNKNOWN, error=str(exc))
+                store.journal_result(journal[f"post:{oid}"], outcome="unknown", result=str(exc))
+                result.unknown.append(oid)
+        result.failed_tokens |= tokens
+        # A transport failure will most likely hit the next batch too; a 5xx may be one market.
+        return isinstance(exc, TransportError)
+    # The exchange refused the whole batch (4xx): nothing of it was placed.
+    with store.atomic():
+        for s in batch:
+            oid = s.order.order_id
+            store.mark_order(oid, status=OrderStatus.REJECTED, error=exc.message)
+            store.journal_result(journal[f"post:{oid}"], outcome="rejected", result=exc.message)
+            result.rejected.append(Rejection(s.post.key.token_id, oid, exc.message))
+    result.failed_tokens |= tokens
+    return False
+
+
+def _record_batch(
+    batch: Sequence[_Signed],
+    answers: Sequence[OrderResult],
+    *,
+    store: Store,
+    journal: dict[str, int],
+    result: ApplyResult,
+) -> None:
+    with store.atomic():
+        for s, answer in zip(batch, answers, strict=True):
+            oid = s.order.order_id
+            jid = journal[f"post:{oid}"]
+            detail = {
+                "status": answer.status,
+                "order_id": answer.order_id,
+                "error": answer.error_msg,
+            }
+            if answer.ok and answer.order_id.lower() == oid.lower():
+                store.mark_order(oid, status=OrderStatus.LIVE)
+                store.journal_result(jid, outcome="ok", result=detail)
+                result.posted.append(oid)
+                result.posted_tokens.add(s.post.key.token_id)
+            elif answer.order_id or answer.status:
+                # An id or a status with an error (e.g. "delayed"), or an id that is not the
+                # hash we signed: the exchange may hold an order. Resolve it by hash.
+                store.mark_order(oid, status=OrderStatus.UNKNOWN, error=answer.error_msg)
+                store.journal_result(jid, outcome="unknown", result=detail)
+                result.unknown.append(oid)
+                result.failed_tokens.add(s.post.key.token_id)
+            else:
+                message = answer.error_msg or "rejected without a message"
+                store.mark_order(oid, status=OrderStatus.REJECTED, error=message)
+                store.journal_result(jid, outcome="rejected", result=detail)
+                result.rejected.append(Rejection(s.post.key.token_id, oid, message))
+                result.failed_tokens.add(s.post.key.token_id)
+
+
+def _void(
+    signed: Sequence[_Signed],
+    *,
+    store: Store,
+    journal: dict[str, int],
+    result: ApplyResult,
+    why: str,
+) -> None:
+    """Orders whose post request was certainly never sent."""
+    if not signed:
+        return
+    with store.atomic():
+        for s in signed:
+            oid = s.order.order_id
+            store.mark_order(oid, status=OrderStatus.VOID, error=why)
+            store.journal_result(journal[f"post:{oid}"], outcome="void", result=why)
+            result.void.append(oid)
+
+
+# --- lookups ---------------------------------------------------------------------------------
+
+
+def look_up_order(order_id: str, *, client: WriteClient, store: Store, run_id: int | None) -> str:
+    """Ask the exchange for one order by hash and record what it says; journaled as a lookup.
+
+    Returns the status recorded: live, filled, canceled, absent (the exchange has no such
+    order: it was never placed), or unknown (the lookup failed; try again next pass).
+    RateLimited is raised (after journaling it): the caller must stop and wait."""
+    jid = store.journal_intent(run_id=run_id, kind="lookup", order_id=order_id, payload={})
+    try:
+        details = client.get_order(order_id)
+    except NotFound:
+        details = None
+    except RateLimited as exc:
+        store.journal_result(jid, outcome="rate_limited", result=str(exc))
+        raise
+    except ClobError as exc:
+        store.journal_result(jid, outcome="error", result=str(exc))
+        return "unknown"
+    with store.atomic():
+        state = record_order_state(order_id, details, store=store)
+        store.journal_result(jid, outcome="ok", result=state)
+        store.close_open_journal(order_id, outcome="resolved", result=state)
+    return state
+
+
+def record_order_state(order_id: str, details: OrderDetails | None, *, store: Store) -> str:
+    """Record what the exchange says about one of our orders (None: it has no such order)."""
+    if details is None:
+        ours = store.order(order_id)
+        if ours is not None and ours.status in (OrderStatus.INTENT, OrderStatus.UNKNOWN):
+            store.mark_order(order_id, status=OrderStatus.VOID, error="never reached the exchange")
+        elif ours is not None and ours.status is OrderStatus.LIVE:
+            store.mark_order(order_id, status=OrderStatus.CANCELED, error="gone from the exchange")
+        return "absent"
+    store.observe_matched(order_id, details.size_matched)
+    status = details.status.upper()
+    if status == "LIVE" or status == "DELAYED" or status == "UNMATCHED":
+        store.mark_order(order_id, status=OrderStatus.LIVE)
+        return "live"
+    if status == "MATCHED" or details.size_matched >= details.original_size > 0:
+        store.mark_order(order_id, status=OrderStatus.FILLED)
+        return "filled"
+    store.mark_order(order_id, status=OrderStatus.CANCELED)
+    return "canceled"
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _post_payload(post: Post) -> dict[str, Any]:
+    return {
+        "token_id": post.key.token_id,
+        "side": post.key.side.value,
+        "price": str(post.key.price),
+        "size": str(post.size),
+        "order_type": post.order_type.value,
+        "post_only": post.post_only,
+        "expires_at": post.expires_at,
+        "generation": post.generation,
+    }
+
+
+def _failure_outcome(exc: ClobError) -> str:
+    if isinstance(exc, RateLimited):
+        return "rate_limited"
+    if isinstance(exc, ExchangeRejected):
+        return "rejected"
+    return "error"
+
+
+def _note_failure(exc: ClobError, result: ApplyResult, *, what: str) -> None:
+    if isinstance(exc, RateLimited):
+        result.retry_after = max(result.retry_after or 0.0, exc.retry_after)
+        result.error = f"{what}: rate limited; retry after {exc.retry_after:g} s"
+    else:
+        result.error = f"{what}: {type(exc).__name__}: {exc}"
+    log.warning("apply %s failed: %s", what, result.error)

@@ -1,0 +1,512 @@
+"""One reconcile pass: observe the exchange, plan, apply. Used by `plan`, `apply` and every tick.
+
+A pass, in order (each step's failure mode is the point):
+
+1. Load the desired files. Invalid files are recorded as an invalid revision with their
+   errors; the last valid spec loaded by this process stays in force (invariant 2). With no valid
+   spec in this process (e.g. a restart while the files are broken) the pass changes nothing.
+2. Resolve our unresolved orders (intent or unknown: a crash, or a lost answer) by asking the
+   exchange for each order hash, before anything can be posted for their levels (invariant 4).
+3. Read the open orders. A failure aborts the pass: it is never read as "no orders"
+   (invariant 1). Our orders seen there are live, with their matched size.
+4. Consume notifications: fills are recorded toward their level (idempotent per trade), and the
+   processed ids are COMMITTED to SQLite BEFORE they are dropped on the exchange, so a crash in
+   between re-reads them and skips them, never loses or double counts a fill.
+5. Our orders that vanished from the open set are looked up once: filled or cancelled. A failed
+   lookup marks the order unknown, which holds its level (step 2 retries next pass).
+6. Market info per declared token (cached for `market_ttl` seconds); share balances for tokens
+   the plan would sell, so sells never exceed what we hold (invariant 5; an unreadable balance
+   counts as zero: no new sells).
+7. Plan (the pure planner), then hold back the posts of tokens in backoff (invariant 8).
+8. Apply (not for `plan`), then record the run with its summary and outcome.
+
+`plan()` runs the same steps without any write to the exchange and without recording a run or a
+revision; like `terraform plan` refreshing state, it does record what it learned from the
+exchange (order states, fills), which are facts, not changes. A pass with nothing to do makes no
+write request.
+
+Per-token backoff: a token whose posts failed (rejected, unknown outcome) is not posted for
+2^(n-1) passes after its n-th consecutive failing pass (at most `max_backoff_passes`), while
+cancels for it still go through; one failing market does not stall the others.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+from reconciler import planner, render
+from reconciler.apply import ApplyResult, WriteClient, apply_plan, look_up_order
+from reconciler.clob.errors import ClobError, RateLimited
+from reconciler.clob.signing import SignedOrder
+from reconciler.clob.types import AssetType, BalanceAllowance, Notification
+from reconciler.model import MarketInfo, OpenOrder, Plan, Side
+from reconciler.spec import DesiredState, EmptyDesiredState, load_desired
+from reconciler.store import OrderStatus, Store
+
+log = logging.getLogger(__name__)
+
+FILL_NOTIFICATION = 2
+
+
+class ExchangeClient(WriteClient, Protocol):
+    """What a pass needs from `ClobClient`."""
+
+    def get_open_orders(self) -> list[OpenOrder]: ...
+
+    def get_notifications(self) -> list[Notification]: ...
+
+    def drop_notifications(self, ids: Sequence[str]) -> None: ...
+
+    def get_market_info(self, token_id: str) -> MarketInfo: ...
+
+    def get_balance_allowance(
+        self, asset_type: AssetType | str = ..., token_id: str | None = None
+    ) -> BalanceAllowance: ...
+
+
+class Builder(Protocol):
+    def build_limit(
+        self,
+        token_id: Any,
+        side: Any,
+        price: Any,
+        size: Any,
+        tick_size: Any,
+        neg_risk: bool,
+        *,
+        expiration: int = 0,
+    ) -> SignedOrder: ...
+
+
+@dataclass(frozen=True)
+class PlanReport:
+    """What `reconciler plan` shows: the plan a pass would apply now, and why not if none."""
+
+    plan: Plan | None
+    text: str
+    json: dict[str, Any] | None
+    digest: str
+    spec_errors: tuple[str, ...] = ()
+    using_last_valid: bool = False
+    error: str | None = None
+
+    @property
+    def has_changes(self) -> bool:
+        return self.plan is not None and not self.plan.is_empty
+
+
+@dataclass(frozen=True)
+class TickResult:
+    """The outcome of one pass, for the daemon (loop backoff, sd_notify, metrics)."""
+
+    success: bool
+    outcome: str  # ok | partial | noop | error | rate_limited | invalid_spec | refused
+    run_id: int | None = None
+    revision_id: int | None = None
+    plan: Plan | None = None
+    applied: ApplyResult | None = None
+    error: str | None = None
+    retry_after: float | None = None
+    spec_errors: tuple[str, ...] = ()
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Backoff:
+    failures: int = 0
+    skip_remaining: int = 0
+
+
+class Reconciler:
+    def __init__(
+        self,
+        *,
+        client: ExchangeClient,
+        store: Store,
+        desired_dir: Path,
+        builder: Builder,
+        clock: Callable[[], float],
+        git_commit_of: Callable[[Path], str | None] | None = None,
+        market_ttl: float = 300.0,
+        max_backoff_passes: int = 64,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.desired_dir = Path(desired_dir)
+        self.builder = builder
+        self.clock = clock
+        self.git_commit_of = git_commit_of
+        self.market_ttl = market_ttl
+        self.max_backoff_passes = max_backoff_passes
+        self._last_valid: tuple[DesiredState, int | None] | None = None
+        self._markets: dict[str, tuple[MarketInfo, float]] = {}
+        self._backoff: dict[str, _Backoff] = {}
+
+    # --- entry points ----------------------------------------------------------------------
+
+    def plan(self) -> PlanReport:
+        """The plan a tick would apply now. No write request is sent to the exchange."""
+        load = load_desired(self.desired_dir, now=self.clock())
+        errors = tuple(str(e) for e in load.errors)
+        spec = load.spec
+        if spec is None:
+            text = "The desired state is invalid; nothing would change:\n" + "\n".join(errors)
+            return PlanReport(
+                None, text, None, load.digest, spec_errors=errors, error="invalid desired state"
+            )
+        try:
+            plan = self._observe_and_plan(spec, run_id=None, persist_notifications=False)
+        except EmptyDesiredState as exc:
+            return PlanReport(None, str(exc), None, load.digest, error=str(exc))
+        text = render.render_text(plan, labels=spec.labels)
+        return PlanReport(plan, text, render.render_json(plan), load.digest)
+
+    def tick(self) -> TickResult:
+        """One full pass. Never raises for an exchange or spec problem: see the result."""
+        spec, revision_id, spec_errors = self._load_for_tick()
+        run_id = self.store.start_run(revision_id)
+        if spec is None:
+            error = "invalid desired state and no valid one loaded yet; nothing changed"
+            return self._finish(
+                run_id, revision_id, outcome="invalid_spec", error=error, spec_errors=spec_errors
+            )
+        try:
+            plan = self._observe_and_plan(spec, run_id=run_id, persist_notifications=True)
+        except EmptyDesiredState as exc:
+            return self._finish(
+                run_id, revision_id, outcome="refused", error=str(exc), spec_errors=spec_errors
+            )
+        except RateLimited as exc:
+            return self._finish(
+                run_id,
+                revision_id,
+                outcome="rate_limited",
+                error=f"rate limited: {exc}",
+                retry_after=exc.retry_after,
+                spec_errors=spec_errors,
+            )
+        except ClobError as exc:
+            return self._finish(
+                run_id,
+                revision_id,
+                outcome="error",
+                error=f"{type(exc).__name__}: {exc}",
+                spec_errors=spec_errors,
+            )
+        if plan.is_empty:
+            # Generations still need recording (a spec edit that needs no order change).
+            self.store.record_generations(plan.generations)
+            self.store.retire_levels(keep=_level_keys(spec))
+            return self._finish(
+                run_id, revision_id, outcome="noop", plan=plan, spec_errors=spec_errors
+            )
+        applied = apply_plan(
+            plan,
+            client=self.client,
+            signer=self.builder,
+            store=self.store,
+            run_id=run_id,
+            revision_id=revision_id,
+        )
+        self._update_backoff(plan, applied)
+        self.store.retire_levels(keep=_level_keys(spec))
+        outcome = _outcome(applied)
+        return self._finish(
+            run_id,
+            revision_id,
+            outcome=outcome,
+            plan=plan,
+            applied=applied,
+            error=applied.error,
+            retry_after=applied.retry_after,
+            spec_errors=spec_errors,
+        )
+
+    # --- step 1: the desired state ---------------------------------------------------------
+
+    def _load_for_tick(self) -> tuple[DesiredState | None, int | None, tuple[str, ...]]:
+        load = load_desired(self.desired_dir, now=self.clock())
+        errors = tuple(str(e) for e in load.errors)
+        commit = self.git_commit_of(self.desired_dir) if self.git_commit_of else None
+        files = [_relative(f, self.desired_dir) for f in load.files]
+        revision_id = self.store.record_revision(
+            digest=load.digest,
+            git_commit=commit,
+            valid=load.spec is not None,
+            errors=errors,
+            files=files,
+        )
+        if load.spec is not None:
+            self._last_valid = (load.spec, revision_id)
+            return load.spec, revision_id, ()
+        for error in errors:
+            log.error("desired state: %s", error)
+        if self._last_valid is None:
+            return None, None, errors
+        spec, in_force = self._last_valid
+        log.warning("keeping the last valid desired state (revision %s) in force", in_force)
+        return spec, in_force, errors
+
+    # --- steps 2-7 -------------------------------------------------------------------------
+
+    def _observe_and_plan(
+        self, spec: DesiredState, *, run_id: int | None, persist_notifications: bool
+    ) -> Plan:
+        self._resolve_unresolved(run_id)
+        observed = self.client.get_open_orders()  # raises: never "no orders" (invariant 1)
+        open_ids = self._sync_observed(observed)
+        self._consume_notifications(drop=persist_notifications)
+        self._look_up_vanished(open_ids, run_id)
+        markets = self._market_info(spec)
+        inputs: dict[str, Any] = {
+            "spec": spec,
+            "observed": observed,
+            "inventory": self.store.inventory(),
+            "levels": self.store.level_states(),
+            "markets": markets,
+            "now": int(self.clock()),
+        }
+        plan = planner.plan(**inputs)
+        sell_tokens = sorted({p.key.token_id for p in plan.posts if p.key.side is Side.SELL})
+        if sell_tokens:
+            plan = planner.plan(**inputs, balances=self._balances(sell_tokens))
+        return self._hold_backed_off(plan)
+
+    def _resolve_unresolved(self, run_id: int | None) -> None:
+        for order in self.store.unresolved_orders():
+            state = look_up_order(
+                order.order_id, client=self.client, store=self.store, run_id=run_id
+            )
+            log.info("resolved order %s (was %s): %s", order.order_id, order.status.value, state)
+
+    def _sync_observed(self, observed: Sequence[OpenOrder]) -> set[str]:
+        ids = {o.order_id for o in observed}
+        with self.store.atomic():
+            for o in observed:
+                mine = self.store.order(o.order_id)
+                if mine is None:
+                    continue
+                self.store.observe_matched(o.order_id, o.size_matched)
+                if mine.status is not OrderStatus.LIVE:
+                    self.store.mark_order(o.order_id, status=OrderStatus.LIVE)
+                    self.store.close_open_journal(o.order_id, outcome="resolved", result="live")
+        return ids
+
+    def _consume_notifications(self, *, drop: bool) -> None:
+        try:
+            notes = self.client.get_notifications()
+        except RateLimited:
+            raise
+        except ClobError as exc:
+            # Fills are also learned from order reads; a missing notification read loses none.
+            log.warning("could not read notifications (%s); continuing", exc)
+            return
+        if not notes:
+            return
+        done = self.store.processed_notification_ids(n.id for n in notes)
+        with self.store.atomic():
+            for note in notes:
+                if note.id not in done:
+                    self._record_notification(note)
+                    self.store.mark_notification_processed(note.id, type_=note.type)
+            self.store.set_cursor("notifications", max((n.id for n in notes), key=_id_order))
+        if drop:
+            try:
+                self.client.drop_notifications([n.id for n in notes])
+            except ClobError as exc:
+                log.warning("could not drop notifications (%s); they are skipped next time", exc)
+
+    def _record_notification(self, note: Notification) -> None:
+        if note.type != FILL_NOTIFICATION:
+            return  # cancels and resolutions: the open-orders read and lookups say the rest
+        payload = note.payload
+        order_id = str(payload.get("order_id", ""))
+        try:
+            size = Decimal(str(payload.get("matched_size", "0")))
+            price = Decimal(str(payload.get("price", "0")))
+            original = Decimal(str(payload.get("original_size", "0")))
+            remaining = Decimal(str(payload.get("remaining_size", original)))
+        except ArithmeticError:
+            log.warning("notification %s: unreadable amounts; skipped", note.id)
+            return
+        fill_id = str(payload.get("trade_id") or f"notification:{note.id}")
+        self.store.add_fill(
+            order_id=order_id,
+            fill_id=fill_id,
+            size=size,
+            price=price,
+            at_ms=int(self.clock() * 1000),
+        )
+        if original > 0:
+            self.store.observe_matched(order_id, original - remaining)
+
+    def _look_up_vanished(self, open_ids: set[str], run_id: int | None) -> None:
+        for order in self.store.orders(statuses=[OrderStatus.LIVE]):
+            if order.order_id in open_ids:
+                continue
+            state = look_up_order(
+                order.order_id, client=self.client, store=self.store, run_id=run_id
+            )
+            if state == "live":
+                # Live by lookup yet missing from the open-orders read the planner works from:
+                # hold its level (as unresolved) rather than plan as if it did not rest.
+                self.store.mark_order(
+                    order.order_id,
+                    status=OrderStatus.UNKNOWN,
+                    error="live on lookup but absent from the open-orders read",
+                )
+            elif state == "unknown":
+                # Could not learn whether it filled: hold its level until we know.
+                self.store.mark_order(
+                    order.order_id,
+                    status=OrderStatus.UNKNOWN,
+                    error="vanished from open orders; lookup failed",
+                )
+
+    def _market_info(self, spec: DesiredState) -> dict[str, MarketInfo]:
+        now = self.clock()
+        markets: dict[str, MarketInfo] = {}
+        for token in spec.tokens:
+            cached = self._markets.get(token.token_id)
+            if cached is not None and now - cached[1] < self.market_ttl:
+                markets[token.token_id] = cached[0]
+                continue
+            try:
+                info = self.client.get_market_info(token.token_id)
+            except RateLimited:
+                raise
+            except ClobError as exc:
+                log.warning(
+                    "market info for %s unavailable (%s); token skipped", token.token_id, exc
+                )
+                continue
+            self._markets[token.token_id] = (info, now)
+            markets[token.token_id] = info
+        return markets
+
+    def _balances(self, token_ids: Sequence[str]) -> dict[str, Decimal]:
+        balances: dict[str, Decimal] = {}
+        for token_id in token_ids:
+            try:
+                answer = self.client.get_balance_allowance(AssetType.CONDITIONAL, token_id)
+            except RateLimited:
+                raise
+            except ClobError as exc:
+                log.warning("share balance of %s unavailable (%s); no new sells", token_id, exc)
+                balances[token_id] = Decimal(0)
+                continue
+            balances[token_id] = answer.balance_decimal
+        return balances
+
+    # --- backoff and bookkeeping -----------------------------------------------------------
+
+    def _hold_backed_off(self, plan: Plan) -> Plan:
+        held = {t for t, b in self._backoff.items() if b.skip_remaining > 0}
+        if not held or not any(p.key.token_id in held for p in plan.posts):
+            return plan
+        warnings = [
+            f"token {t}: posts held back after {self._backoff[t].failures} failing passes "
+            f"({self._backoff[t].skip_remaining} more)"
+            for t in sorted(held)
+            if any(p.key.token_id == t for p in plan.posts)
+        ]
+        return dataclasses.replace(
+            plan,
+            posts=tuple(p for p in plan.posts if p.key.token_id not in held),
+            warnings=(*plan.warnings, *warnings),
+        )
+
+    def _update_backoff(self, plan: Plan, applied: ApplyResult) -> None:
+        for state in self._backoff.values():
+            state.skip_remaining = max(state.skip_remaining - 1, 0)
+        for token_id in applied.failed_tokens:
+            state = self._backoff.setdefault(token_id, _Backoff())
+            state.failures += 1
+            state.skip_remaining = min(2 ** (state.failures - 1), self.max_backoff_passes)
+            log.warning(
+                "token %s: posts failed; holding its posts for %d passes",
+                token_id,
+                state.skip_remaining,
+            )
+        for token_id in applied.posted_tokens - applied.failed_tokens:
+            self._backoff.pop(token_id, None)
+
+    def backoff_state(self) -> dict[str, tuple[int, int]]:
+        """token -> (consecutive failing passes, passes still held), for status and tests."""
+        return {t: (b.failures, b.skip_remaining) for t, b in self._backoff.items()}
+
+    def _finish(
+        self,
+        run_id: int,
+        revision_id: int | None,
+        *,
+        outcome: str,
+        plan: Plan | None = None,
+        applied: ApplyResult | None = None,
+        error: str | None = None,
+        retry_after: float | None = None,
+        spec_errors: tuple[str, ...] = (),
+    ) -> TickResult:
+        summary: dict[str, Any] = {"outcome": outcome}
+        if plan is not None:
+            summary.update(
+                planned_posts=len(plan.posts),
+                planned_cancels=len(plan.cancels),
+                kept=len(plan.keeps),
+                skipped=[s.token_id for s in plan.skipped],
+                warnings=list(plan.warnings),
+            )
+        if applied is not None:
+            summary.update(applied.summary())
+        if spec_errors:
+            summary["spec_errors"] = list(spec_errors)
+        self.store.finish_run(run_id, outcome=outcome, summary=summary, error=error)
+        if error:
+            log.warning("pass %s: %s: %s", run_id, outcome, error)
+        return TickResult(
+            success=outcome in ("ok", "partial", "noop"),
+            outcome=outcome,
+            run_id=run_id,
+            revision_id=revision_id,
+            plan=plan,
+            applied=applied,
+            error=error,
+            retry_after=retry_after,
+            spec_errors=spec_errors,
+            summary=summary,
+        )
+
+
+def _outcome(applied: ApplyResult) -> str:
+    if applied.retry_after is not None:
+        return "rate_limited"
+    if applied.error is not None:
+        return "error"
+    if applied.rejected or applied.unknown or applied.void or applied.not_cancelled:
+        return "partial"
+    return "ok"
+
+
+def _level_keys(spec: DesiredState) -> list[Any]:
+    return [level.key for token in spec.tokens for level in token.levels]
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return Path(path).relative_to(base).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _id_order(notification_id: str) -> tuple[int, str]:
+    # Notification ids are integers on the exchange; compare them as such when they are.
+    return (int(notification_id), "") if notification_id.isdigit() else (-1, notification_id)
+
+
+__all__ = ["PlanReport", "Reconciler", "TickResult"]
