@@ -2,12 +2,35 @@
 
 from __future__ import annotations
 
+import sqlite3
 from decimal import Decimal
 
-from reconciler.model import Side
-from tests.test_reconcile_kit import TOKEN_A, TOKEN_B, Harness, harness, level, paper
+from reconciler.model import OrderType, Side
+from reconciler.store import OrderStatus
+from tests.test_reconcile_kit import (
+    TOKEN_A,
+    TOKEN_B,
+    Harness,
+    harness,
+    level,
+    new_account,
+    paper,
+)
 
 __all__ = ["harness", "paper"]
+
+D = Decimal
+
+
+def converge(h: Harness, tokens: dict, **options: object) -> None:
+    h.write_spec(tokens, **options)
+    result = h.reconciler.tick()
+    assert result.success, (result.error, result.summary)
+    h.me.session.reset()
+
+
+def cancelled_ids(h: Harness) -> list[str]:
+    return [e["order_id"] for e in h.store.history(100) if e["kind"] == "cancel"]
 
 
 def test_converges_from_nothing_then_a_second_tick_sends_no_write(harness: Harness) -> None:
@@ -25,14 +48,257 @@ def test_converges_from_nothing_then_a_second_tick_sends_no_write(harness: Harne
     assert first.success, first.error
     assert first.outcome == "ok"
     assert harness.resting(TOKEN_A) == {
-        (Side.BUY, Decimal("0.45")): Decimal("10"),
-        (Side.BUY, Decimal("0.44")): Decimal("25"),
-        (Side.SELL, Decimal("0.55")): Decimal("10"),
+        (Side.BUY, D("0.45")): D("10"),
+        (Side.BUY, D("0.44")): D("25"),
+        (Side.SELL, D("0.55")): D("10"),
     }
-    assert harness.resting(TOKEN_B) == {(Side.BUY, Decimal("0.3")): Decimal("20")}
+    assert harness.resting(TOKEN_B) == {(Side.BUY, D("0.3")): D("20")}
     # Exactly one batch post for 4 orders, no cancel.
     assert harness.me.session.order_writes() == [("POST", "/orders")]
     harness.me.session.reset()
     second = harness.reconciler.tick()
     assert second.success and second.outcome == "noop", second.summary
     assert harness.me.session.writes() == []
+    # Market info is cached: the second tick read only orders and notifications.
+    paths = {p for _, p in harness.me.session.sent}
+    assert paths <= {"/data/orders", "/notifications"}, paths
+    st = harness.store.status()
+    assert st["resting_orders"] == {TOKEN_A: 3, TOKEN_B: 1}
+    assert st["last_success"]["outcome"] == "noop"
+
+
+def test_twenty_posts_go_in_two_batches(harness: Harness) -> None:
+    prices = [f"0.{p:02d}" for p in range(20, 40)]
+    harness.write_spec({TOKEN_A: [level("BUY", p, "5") for p in prices]})
+    result = harness.reconciler.tick()
+    assert result.success and result.applied is not None
+    assert len(result.applied.posted) == 20
+    assert harness.me.session.order_writes() == [("POST", "/orders"), ("POST", "/orders")]
+
+
+def test_moving_a_price_is_one_cancel_and_one_post(harness: Harness) -> None:
+    converge(harness, {TOKEN_A: [level("BUY", "0.45", "10"), level("BUY", "0.40", "10")]})
+    before = {o.price: o.order_id for o in harness.open_orders(TOKEN_A)}
+    harness.write_spec({TOKEN_A: [level("BUY", "0.46", "10"), level("BUY", "0.40", "10")]})
+    result = harness.reconciler.tick()
+    assert result.success and result.applied is not None
+    assert harness.me.session.order_writes() == [("DELETE", "/orders"), ("POST", "/orders")]
+    assert result.applied.cancelled == [before[D("0.45")]]
+    assert len(result.applied.posted) == 1
+    assert harness.resting(TOKEN_A) == {
+        (Side.BUY, D("0.46")): D("10"),
+        (Side.BUY, D("0.4")): D("10"),
+    }
+    # The untouched level kept its order (and its queue priority).
+    assert before[D("0.40")] in {o.order_id for o in harness.open_orders(TOKEN_A)}
+
+
+def test_growing_a_level_tops_it_up_and_shrinking_cancels_and_reposts(harness: Harness) -> None:
+    converge(harness, {TOKEN_A: [level("BUY", "0.45", "10")]})
+    first_id = harness.open_orders(TOKEN_A)[0].order_id
+    harness.write_spec({TOKEN_A: [level("BUY", "0.45", "16")]})
+    grow = harness.reconciler.tick()
+    assert grow.success and grow.applied is not None
+    assert harness.me.session.order_writes() == [("POST", "/orders")]
+    sizes = sorted(o.original_size for o in harness.open_orders(TOKEN_A))
+    assert sizes == [D("6"), D("10")]
+    harness.me.session.reset()
+    harness.write_spec({TOKEN_A: [level("BUY", "0.45", "10")]})
+    shrink = harness.reconciler.tick()
+    assert shrink.success
+    assert harness.me.session.order_writes() == [("DELETE", "/orders")]
+    # Newest first: the 6 goes, the oldest order keeps its place in the queue.
+    assert [o.order_id for o in harness.open_orders(TOKEN_A)] == [first_id]
+    harness.me.session.reset()
+    harness.write_spec({TOKEN_A: [level("BUY", "0.45", "7")]})
+    assert harness.reconciler.tick().success
+    assert harness.me.session.order_writes() == [("DELETE", "/orders"), ("POST", "/orders")]
+    assert harness.resting(TOKEN_A) == {(Side.BUY, D("0.45")): D("7")}
+
+
+def test_removing_a_level_and_a_token_cancels_only_ours(harness: Harness) -> None:
+    converge(
+        harness,
+        {
+            TOKEN_A: [level("BUY", "0.45", "10"), level("BUY", "0.40", "10")],
+            TOKEN_B: [level("BUY", "0.30", "10")],
+        },
+    )
+    harness.write_spec({TOKEN_A: [level("BUY", "0.45", "10")]})
+    result = harness.reconciler.tick()
+    assert result.success and result.applied is not None
+    assert len(result.applied.cancelled) == 2
+    assert harness.me.session.order_writes() == [("DELETE", "/orders")]
+    assert harness.resting() == {(Side.BUY, D("0.45")): D("10")}
+    assert harness.store.status()["resting_orders"] == {TOKEN_A: 1}
+
+
+def _sell_into(h: Harness, price: str, size: str) -> None:
+    other = new_account(h.url)
+    answer = other.client.create_and_post_order(
+        TOKEN_A, Side.SELL, price, size, order_type=OrderType.GTC
+    )
+    assert answer.ok, answer
+
+
+def test_a_filled_level_is_not_reposted_without_replenish(harness: Harness) -> None:
+    converge(harness, {TOKEN_A: [level("BUY", "0.45", "10"), level("BUY", "0.40", "10")]})
+    _sell_into(harness, "0.45", "10")
+    result = harness.reconciler.tick()
+    assert result.success, result.error
+    assert harness.me.session.order_writes() == []
+    assert harness.resting(TOKEN_A) == {(Side.BUY, D("0.4")): D("10")}
+    key = next(k for k in harness.store.level_states() if k.price == D("0.45"))
+    assert harness.store.level_states()[key].filled == D("10")
+    filled = [o for o in harness.store.orders() if o.status is OrderStatus.FILLED]
+    assert len(filled) == 1 and filled[0].size_matched == D("10")
+    # And it stays done on the next tick too.
+    assert harness.reconciler.tick().outcome == "noop"
+
+
+def test_a_partly_filled_level_without_replenish_rests_only_the_rest(harness: Harness) -> None:
+    converge(harness, {TOKEN_A: [level("BUY", "0.45", "20")]})
+    _sell_into(harness, "0.45", "8")
+    result = harness.reconciler.tick()
+    assert result.outcome == "noop", result.summary
+    assert harness.resting(TOKEN_A) == {(Side.BUY, D("0.45")): D("12")}
+
+
+def test_a_filled_level_is_reposted_with_replenish(harness: Harness) -> None:
+    converge(harness, {TOKEN_A: [level("BUY", "0.45", "10", replenish=True)]})
+    _sell_into(harness, "0.45", "10")
+    assert harness.resting(TOKEN_A) == {}
+    result = harness.reconciler.tick()
+    assert result.success and result.applied is not None
+    assert len(result.applied.posted) == 1
+    assert harness.resting(TOKEN_A) == {(Side.BUY, D("0.45")): D("10")}
+
+
+def test_a_partial_fill_with_replenish_is_topped_up(harness: Harness) -> None:
+    converge(harness, {TOKEN_A: [level("BUY", "0.45", "20", replenish=True)]})
+    _sell_into(harness, "0.45", "7")
+    result = harness.reconciler.tick()
+    assert result.success and result.applied is not None and len(result.applied.posted) == 1
+    assert harness.resting(TOKEN_A) == {(Side.BUY, D("0.45")): D("20")}
+
+
+def test_fill_notifications_are_committed_before_drop_and_never_double_counted(
+    harness: Harness,
+) -> None:
+    converge(harness, {TOKEN_A: [level("BUY", "0.45", "20")]})
+    _sell_into(harness, "0.45", "6")
+    faults = harness.paper.exchange.faults
+    with harness.paper.exchange.lock:
+        faults.update({"error_5xx_next": 1, "paths": ["/notifications"]})
+    # The GET of notifications fails first: the fill is still learned from the order read.
+    harness.reconciler.tick()
+    key = next(iter(harness.store.level_states()))
+    assert harness.store.level_states()[key].filled == D("6")
+    with harness.paper.exchange.lock:
+        faults.reset()
+    notes = harness.me.client.get_notifications()
+    fill_ids = [n.id for n in notes if n.type == 2]
+    assert fill_ids, "the paper exchange sent no fill notification"
+    # The next tick processes them; its DELETE fails, and at that moment the processed ids must
+    # already be committed to SQLite.
+    original_drop = harness.me.client.drop_notifications
+    calls: list[list[str]] = []
+
+    def failing_drop(ids: list[str]) -> None:
+        calls.append(list(ids))
+        # Read through a second connection: only committed rows are visible there.
+        other = sqlite3.connect(harness.store.path)
+        marks = ",".join("?" for _ in ids)
+        seen = {
+            r[0]
+            for r in other.execute(
+                f"SELECT id FROM processed_notifications WHERE id IN ({marks})", list(ids)
+            )
+        }
+        other.close()
+        assert seen == set(ids)
+        raise harness_error()
+
+    harness.me.client.drop_notifications = failing_drop  # type: ignore[method-assign]
+    harness.reconciler.tick()
+    assert calls and set(fill_ids) <= set(calls[0])
+    harness.me.client.drop_notifications = original_drop  # type: ignore[method-assign]
+    harness.reconciler.tick()  # seen again: skipped, then dropped
+    assert harness.me.client.get_notifications() == []
+    assert harness.store.level_states()[key].filled == D("6")
+    assert [f["fill_id"] for f in harness.store.fills()] == [
+        n.payload["trade_id"] for n in notes if n.type == 2
+    ]
+
+
+def harness_error() -> Exception:
+    from reconciler.clob.errors import ServerError
+
+    return ServerError("injected: DELETE /notifications failed", status=500)
+
+
+def test_plan_shows_what_tick_does_and_sends_no_write(harness: Harness) -> None:
+    converge(harness, {TOKEN_A: [level("BUY", "0.45", "10"), level("BUY", "0.40", "10")]})
+    harness.write_spec({TOKEN_A: [level("BUY", "0.45", "10"), level("BUY", "0.41", "10")]})
+    report = harness.reconciler.plan()
+    assert harness.me.session.writes() == []
+    assert report.plan is not None and report.has_changes
+    assert len(report.plan.cancels) == 1 and len(report.plan.posts) == 1
+    assert "Plan: 1 to post, 1 to cancel" in report.text
+    assert report.json is not None
+    result = harness.reconciler.tick()
+    assert result.plan is not None
+    assert [c.order_id for c in result.plan.cancels] == [c.order_id for c in report.plan.cancels]
+    assert [(p.key, p.size) for p in result.plan.posts] == [
+        (p.key, p.size) for p in report.plan.posts
+    ]
+    assert harness.reconciler.plan().has_changes is False
+
+
+def test_invalid_spec_from_the_start_changes_nothing(harness: Harness) -> None:
+    (harness.desired / "orders.yaml").write_text("version: 1\ntokens:\n  - token_id: [\n")
+    result = harness.reconciler.tick()
+    assert not result.success and result.outcome == "invalid_spec"
+    assert result.spec_errors and "orders.yaml:" in result.spec_errors[0]
+    assert harness.me.session.sent == []
+    assert harness.store.status()["spec_error"]
+    report = harness.reconciler.plan()
+    assert report.plan is None and report.spec_errors
+
+
+def test_an_empty_desired_state_is_refused(harness: Harness) -> None:
+    converge(harness, {TOKEN_A: [level("BUY", "0.45", "10")]})
+    (harness.desired / "orders.yaml").write_text("version: 1\ntokens: []\n")
+    result = harness.reconciler.tick()
+    assert result.outcome == "refused", result
+    assert harness.me.session.order_writes() == []
+    assert harness.resting(TOKEN_A) == {(Side.BUY, D("0.45")): D("10")}
+    (harness.desired / "orders.yaml").write_text(
+        "version: 1\nlimits:\n  allow_empty: true\ntokens: []\n"
+    )
+    result = harness.reconciler.tick()
+    assert result.success, result.error
+    assert harness.resting() == {}
+
+
+def test_market_info_is_refreshed_after_its_ttl(harness: Harness) -> None:
+    now = [1_000_000.0]
+    harness.reconciler.clock = lambda: now[0]
+    harness.reconciler.market_ttl = 60
+    asked: list[str] = []
+    real = harness.me.client.get_market_info
+
+    def counting(token_id: str):  # type: ignore[no-untyped-def]
+        asked.append(token_id)
+        return real(token_id)
+
+    harness.me.client.get_market_info = counting  # type: ignore[method-assign]
+    converge(harness, {TOKEN_A: [level("BUY", "0.45", "10")]})
+    assert asked == [TOKEN_A]
+    harness.reconciler.tick()
+    now[0] += 59
+    harness.reconciler.tick()
+    assert asked == [TOKEN_A]
+    now[0] += 2
+    harness.reconciler.tick()
+    assert asked == [TOKEN_A, TOKEN_A]
