@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from paperclob import errors
+from paperclob import errors, render
 from paperclob.book import LIVE, Order
 from paperclob.config import PaperConfig
 from paperclob.engine import Execution, MatchingEngine
@@ -117,8 +117,6 @@ class Exchange:
 
     def post_orders(self, caller: ApiKey, entries: list[Any]) -> list[dict[str, Any]]:
         """Place each entry in turn; one result per entry (a refusal does not stop the rest)."""
-        from paperclob import render
-
         results = []
         for position, entry in enumerate(entries):
             try:
@@ -220,10 +218,6 @@ class Exchange:
             and (not asset_id or o.token_id == asset_id)
             and (not order_id or o.order_id == order_id)
         ]
-
-    def trade_status(self, match_time: int) -> str:
-        # Settlement is instant on paper: a trade is CONFIRMED once it has been reported.
-        return "CONFIRMED" if self.now() >= match_time else "MATCHED"
 
     # --- heartbeats -----------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import secrets
 from decimal import Decimal
 from typing import Any
 
@@ -18,7 +19,9 @@ from paperclob.engine import Execution, Trade, fmt_units
 from paperclob.markets import Market
 
 END_CURSOR = "LTE="
-_MARK = "\u0000D"
+# Wraps a Decimal's text while json encodes; random so no request text can forge it.
+_MARK = "\u0000" + secrets.token_hex(8)
+_QUOTED_MARK = json.dumps(_MARK)[1:-1]
 
 
 def _mark_decimal(value: Any) -> str:
@@ -29,9 +32,9 @@ def _mark_decimal(value: Any) -> str:
 
 def dumps(payload: Any) -> bytes:
     text = json.dumps(payload, separators=(",", ":"), default=_mark_decimal)
-    if "\\u0000D" in text:
-        # A marked Decimal became the JSON string "\u0000D<digits>\u0000D": unquote it.
-        text = text.replace('"\\u0000D', "").replace('\\u0000D"', "")
+    if _QUOTED_MARK in text:
+        # A marked Decimal became the JSON string "<mark><digits><mark>": unquote it.
+        text = text.replace('"' + _QUOTED_MARK, "").replace(_QUOTED_MARK + '"', "")
     return text.encode()
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from paperclob import errors, render
 from paperclob.exchange import Exchange
-from paperclob.routes import Request, Response, l1_identity, private, route
+from paperclob.routes import Request, Response, l1_identity, private, query_token, route
 from paperclob.state import ApiKey
 from reconciler.clob.profiles import Profile, contracts_for
 from reconciler.model import MAX_BATCH_POST
@@ -148,10 +148,8 @@ def get_trades(exchange: Exchange, request: Request, caller: ApiKey) -> Response
         and (not maker or maker in {t.taker.maker} | {f.order.maker for f in t.makers})
     ]
     chunk, keys = _paged(trades, request, exchange.config.page_size)
-    data = [
-        render.trade_json(t, viewer=caller.address, status=exchange.trade_status(t.match_time))
-        for t in chunk
-    ]
+    # Settlement is instant on paper: a trade is reported MATCHED and CONFIRMED at once.
+    data = [render.trade_json(t, viewer=caller.address, status="CONFIRMED") for t in chunk]
     return Response({"data": data, **keys})
 
 
@@ -177,8 +175,6 @@ def _balance(exchange: Exchange, request: Request, caller: ApiKey) -> dict[str, 
     elif asset_type in ("CONDITIONAL", "CONDITIONAL-V2"):
         if not q.get("token_id"):
             raise errors.ApiError(400, "Invalid token id")
-        from paperclob.routes import query_token
-
         balance = account.share_balance(query_token(exchange, request))
     else:
         raise errors.ApiError(400, f"Invalid asset type {asset_type!r}")

@@ -63,12 +63,23 @@ class Dispatcher:
                 )
             self.exchange.maintain()
             response = handler(self.exchange, request)
+            response.headers.update(self._rate_headers(request))
             if request.method == "POST" and request.path in ORDER_POSTS:
                 fire, self.exchange.faults.lose_response_next = Faults.take(
                     self.exchange.faults.lose_response_next
                 )
                 response.drop = fire
             return response
+
+    def _rate_headers(self, request: Request) -> dict[str, str]:
+        limiter = self.exchange.rate_limiter
+        remaining = limiter.remaining(request.header("POLY_ADDRESS"))
+        if limiter.limit is None or remaining is None or not request.header("POLY_ADDRESS"):
+            return {}
+        return {
+            "X-RateLimit-Limit": str(limiter.limit.requests),
+            "X-RateLimit-Remaining": str(remaining),
+        }
 
     def _injected_refusal(self, request: Request) -> Response | None:
         exchange, faults = self.exchange, self.exchange.faults

@@ -102,8 +102,10 @@ def test_faults_can_be_read_and_reset(paper: PaperExchange) -> None:
 def test_per_signer_rate_limit(paper_factory, clock) -> None:
     paper = paper_factory(rate_limit=RateLimit(requests=3, window_s=10))
     first, second = Trader(paper.url), Trader(paper.url)  # key creation counts too
-    statuses = [first.request("GET", "/data/orders").status_code for _ in range(3)]
-    assert statuses == [200, 200, 429]
+    answers = [first.request("GET", "/data/orders") for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert answers[0].headers["X-RateLimit-Limit"] == "3"
+    assert answers[1].headers["X-RateLimit-Remaining"] == "0"
     limited = first.request("GET", "/data/orders")
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
     assert second.request("GET", "/data/orders").status_code == 200  # other signer unaffected
