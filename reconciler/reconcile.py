@@ -199,6 +199,7 @@ class Reconciler:
                 error=f"{type(exc).__name__}: {exc}",
                 spec_errors=spec_errors,
             )
+        self._count_backoff_pass()
         if plan.is_empty:
             # Generations still need recording (a spec edit that needs no order change).
             self.store.record_generations(plan.generations)
@@ -214,7 +215,7 @@ class Reconciler:
             run_id=run_id,
             revision_id=revision_id,
         )
-        self._update_backoff(plan, applied)
+        self._update_backoff(applied)
         self.store.retire_levels(keep=_level_keys(spec))
         outcome = _outcome(applied)
         return self._finish(
@@ -422,9 +423,12 @@ class Reconciler:
             warnings=(*plan.warnings, *warnings),
         )
 
-    def _update_backoff(self, plan: Plan, applied: ApplyResult) -> None:
+    def _count_backoff_pass(self) -> None:
+        """A pass happened: held tokens are one pass closer to being tried again."""
         for state in self._backoff.values():
             state.skip_remaining = max(state.skip_remaining - 1, 0)
+
+    def _update_backoff(self, applied: ApplyResult) -> None:
         for token_id in applied.failed_tokens:
             state = self._backoff.setdefault(token_id, _Backoff())
             state.failures += 1

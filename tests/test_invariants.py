@@ -1,0 +1,431 @@
+"""The safety invariants of DESIGN.md that the engine upholds (1-5, 8; 6 and 7 are the daemon's
+and the client's). Each test fails if its invariant is broken: against the real paper exchange
+and a real state file."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from reconciler.apply import apply_plan
+from reconciler.model import LevelKey, OrderType, Plan, Post, Side
+from reconciler.reconcile import Reconciler
+from reconciler.store import OrderStatus, Store
+from tests.test_reconcile_kit import (
+    TOKEN_A,
+    TOKEN_B,
+    Harness,
+    harness,
+    level,
+    new_account,
+    paper,
+)
+
+__all__ = ["harness", "paper"]
+
+D = Decimal
+
+
+def converge(h: Harness, tokens: dict, **options: object) -> None:
+    h.write_spec(tokens, **options)
+    result = h.reconciler.tick()
+    assert result.success, (result.error, result.summary)
+    h.me.session.reset()
+
+
+def set_faults(h: Harness, **faults: object) -> None:
+    with h.paper.exchange.lock:
+        h.paper.exchange.faults.update(dict(faults))
+
+
+def clear_faults(h: Harness) -> None:
+    with h.paper.exchange.lock:
+        h.paper.exchange.faults.reset()
+
+
+# --- 1. a failed read of open orders aborts the tick ---------------------------------------
+
+
+def test_1_failed_open_orders_read_aborts_the_tick_and_writes_nothing(harness: Harness) -> None:
+    converge(harness, {TOKEN_A: [level("BUY", "0.45", "10")]})
+    before = harness.resting()
+    set_faults(harness, fail_open_orders_next=1)
+    result = harness.reconciler.tick()
+    assert not result.success and result.outcome == "error"
+    assert "open orders" in (result.error or "") or "500" in (result.error or "")
+    assert harness.me.session.writes() == []
+    assert harness.resting() == before
+    assert harness.store.status()["last_run"]["outcome"] == "error"
+    # Once the read works again, nothing needed: the orders were there all along.
+    assert harness.reconciler.tick().outcome == "noop"
+
+
+def test_1_failed_read_on_a_later_page_is_not_a_shorter_list(harness: Harness) -> None:
+    # Page size is 7 in the kit: 10 orders span two pages; the failure hits the second page.
+    converge(harness, {TOKEN_A: [level("BUY", f"0.{p}", "5") for p in range(30, 40)]})
+    harness.me.session.reset()
+    calls = {"n": 0}
+    real = harness.me.session.request
+
+    def fail_second_page(method, url, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if "/data/orders" in str(url):
+            calls["n"] += 1
+            if calls["n"] == 2:
+                set_faults(harness, fail_open_orders_next=1)
+        return real(method, url, *args, **kwargs)
+
+    harness.me.session.request = fail_second_page  # type: ignore[method-assign]
+    result = harness.reconciler.tick()
+    assert calls["n"] == 2
+    assert not result.success
+    assert harness.me.session.writes() == []
+    assert len(harness.open_orders(TOKEN_A)) == 10
+
+
+# --- 2. invalid YAML changes no order --------------------------------------------------------
+
+
+def test_2_broken_yaml_changes_no_order_and_the_error_has_file_line_col(harness: Harness) -> None:
+    converge(harness, {TOKEN_A: [level("BUY", "0.45", "10")], TOKEN_B: [level("BUY", "0.3", "10")]})
+    before = harness.resting()
+    # The broken file also drops TOKEN_B and moves a price: none of it may happen.
+    (harness.desired / "orders.yaml").write_text(
+        "version: 1\n"
+        "tokens:\n"
+        f'  - token_id: "{TOKEN_A}"\n'
+        "    orders:\n"
+        '      - {side: BUY, price: "0.46", size: 10, colour: red}\n'
+    )
+    result = harness.reconciler.tick()
+    assert harness.me.session.order_writes() == []
+    assert harness.resting() == before
+    assert result.spec_errors, result
+    error = result.spec_errors[0]
+    assert "orders.yaml:5:" in error, error
+    status = harness.store.status()
+    assert status["spec_error"] and "orders.yaml:5:" in status["spec_error"]
+    latest = harness.store.latest_revision()
+    valid = harness.store.last_valid_revision()
+    assert latest is not None and not latest.valid
+    assert valid is not None and valid.id != latest.id
+    # The last valid spec stays in force: a fill is still handled under it.
+    other = new_account(harness.url)
+    assert other.client.create_and_post_order(TOKEN_B, Side.SELL, "0.3", "10").ok
+    result = harness.reconciler.tick()
+    assert harness.me.session.order_writes() == []
+    assert result.revision_id == valid.id
+
+
+def test_2_after_a_restart_broken_yaml_changes_nothing(harness: Harness) -> None:
+    converge(harness, {TOKEN_A: [level("BUY", "0.45", "10")]})
+    before = harness.resting()
+    (harness.desired / "orders.yaml").write_text("version: 1\ntokens: [\n")
+    harness.me.session.reset()
+    fresh = Reconciler(
+        client=harness.me.client,
+        store=harness.store,
+        desired_dir=harness.desired,
+        builder=harness.me.builder,
+        clock=harness.reconciler.clock,
+    )
+    result = fresh.tick()
+    assert result.outcome == "invalid_spec" and not result.success
+    assert harness.me.session.sent == []
+    assert harness.resting() == before
+
+
+# --- 3. only our orders are cancelled --------------------------------------------------------
+
+
+def _manual_order(h: Harness, price: str) -> str:
+    answer = h.me.client.create_and_post_order(TOKEN_A, Side.BUY, price, "5", post_only=True)
+    assert answer.ok
+    return answer.order_id
+
+
+def test_3_a_manual_order_on_a_managed_token_survives_under_ignore(harness: Harness) -> None:
+    converge(harness, {TOKEN_A: [level("BUY", "0.45", "10"), level("BUY", "0.40", "10")]})
+    at_level = _manual_order(harness, "0.45")  # same price as a managed level
+    elsewhere = _manual_order(harness, "0.33")
+    # Remove one level and resize the other: our orders move, the manual ones must not.
+    harness.write_spec({TOKEN_A: [level("BUY", "0.45", "5")]})
+    result = harness.reconciler.tick()
+    assert result.success
+    open_ids = {o.order_id for o in harness.open_orders(TOKEN_A)}
+    assert {at_level, elsewhere} <= open_ids
+    assert harness.resting(TOKEN_A) == {
+        (Side.BUY, D("0.45")): D("10"),  # 5 ours + 5 manual
+        (Side.BUY, D("0.33")): D("5"),
+    }
+    # Removing the token entirely leaves them too.
+    harness.write_spec({TOKEN_B: [level("BUY", "0.30", "5")]})
+    assert harness.reconciler.tick().success
+    assert {at_level, elsewhere} <= {o.order_id for o in harness.open_orders(TOKEN_A)}
+
+
+def test_3_unmanaged_cancel_is_the_only_way_to_cancel_a_manual_order(harness: Harness) -> None:
+    converge(harness, {TOKEN_A: [level("BUY", "0.45", "10")]})
+    manual = _manual_order(harness, "0.33")
+    harness.write_spec(
+        {TOKEN_A: [level("BUY", "0.45", "10")]},
+        token_options={TOKEN_A: {"unmanaged": "cancel"}},
+    )
+    assert harness.reconciler.tick().success
+    assert manual not in {o.order_id for o in harness.open_orders(TOKEN_A)}
+
+
+# --- 4. exactly once -------------------------------------------------------------------------
+
+
+def test_4_lost_post_response_is_resolved_by_hash_without_a_duplicate(harness: Harness) -> None:
+    harness.write_spec({TOKEN_A: [level("BUY", "0.45", "10"), level("BUY", "0.44", "10")]})
+    set_faults(harness, lose_response_next=1)
+    first = harness.reconciler.tick()
+    assert first.applied is not None and len(first.applied.unknown) == 2, first.summary
+    assert {o.status for o in harness.store.orders()} == {OrderStatus.UNKNOWN}
+    # The orders were placed although the answer was lost.
+    assert len(harness.open_orders(TOKEN_A)) == 2
+    harness.me.session.reset()
+    second = harness.reconciler.tick()
+    assert second.success, second.error
+    assert harness.me.session.order_writes() == []
+    lookups = [p for m, p in harness.me.session.sent if p.startswith("/data/order/")]
+    assert len(lookups) == 2
+    assert harness.resting(TOKEN_A) == {
+        (Side.BUY, D("0.45")): D("10"),
+        (Side.BUY, D("0.44")): D("10"),
+    }
+    assert {o.status for o in harness.store.orders()} == {OrderStatus.LIVE}
+    assert harness.store.open_journal_entries() == []
+    assert harness.store.status()["unresolved_intents"] == 0
+
+
+def test_4_a_5xx_on_post_is_unknown_then_resolved_and_posted_once(harness: Harness) -> None:
+    harness.write_spec({TOKEN_A: [level("BUY", "0.45", "10")]})
+    set_faults(harness, error_5xx_next=1, paths=["/orders"])
+    first = harness.reconciler.tick()
+    assert first.applied is not None and len(first.applied.unknown) == 1
+    clear_faults(harness)
+    # The paper exchange refused before placing: the lookup says absent (void); after the
+    # token's backoff, one post.
+    outcomes = [harness.reconciler.tick().outcome for _ in range(4)]
+    assert outcomes == ["noop", "ok", "noop", "noop"], outcomes
+    posts = [w for w in harness.me.session.order_writes() if w == ("POST", "/orders")]
+    assert len(posts) == 2  # the failed one and the good one
+    assert harness.resting(TOKEN_A) == {(Side.BUY, D("0.45")): D("10")}
+    statuses = sorted(o.status.value for o in harness.store.orders())
+    assert statuses == ["live", "void"]
+
+
+def _signed_intent(h: Harness, price: str) -> tuple[str, Post, object]:
+    post = Post(
+        key=LevelKey(TOKEN_A, Side.BUY, D(price)),
+        size=D("10"),
+        order_type=OrderType.GTC,
+        post_only=True,
+        expires_at=0,
+        generation=1,
+        neg_risk=False,
+        tick_size=D("0.01"),
+    )
+    order = h.me.builder.build_limit(
+        TOKEN_A, Side.BUY, D(price), D("10"), D("0.01"), False, expiration=0
+    )
+    with h.store.atomic():
+        h.store.add_order_intent(order_id=order.order_id, post=post, revision=None, run_id=None)
+        h.store.journal_intent(run_id=None, kind="post", order_id=order.order_id, payload={})
+    return order.order_id, post, order
+
+
+def _restart(h: Harness) -> Reconciler:
+    path = h.store.path
+    h.store.close()
+    h.store = Store.open(path)
+    h.reconciler = Reconciler(
+        client=h.me.client,
+        store=h.store,
+        desired_dir=h.desired,
+        builder=h.me.builder,
+        clock=h.reconciler.clock,
+    )
+    return h.reconciler
+
+
+def test_4_crash_after_the_intent_before_the_post_is_resolved_then_posted_once(
+    harness: Harness,
+) -> None:
+    harness.write_spec({TOKEN_A: [level("BUY", "0.45", "10")]})
+    order_id, _, _ = _signed_intent(harness, "0.45")
+    reconciler = _restart(harness)  # the process died before sending
+    result = reconciler.tick()
+    assert result.success
+    assert harness.store.order(order_id).status is OrderStatus.VOID  # type: ignore[union-attr]
+    assert harness.resting(TOKEN_A) == {(Side.BUY, D("0.45")): D("10")}
+    assert harness.reconciler.tick().outcome == "noop"
+
+
+def test_4_crash_after_the_post_before_the_result_is_resolved_without_a_duplicate(
+    harness: Harness,
+) -> None:
+    from reconciler.clob.types import PostArgs
+
+    harness.write_spec({TOKEN_A: [level("BUY", "0.45", "10")]})
+    order_id, _, order = _signed_intent(harness, "0.45")
+    sent = harness.me.client.post_orders([PostArgs(order, OrderType.GTC, True)])  # type: ignore[arg-type]
+    assert sent[0].ok  # ... and the process died before recording this answer
+    reconciler = _restart(harness)
+    harness.me.session.reset()
+    result = reconciler.tick()
+    assert result.success, result.error
+    assert harness.me.session.order_writes() == []
+    assert harness.store.order(order_id).status is OrderStatus.LIVE  # type: ignore[union-attr]
+    assert [o.order_id for o in harness.open_orders(TOKEN_A)] == [order_id]
+
+
+def test_4_an_unresolvable_intent_holds_its_level(harness: Harness) -> None:
+    harness.write_spec({TOKEN_A: [level("BUY", "0.45", "10"), level("BUY", "0.40", "10")]})
+    order_id, _, _ = _signed_intent(harness, "0.45")
+    set_faults(harness, error_5xx_next=1, paths=[f"/data/order/{order_id}"])
+    result = harness.reconciler.tick()
+    # The lookup failed: nothing is posted at 0.45, the other level goes on.
+    assert harness.resting(TOKEN_A) == {(Side.BUY, D("0.4")): D("10")}
+    assert result.plan is not None
+    assert all(p.key.price != D("0.45") for p in result.plan.posts)
+    assert harness.reconciler.tick().success
+    assert harness.resting(TOKEN_A) == {
+        (Side.BUY, D("0.45")): D("10"),
+        (Side.BUY, D("0.4")): D("10"),
+    }
+
+
+# --- 5. caps ---------------------------------------------------------------------------------
+
+
+def _buy_notional(h: Harness, token_id: str | None = None) -> Decimal:
+    return sum((o.price * o.remaining for o in h.open_orders(token_id) if o.side is Side.BUY), D(0))
+
+
+def test_5_token_and_total_caps_hold_after_apply(harness: Harness) -> None:
+    harness.write_spec(
+        {
+            TOKEN_A: [level("BUY", "0.50", "100"), level("BUY", "0.40", "100")],  # 90 wanted
+            TOKEN_B: [level("BUY", "0.20", "100"), level("BUY", "0.10", "100")],  # 30 wanted
+        },
+        token_options={TOKEN_A: {"max_buy_notional": "60"}},
+        limits={"max_total_buy_notional": "80"},
+    )
+    assert harness.reconciler.tick().success
+    assert _buy_notional(harness, TOKEN_A) <= D("60")
+    assert _buy_notional(harness) <= D("80")
+    assert _buy_notional(harness) > D("70")  # the caps trim; they do not zero everything
+    # Lowering the cap cancels down to it.
+    harness.write_spec(
+        {TOKEN_A: [level("BUY", "0.50", "100"), level("BUY", "0.40", "100")]},
+        token_options={TOKEN_A: {"max_buy_notional": "25"}},
+    )
+    assert harness.reconciler.tick().success
+    assert _buy_notional(harness, TOKEN_A) <= D("25")
+
+
+def test_5_sells_never_exceed_the_share_balance(harness: Harness) -> None:
+    with harness.paper.exchange.lock:
+        harness.paper.exchange.fund(harness.me.wallet.address, token_id=TOKEN_A, shares="12")
+    harness.write_spec({TOKEN_A: [level("SELL", "0.60", "10"), level("SELL", "0.70", "10")]})
+    result = harness.reconciler.tick()
+    assert result.success, result.error
+    sells = sum((o.remaining for o in harness.open_orders(TOKEN_A)), D(0))
+    assert D(0) < sells <= D("12")
+    assert result.plan is not None and result.plan.warnings
+
+
+def test_5_direct_apply_of_a_plan_within_caps_keeps_notional(harness: Harness) -> None:
+    """apply_plan posts exactly the plan: it adds no size of its own."""
+    post = Post(
+        key=LevelKey(TOKEN_A, Side.BUY, D("0.5")),
+        size=D("20"),
+        order_type=OrderType.GTC,
+        post_only=True,
+        expires_at=0,
+        generation=1,
+        neg_risk=False,
+        tick_size=D("0.01"),
+    )
+    result = apply_plan(
+        Plan(posts=(post,)),
+        client=harness.me.client,
+        signer=harness.me.builder,
+        store=harness.store,
+        run_id=None,
+        revision_id=None,
+    )
+    assert result.posted and _buy_notional(harness) == D("10")
+
+
+# --- 8. rate limits and per-token backoff ----------------------------------------------------
+
+
+def test_8_429_with_retry_after_stops_the_pass_and_is_reported(harness: Harness) -> None:
+    harness.write_spec({TOKEN_A: [level("BUY", "0.45", "10")]})
+    set_faults(harness, throttle_next=1, retry_after_s=7, paths=["/orders"])
+    result = harness.reconciler.tick()
+    assert result.outcome == "rate_limited"
+    assert result.retry_after == 7
+    assert harness.resting() == {}
+    assert {o.status for o in harness.store.orders()} == {OrderStatus.VOID}
+    # Nothing unknown is left behind: the next pass posts normally.
+    assert harness.reconciler.tick().success
+    assert harness.resting(TOKEN_A) == {(Side.BUY, D("0.45")): D("10")}
+
+
+def test_8_429_on_the_open_orders_read_reports_the_wait(harness: Harness) -> None:
+    harness.write_spec({TOKEN_A: [level("BUY", "0.45", "10")]})
+    set_faults(harness, throttle_next=1, retry_after_s=3, paths=["/data/orders"])
+    result = harness.reconciler.tick()
+    assert result.outcome == "rate_limited" and result.retry_after == 3
+    assert harness.me.session.writes() == []
+
+
+def test_8_one_failing_token_does_not_stop_another_and_backs_off(harness: Harness) -> None:
+    # TOKEN_B sorts first, so its order is position 0 of every batch: always refused.
+    harness.write_spec(
+        {TOKEN_A: [level("BUY", "0.45", "10")], TOKEN_B: [level("BUY", "0.30", "10")]}
+    )
+    set_faults(harness, reject_batch_positions=[0], reject_message="could not insert order")
+    first = harness.reconciler.tick()
+    assert first.applied is not None
+    assert [r.token_id for r in first.applied.rejected] == [TOKEN_B]
+    assert "could not insert order" in first.applied.rejected[0].message
+    assert harness.resting(TOKEN_A) == {(Side.BUY, D("0.45")): D("10")}
+    rejected = [o for o in harness.store.orders() if o.status is OrderStatus.REJECTED]
+    assert rejected and rejected[0].error == "could not insert order"
+    # Backoff: B is held for 1 pass, then retried, then held for 2 ...
+    posted_b = []
+    for _ in range(6):
+        harness.me.session.reset()
+        result = harness.reconciler.tick()
+        posted_b.append(bool(harness.me.session.order_writes()))
+    assert posted_b == [False, True, False, False, True, False]
+    assert harness.reconciler.backoff_state()[TOKEN_B][0] == 3
+    clear_faults(harness)
+    for _ in range(5):
+        harness.reconciler.tick()
+    assert harness.resting(TOKEN_B) == {(Side.BUY, D("0.3")): D("10")}
+    assert TOKEN_B not in harness.reconciler.backoff_state()
+
+
+def test_4_a_lost_post_that_filled_meanwhile_is_learned_by_hash_not_reposted(
+    harness: Harness,
+) -> None:
+    harness.write_spec({TOKEN_A: [level("BUY", "0.45", "10")]})
+    set_faults(harness, lose_response_next=1)
+    first = harness.reconciler.tick()
+    assert first.applied is not None and len(first.applied.unknown) == 1
+    other = new_account(harness.url)
+    assert other.client.create_and_post_order(TOKEN_A, Side.SELL, "0.45", "10").ok
+    assert harness.open_orders(TOKEN_A) == []  # filled: the open-orders read cannot tell
+    harness.me.session.reset()
+    second = harness.reconciler.tick()
+    assert second.success, second.error
+    assert harness.me.session.order_writes() == []
+    (order,) = harness.store.orders()
+    assert order.status is OrderStatus.FILLED and order.size_matched == D("10")
+    assert next(iter(harness.store.level_states().values())).filled == D("10")
