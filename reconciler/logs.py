@@ -115,6 +115,8 @@ def configure_logging(
     root.addHandler(handler)
     root.setLevel(level.upper())
     # The libraries underneath are chatty at INFO (every scheduler run, every HTTP connection).
-    for name in ("apscheduler", "urllib3", "watchdog"):
+    for name in ("urllib3", "watchdog"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # APScheduler warns when the interval fires during a long tick; the daemon reschedules anyway.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
     return handler

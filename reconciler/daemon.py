@@ -1,0 +1,467 @@
+"""The daemon: the only place that owns threads, timers and signals.
+
+The loop wakes on a timer or on a change, whichever comes first, and backs off on errors
+(STYLE.md 5, after litestream's replica monitor):
+
+- An APScheduler 3 `BackgroundScheduler` runs one job, `tick`, with max_instances=1 and
+  coalesce=True, so ticks never overlap and missed runs collapse into one. After every tick a job
+  listener sets the next run time: the interval after a success, an exponential backoff after a
+  failure, or exactly the exchange's Retry-After after a rate-limit answer. The listener runs
+  after APScheduler has released the job's instance slot, so "run again now" is never dropped as
+  "already running", and the job's trigger remembers the chosen time (see _ChosenTimeTrigger).
+- A watchdog observer on the desired directory pokes a debouncer; after a quiet period (150 ms by
+  default) the next tick is brought forward. An editor's save (temp file, rename) is one tick, and
+  the tick re-reads every file itself: the watcher only says "look now". A change during a tick
+  marks the loop dirty, and the tick that finishes runs again at once.
+- systemd: READY=1 after the first successful tick, WATCHDOG=1 after every successful tick and
+  on a timer while the loop is healthy (see `daemon_support.Health`), STATUS= a one-line summary.
+- SIGTERM/SIGINT: stop taking new ticks, let the one in flight finish (bounded by the stop
+  timeout), optionally cancel our managed orders (`on_shutdown: cancel`), exit 0.
+- Optional exchange heartbeats (off by default): while the loop is healthy, post one every 5 s.
+  The exchange cancels EVERY order of the API key when they stop for ~10 s.
+
+The daemon knows nothing about orders: it drives anything with `.tick()` returning an object
+with `success`, `error`, `retry_after` and `summary` (reconcile.Reconciler in production).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any, Protocol
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from reconciler.daemon_support import Debouncer, FailureLog, Health, LoopBackoff
+from reconciler.metrics import Metrics, make_metrics_server
+from reconciler.sdnotify import SystemdNotifier
+
+log = logging.getLogger("reconciler.daemon")
+
+TICK_JOB = "tick"
+_WATCHED_SUFFIXES = (".yaml", ".yml")
+_CHANGE_EVENTS = frozenset({"created", "modified", "moved", "deleted", "closed"})
+
+
+class TickOutcome(Protocol):
+    """What the daemon reads from a tick (reconcile.TickResult satisfies it)."""
+
+    @property
+    def success(self) -> bool: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def retry_after(self) -> float | None: ...
+    @property
+    def summary(self) -> str: ...
+
+
+class Ticker(Protocol):
+    def tick(self) -> Any: ...  # returns a TickOutcome
+
+
+class _ChosenTimeTrigger(BaseTrigger):
+    """Fire when the daemon says; the interval is only the fallback while a tick runs.
+
+    APScheduler asks a trigger for the next fire time right after submitting a run. A tick that
+    finishes faster than that submission completes has its listener run first, inside the
+    scheduler's loop, and the trigger's answer would overwrite the time the listener chose. So
+    the chosen time lives here, and a choice made during the current run wins over the fallback.
+    """
+
+    def __init__(self, *, fallback_seconds: float) -> None:
+        self._fallback = timedelta(seconds=fallback_seconds)
+        self._chosen: datetime | None = None
+        self._guard = threading.Lock()
+
+    def choose(self, when: datetime) -> None:
+        with self._guard:
+            self._chosen = when
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        with self._guard:
+            chosen = self._chosen
+        if chosen is not None and (previous_fire_time is None or chosen > previous_fire_time):
+            return chosen
+        return now + self._fallback
+
+    def __str__(self) -> str:
+        return f"chosen-time (fallback {self._fallback})"
+
+
+@dataclass(frozen=True)
+class CrashedTick:
+    """A tick that raised instead of returning a result: a failure like any other."""
+
+    error: str
+    success: bool = False
+    retry_after: float | None = None
+    summary: str = "tick crashed"
+
+
+@dataclass(frozen=True)
+class DaemonOptions:
+    interval_seconds: float = 10.0
+    debounce_seconds: float = 0.15
+    stop_timeout_seconds: float = 20.0
+    backoff_base_seconds: float = 1.0
+    backoff_cap_seconds: float = 300.0
+    error_log_every_seconds: float = 60.0
+    heartbeat_seconds: float | None = None  # None: no exchange heartbeats (the default)
+    exit_after_first_success: bool = False  # `run --once-and-show`: one converge, then stop
+    max_failures: int | None = None  # stop (exit 1) after this many consecutive failures
+
+
+class Daemon:
+    """Run ticks on a schedule and on changes until stopped. `run()` returns the exit code."""
+
+    def __init__(
+        self,
+        *,
+        ticker: Ticker,
+        desired_dir: Path,
+        options: DaemonOptions,
+        notifier: SystemdNotifier | None = None,
+        metrics: Metrics | None = None,
+        metrics_port: int | None = None,
+        on_shutdown: Callable[[], str] | None = None,
+        heartbeat: Callable[[str], str] | None = None,
+    ) -> None:
+        self._ticker = ticker
+        self._desired_dir = desired_dir
+        self._options = options
+        self._notifier = notifier or SystemdNotifier(env={})
+        self._metrics = metrics or Metrics()
+        self._metrics_port = metrics_port
+        self._on_shutdown = on_shutdown
+        self._heartbeat = heartbeat
+        self._scheduler = BackgroundScheduler(timezone=UTC)
+        self._trigger = _ChosenTimeTrigger(fallback_seconds=options.interval_seconds)
+        self._stop = threading.Event()
+        self._lock = threading.Lock()  # guards the fields below, never held across a tick
+        self._running = False
+        self._dirty = False
+        self._next_delay = options.interval_seconds
+        self._not_before = 0.0  # monotonic time before which a change may not start a tick
+        self._ready_sent = False
+        self._exit_code = 0
+        self._backoff = LoopBackoff(
+            base_seconds=options.backoff_base_seconds, cap_seconds=options.backoff_cap_seconds
+        )
+        self._failures = FailureLog(logger=log, every_seconds=options.error_log_every_seconds)
+        self.health = Health()
+        self.last_result: Any = None
+        self.ticks_run = 0
+        self._heartbeat_id = ""
+        self._heartbeat_failures = 0
+        self._debouncer = Debouncer(
+            quiet_seconds=options.debounce_seconds, callback=self.request_tick
+        )
+        self._observer: Any = None
+        self._metrics_server: Any = None
+
+    # --- public -------------------------------------------------------------------------------
+
+    def run(self, *, install_signals: bool = True) -> int:
+        """Start everything, wait for a stop (signal, `stop()`, or once-mode done), shut down."""
+        previous = self._install_signals() if install_signals else {}
+        try:
+            self._start()
+            while not self._stop.wait(timeout=1.0):
+                pass
+            return self._shutdown()
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    def stop(self, reason: str = "stop requested") -> None:
+        if not self._stop.is_set():
+            log.info("stopping: %s", reason)
+        self._stop.set()
+
+    def request_tick(self) -> None:
+        """Bring the next tick forward (called by the watcher after the quiet period)."""
+        with self._lock:
+            if self._running:
+                self._dirty = True  # the tick in flight may have read the old files
+                return
+            # A file change is new information, but not a reason to ignore a rate limit.
+            delay = max(0.0, self._not_before - time.monotonic())
+            self._reschedule(delay)
+
+    # --- start and stop -----------------------------------------------------------------------
+
+    def _start(self) -> None:
+        log.info(
+            "starting: desired %s, tick every %.1f s, watching for changes",
+            self._desired_dir, self._options.interval_seconds,
+        )
+        self._start_metrics()
+        self._scheduler.add_listener(self._after_tick, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+        self._scheduler.add_job(
+            self._tick_job, trigger=self._trigger, id=TICK_JOB, max_instances=1, coalesce=True, misfire_grace_time=None,
+            next_run_time=datetime.now(UTC),
+        )
+        self._add_pulse_jobs()
+        # Watch before the first tick: a save between the first read and the watch is not lost.
+        self._debouncer.start()
+        self._start_watcher()
+        self._scheduler.start()
+
+    def _add_pulse_jobs(self) -> None:
+        watchdog = self._notifier.watchdog_seconds
+        if watchdog:
+            self._scheduler.add_job(
+                self._watchdog_pulse, trigger=IntervalTrigger(seconds=max(watchdog / 2, 0.5)),
+                id="watchdog", max_instances=1, coalesce=True, misfire_grace_time=None,
+            )
+        if self._heartbeat is not None and self._options.heartbeat_seconds:
+            log.warning(
+                "exchange heartbeats are on: if they stop for ~10 s (daemon stopped, crashed or "
+                "unhealthy), the exchange cancels EVERY order of this API key"
+            )
+            self._scheduler.add_job(
+                self._heartbeat_pulse,
+                trigger=IntervalTrigger(seconds=self._options.heartbeat_seconds),
+                id="heartbeat", max_instances=1, coalesce=True, misfire_grace_time=None,
+            )
+
+    def _start_watcher(self) -> None:
+        if not self._desired_dir.is_dir():
+            log.warning("desired directory %s does not exist: not watching it", self._desired_dir)
+            return
+        observer = Observer()
+        observer.schedule(
+            _ChangeHandler(self._debouncer.poke), str(self._desired_dir), recursive=True
+        )
+        observer.daemon = True
+        observer.start()
+        self._observer = observer
+
+    def _start_metrics(self) -> None:
+        if self._metrics_port is None:
+            return
+        server = make_metrics_server(self._metrics, port=self._metrics_port)
+        threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+        self._metrics_server = server
+        log.info("metrics on http://127.0.0.1:%d/metrics", server.server_address[1])
+
+    def _shutdown(self) -> int:
+        self._notifier.stopping(status="stopping")
+        if self._observer is not None:
+            self._observer.stop()
+        self._debouncer.stop()
+        self._scheduler.shutdown(wait=False)  # no new ticks; the one in flight goes on
+        if not self._wait_idle(timeout=self._options.stop_timeout_seconds):
+            log.error(
+                "a tick was still running after %.0f s; exiting anyway (its journal entries "
+                "are resolved on the next start)", self._options.stop_timeout_seconds,
+            )
+            self._exit_code = self._exit_code or 1
+        if self._heartbeat is not None and self._options.heartbeat_seconds:
+            log.warning("heartbeats stopped: the exchange will cancel this key's orders in ~10 s")
+        self._run_shutdown_hook()
+        if self._observer is not None:
+            self._observer.join(timeout=5)
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+            self._metrics_server.server_close()
+        log.info("stopped after %d ticks (exit %d)", self.ticks_run, self._exit_code)
+        return self._exit_code
+
+    def _wait_idle(self, *, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._running:
+                    return True
+            time.sleep(0.02)
+        return False
+
+    def _run_shutdown_hook(self) -> None:
+        if self._on_shutdown is None:
+            return
+        try:
+            log.info("on_shutdown: %s", self._on_shutdown())
+        except Exception as exc:  # the stop must complete; the orders stay as they are
+            log.error("on_shutdown failed, orders left as they are: %s", exc)
+            self._exit_code = self._exit_code or 1
+
+    def _install_signals(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        previous: dict[int, Any] = {}
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.signal(signum, self._on_signal)
+        return previous
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if self._stop.is_set():
+            log.warning("%s again while stopping: still waiting for the tick in flight", name)
+            return
+        self.stop(f"received {name}")
+
+    # --- the tick -----------------------------------------------------------------------------
+
+    def _tick_job(self) -> None:
+        with self._lock:
+            if self._stop.is_set():
+                return
+            self._running, self._dirty = True, False
+        self.health.tick_started_now()
+        started = time.monotonic()
+        try:
+            result = self._ticker.tick()
+        except Exception as exc:
+            log.exception("tick raised")
+            result = CrashedTick(error=f"{type(exc).__name__}: {exc}")
+        elapsed = time.monotonic() - started
+        self.ticks_run += 1
+        self.last_result = result
+        ok = bool(result.success)
+        self.health.tick_finished(ok=ok)
+        self._metrics.set("reconciler_tick_duration_seconds", round(elapsed, 6))
+        delay = self._after_success(result) if ok else self._after_failure(result)
+        with self._lock:
+            self._next_delay = delay
+            # Only a rate-limit answer holds back a tick a file change asks for.
+            waits = not ok and bool(getattr(result, "retry_after", None))
+            self._not_before = time.monotonic() + delay if waits else 0.0
+
+    def _after_success(self, result: Any) -> float:
+        streak = self._backoff.after_success()
+        if streak:
+            self._failures.success()
+        self._metrics.inc("reconciler_ticks_total", outcome="success")
+        self._metrics.set("reconciler_last_success_timestamp_seconds", round(time.time(), 3))
+        self._metrics.set("reconciler_consecutive_failures", 0)
+        _record_result_metrics(self._metrics, result)
+        summary = str(getattr(result, "summary", "") or "ok")
+        if not self._ready_sent:
+            self._notifier.ready(status=summary)
+            self._ready_sent = True
+            log.info("first tick done: %s", summary)
+        else:
+            self._notifier.status(summary)
+        self._notifier.watchdog()
+        if self._options.exit_after_first_success:
+            self.stop("converged once (--once-and-show)")
+        return self._options.interval_seconds
+
+    def _after_failure(self, result: Any) -> float:
+        retry_after = getattr(result, "retry_after", None)
+        delay = self._backoff.after_failure(retry_after=retry_after)
+        error = str(getattr(result, "error", None) or "unknown error")
+        self._failures.failure(error, delay=delay)
+        self._metrics.inc("reconciler_ticks_total", outcome="failure")
+        self._metrics.inc("reconciler_errors_total")
+        self._metrics.set("reconciler_consecutive_failures", self._backoff.failures)
+        self._notifier.status(f"failing ({self._backoff.failures}x): {error}")
+        limit = self._options.max_failures
+        if limit is not None and self._backoff.failures >= limit:
+            self._exit_code = 1
+            self.stop(f"{self._backoff.failures} consecutive failed ticks")
+        return delay
+
+    def _after_tick(self, event: JobExecutionEvent) -> None:
+        """Job listener: runs once APScheduler has freed the job's instance slot."""
+        if event.job_id != TICK_JOB:
+            return
+        with self._lock:
+            self._running = False
+            delay = self._next_delay
+            if self._dirty:
+                delay = max(0.0, self._not_before - time.monotonic())
+                self._dirty = False
+            if not self._stop.is_set():
+                self._reschedule(delay)
+
+    def _reschedule(self, delay: float) -> None:
+        """Set the tick's next run; callers hold self._lock (APScheduler takes its own lock)."""
+        when = datetime.now(UTC) + timedelta(seconds=delay)
+        self._trigger.choose(when)
+        try:
+            self._scheduler.modify_job(TICK_JOB, next_run_time=when)
+        except Exception as exc:  # the scheduler is shutting down; nothing left to schedule
+            log.debug("not rescheduled: %s", exc)
+
+    # --- pulses -------------------------------------------------------------------------------
+
+    def _watchdog_pulse(self) -> None:
+        watchdog = self._notifier.watchdog_seconds
+        if watchdog and self.health.healthy(watchdog_seconds=watchdog):
+            self._notifier.watchdog()
+
+    def _heartbeat_pulse(self) -> None:
+        # Heartbeats keep the exchange's dead-man switch armed only while we are doing our job.
+        grace = max(self._options.interval_seconds * 3, 30.0)
+        if self._heartbeat is None or not self.health.healthy(watchdog_seconds=grace):
+            return
+        try:
+            self._heartbeat_id = self._heartbeat(self._heartbeat_id) or ""
+            self._heartbeat_failures = 0
+        except Exception as exc:
+            self._heartbeat_failures += 1
+            if self._heartbeat_failures in (1, 3) or self._heartbeat_failures % 60 == 0:
+                log.error("heartbeat failed (%dx): %s", self._heartbeat_failures, exc)
+
+
+class _ChangeHandler(FileSystemEventHandler):
+    """Poke on changes to YAML files (and on directory moves/deletes); ignore reads."""
+
+    def __init__(self, poke: Callable[[], None]) -> None:
+        self._poke = poke
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        # Every tick opens and reads the files: reacting to opens would tick forever.
+        if event.event_type not in _CHANGE_EVENTS:
+            return
+        if event.is_directory:
+            if event.event_type != "modified":
+                self._poke()
+            return
+        paths = (str(event.src_path), str(getattr(event, "dest_path", "") or ""))
+        if any(p.endswith(_WATCHED_SUFFIXES) for p in paths):
+            self._poke()
+
+
+def _record_result_metrics(metrics: Metrics, result: Any) -> None:
+    """Copy what a TickResult carries into metrics; fields it lacks are skipped."""
+    for kind in ("posted", "cancelled", "rejected", "unknown"):
+        count = getattr(result, kind, None)
+        if isinstance(count, int) and count:
+            metrics.inc("reconciler_actions_total", count, kind=kind)
+    drift = getattr(result, "drift", None)
+    if isinstance(drift, int):
+        metrics.set("reconciler_drift", drift)
+    revision = getattr(result, "revision_id", None)
+    if isinstance(revision, int):
+        metrics.set("reconciler_applied_revision", revision)
+    spec_ok = getattr(result, "spec_valid", None)
+    if isinstance(spec_ok, bool):
+        metrics.set("reconciler_spec_valid", 1 if spec_ok else 0)
+
+
+def run_daemon(daemon: Daemon) -> int:
+    """Run in the main thread with signal handling (the CLI's entry into the loop)."""
+    return daemon.run(install_signals=True)
+
+
+__all__ = [
+    "CrashedTick", "Daemon", "DaemonOptions", "TickOutcome", "Ticker", "run_daemon", "TICK_JOB",
+]
