@@ -401,7 +401,7 @@ def test_8_one_failing_token_does_not_stop_another_and_backs_off(harness: Harnes
     posted_b = []
     for _ in range(6):
         harness.me.session.reset()
-        result = harness.reconciler.tick()
+        harness.reconciler.tick()
         posted_b.append(bool(harness.me.session.order_writes()))
     assert posted_b == [False, True, False, False, True, False]
     assert harness.reconciler.backoff_state()[TOKEN_B][0] == 3
