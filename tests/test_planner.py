@@ -355,6 +355,15 @@ def test_lowered_cap_cancels_lowest_price_newest_first_then_refills() -> None:
     assert sum(k.key.price * k.remaining for k in p.keeps) == D(60)
 
 
+def test_room_left_by_cap_cancels_goes_to_the_cancelled_level_too() -> None:
+    s = spec(token(T, lvl("BUY", "0.5", 100), lvl("BUY", "0.2", 100), max_buy_notional=60))
+    top = order("BUY", "0.5", 100, created=1)
+    low_old, low_new = order("BUY", "0.2", 60, created=1), order("BUY", "0.2", 40, created=2)
+    p = run(s, [top, low_old, low_new])  # 50 + 20 = 70: both low orders must go (62 > 60)
+    assert cancels(p) == {low_new.order_id: CancelReason.CAP, low_old.order_id: CancelReason.CAP}
+    assert posts(p) == [("BUY", "0.2", "50")]  # 50 + 10 = 60 exactly, in the same plan
+
+
 def test_skipped_tokens_still_use_the_global_cap() -> None:
     s = spec(token(T, lvl("BUY", "0.5", 100)), token(U, lvl("BUY", "0.5", 100)),
              limits={"max_total_buy_notional": 60})
