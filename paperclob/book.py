@@ -19,14 +19,11 @@ MATCHED = "MATCHED"
 CANCELED = "CANCELED"
 
 
-def lot_units(price: Decimal) -> int:
-    """Smallest share quantity (in units) whose cost at `price` is a whole number of units.
-
-    A price with d decimals times a multiple of 10**d units is an integer number of units, so
-    filling in these lots keeps every balance movement exact (no rounding, nothing lost).
-    """
-    exponent = price.normalize().as_tuple().exponent
-    return 10 ** max(0, -int(exponent))
+#: Every fill is a whole number of these share units (0.01 share). Limit orders and market sells
+#: are sized in 0.01 shares already (the exchange's precision rules), and a market buy spends its
+#: pUSD in these steps, so every order's remaining size stays a multiple of it and, with prices of
+#: at most 4 decimals (the finest tick), `shares x price` is always a whole number of pUSD units.
+SHARE_LOT = 10_000
 
 
 def cost_units(shares: int, price: Decimal) -> int:

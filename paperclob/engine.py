@@ -6,7 +6,7 @@ A verified order arrives as an `Order` plus how it trades:
 * budget-based (FOK/FAK BUY, the exchange's "market buy"): it spends up to `budget` collateral
   units on the asks priced at or below `limit`, best first.
 
-Fills happen at the *maker's* price. Every fill is a whole number of lots (`book.lot_units`), so
+Fills happen at the *maker's* price. Every fill is a whole number of lots (`book.SHARE_LOT`), so
 `shares x price` is an exact integer of collateral units and money is conserved to the unit.
 Each level a taker trades with makes one `Trade`; both sides get an "order filled" notification.
 What rests reserves its remaining cost (bids: collateral, asks: shares) on the maker's account.
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from paperclob import errors
-from paperclob.book import CANCELED, LIVE, MATCHED, Order, OrderBook, cost_units, lot_units
+from paperclob.book import CANCELED, LIVE, MATCHED, SHARE_LOT, Order, OrderBook, cost_units
 from paperclob.state import ORDER_CANCELLED, ORDER_FILLED, Account, NotificationBox
 from reconciler.model import Side
 
@@ -183,9 +183,8 @@ class MatchingEngine:
     def _fill_units(order: Order, maker: Order, *, budget: int | None, spent: int) -> int:
         if budget is None:
             return min(order.remaining, maker.remaining)
-        lot = lot_units(maker.price)
-        lots = (budget - spent) // cost_units(lot, maker.price)
-        return min(maker.remaining, lots * lot)
+        lots = (budget - spent) // cost_units(SHARE_LOT, maker.price)
+        return min(maker.remaining, lots * SHARE_LOT)
 
     @staticmethod
     def _done(order: Order, *, budget: int | None, spent: int) -> bool:

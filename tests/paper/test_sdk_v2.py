@@ -166,7 +166,7 @@ def test_market_order_is_priced_from_the_book_and_market_info(paper: PaperExchan
     shares = {
         m["price"]: m["matched_amount"] for t in taker.get_trades() for m in t["maker_orders"]
     }
-    assert shares["0.5"] == "10" and shares["0.52"] == "5.7692"
+    assert shares["0.5"] == "10" and shares["0.52"] == "5.76"
 
     # No bids at all: the SDK refuses before posting, from the (empty) bids of our /book.
     with pytest.raises(Exception, match="no match"):

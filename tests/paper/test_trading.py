@@ -157,11 +157,11 @@ def test_market_buy_spends_its_amount_across_levels_best_first(paper: PaperExcha
 
     result = taker.post(taker.market("BUY", "10", "0.52"), "FOK").json()
 
-    # 5 pUSD buys 10 @ 0.50; the other 5 buy whole lots of 0.0001 share @ 0.52: 9.6153 shares
-    # for 4.999956 (a lot costs exactly 52 units, so nothing is rounded).
-    assert (result["makingAmount"], result["takingAmount"]) == ("9.999956", "19.6153")
-    assert taker.balance(TOKEN) == START + 19_615_300
-    assert taker.balance() == START - 9_999_956
+    # 5 pUSD buys 10 @ 0.50; the other 5 buy whole lots of 0.01 share @ 0.52: 9.61 shares
+    # for 4.9972 (a lot costs exactly 5200 units, so nothing is rounded; 0.0028 stays unspent).
+    assert (result["makingAmount"], result["takingAmount"]) == ("9.9972", "19.61")
+    assert taker.balance(TOKEN) == START + 19_610_000
+    assert taker.balance() == START - 9_997_200
     # Conservation: what the taker paid is what the maker received.
     assert maker.balance() - START == START - taker.balance()
 
@@ -204,3 +204,44 @@ def test_one_account_cannot_see_or_cancel_another_accounts_orders(paper: PaperEx
     assert answer == {"canceled": [], "not_canceled": {order_id: "order not found"}}
     assert stranger.ok("DELETE", "/cancel-all") == {"canceled": [], "not_canceled": {}}
     assert [o["id"] for o in owner.open_orders()] == [order_id]
+
+
+def test_trades_page_and_filter_by_time(paper: PaperExchange, clock) -> None:
+    maker, taker = Trader(paper.url), Trader(paper.url)
+    for _ in range(7):  # seven separate trades, pages of 5
+        maker.place("BUY", "0.40", "5")
+        clock.advance(10)
+        taker.post(taker.limit("SELL", "0.40", "5"))
+    start = int(clock()) - 70
+
+    first = taker.ok("GET", "/data/trades", query="?next_cursor=MA==")
+    assert (len(first["data"]), first["limit"], first["count"]) == (5, 5, 5)
+    second = taker.ok("GET", "/data/trades", query=f"?next_cursor={first['next_cursor']}")
+    assert (len(second["data"]), second["next_cursor"]) == (2, "LTE=")
+    ids = [t["id"] for t in first["data"] + second["data"]]
+    assert len(set(ids)) == 7
+
+    late = taker.ok("GET", "/data/trades", query=f"?after={start + 45}&next_cursor=MA==")
+    assert len(late["data"]) == 3  # the trades at +50, +60, +70
+    early = taker.ok("GET", "/data/trades", query=f"?before={start + 25}&next_cursor=MA==")
+    assert len(early["data"]) == 2
+    bad = taker.request("GET", "/data/trades", query="?next_cursor=%%%")
+    assert bad.status_code == 400
+
+
+def test_a_partly_eaten_ask_then_a_resting_remainder_stays_exact(paper: PaperExchange) -> None:
+    # A market buy leaves an odd remainder on an ask at 0.3 ($1 / 0.3 is no whole number of
+    # shares); a bid at 0.53 then takes that remainder and rests with the rest. Every amount
+    # must stay a whole number of units (regression: this used to fail reserving the rest).
+    seller, market_buyer, bidder = Trader(paper.url), Trader(paper.url), Trader(paper.url)
+    seller.place("SELL", "0.30", "10")
+    bought = market_buyer.post(market_buyer.market("BUY", "1", "0.3"), "FAK").json()
+    assert (bought["makingAmount"], bought["takingAmount"]) == ("0.999", "3.33")
+
+    result = bidder.post(bidder.limit("BUY", "0.53", "10")).json()
+
+    assert result["status"] == "matched" and result["takingAmount"] == "6.67"
+    (resting,) = bidder.open_orders()
+    assert (resting["price"], resting["size_matched"]) == ("0.53", "6.67")
+    assert bidder.balance() == START - 2_001_000  # 6.67 x 0.3 paid
+    assert paper.exchange.engine.account(bidder.address).reserved_collateral == 1_764_900
