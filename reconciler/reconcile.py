@@ -114,7 +114,48 @@ class TickResult:
     error: str | None = None
     retry_after: float | None = None
     spec_errors: tuple[str, ...] = ()
-    summary: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)  # what the run row records
+
+    @property
+    def summary(self) -> str:
+        """One line for people and systemd's STATUS=."""
+        parts = [self.outcome]
+        if self.applied is not None:
+            parts.append(f"posted {self.posted}, cancelled {self.cancelled}")
+            if self.rejected or self.unknown:
+                parts.append(f"rejected {self.rejected}, unknown {self.unknown}")
+        elif self.plan is not None:
+            parts.append(f"{len(self.plan.keeps)} orders resting as desired")
+        if self.spec_errors:
+            parts.append(f"desired state invalid ({len(self.spec_errors)} errors)")
+        if self.error:
+            parts.append(self.error)
+        return "; ".join(parts)
+
+    @property
+    def posted(self) -> int:
+        return len(self.applied.posted) if self.applied else 0
+
+    @property
+    def cancelled(self) -> int:
+        return len(self.applied.cancelled) if self.applied else 0
+
+    @property
+    def rejected(self) -> int:
+        return len(self.applied.rejected) if self.applied else 0
+
+    @property
+    def unknown(self) -> int:
+        return len(self.applied.unknown) if self.applied else 0
+
+    @property
+    def drift(self) -> int | None:
+        """Actions the pass found necessary (0 when everything rested as desired)."""
+        return None if self.plan is None else len(self.plan.posts) + len(self.plan.cancels)
+
+    @property
+    def spec_valid(self) -> bool:
+        return not self.spec_errors
 
 
 @dataclass
@@ -483,7 +524,7 @@ class Reconciler:
             error=error,
             retry_after=retry_after,
             spec_errors=spec_errors,
-            summary=summary,
+            details=summary,
         )
 
 

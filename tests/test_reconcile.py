@@ -25,7 +25,7 @@ D = Decimal
 def converge(h: Harness, tokens: dict, **options: object) -> None:
     h.write_spec(tokens, **options)
     result = h.reconciler.tick()
-    assert result.success, (result.error, result.summary)
+    assert result.success, (result.error, result.details)
     h.me.session.reset()
 
 
@@ -57,7 +57,7 @@ def test_converges_from_nothing_then_a_second_tick_sends_no_write(harness: Harne
     assert harness.me.session.order_writes() == [("POST", "/orders")]
     harness.me.session.reset()
     second = harness.reconciler.tick()
-    assert second.success and second.outcome == "noop", second.summary
+    assert second.success and second.outcome == "noop", second.details
     assert harness.me.session.writes() == []
     # Market info is cached: the second tick read only orders and notifications.
     paths = {p for _, p in harness.me.session.sent}
@@ -160,7 +160,7 @@ def test_a_partly_filled_level_without_replenish_rests_only_the_rest(harness: Ha
     converge(harness, {TOKEN_A: [level("BUY", "0.45", "20")]})
     _sell_into(harness, "0.45", "8")
     result = harness.reconciler.tick()
-    assert result.outcome == "noop", result.summary
+    assert result.outcome == "noop", result.details
     assert harness.resting(TOKEN_A) == {(Side.BUY, D("0.45")): D("12")}
 
 
@@ -302,3 +302,53 @@ def test_market_info_is_refreshed_after_its_ttl(harness: Harness) -> None:
     now[0] += 2
     harness.reconciler.tick()
     assert asked == [TOKEN_A, TOKEN_A]
+
+
+def test_tick_result_speaks_to_the_daemon(harness: Harness) -> None:
+    harness.write_spec({TOKEN_A: [level("BUY", "0.45", "10"), level("BUY", "0.44", "10")]})
+    result = harness.reconciler.tick()
+    assert (result.posted, result.cancelled, result.rejected, result.unknown) == (2, 0, 0, 0)
+    assert result.drift == 2 and result.spec_valid
+    assert result.summary.startswith("ok; posted 2, cancelled 0")
+    again = harness.reconciler.tick()
+    assert again.drift == 0 and again.summary == "noop; 2 orders resting as desired"
+    run = harness.store.recent_runs(2)[1]
+    assert run["summary"]["posted"] == 2 and run["outcome"] == "ok"
+
+
+def test_gtd_levels_are_posted_with_their_expiry_and_then_left_alone(harness: Harness) -> None:
+    harness.write_spec(
+        {
+            TOKEN_A: [
+                level("BUY", "0.45", "10", order_type="GTD", expires_at="2099-01-01T00:00:00Z"),
+                level("BUY", "0.44", "10"),
+            ]
+        }
+    )
+    assert harness.reconciler.tick().outcome == "ok"
+    by_price = {o.price: o for o in harness.open_orders(TOKEN_A)}
+    assert by_price[D("0.45")].order_type is OrderType.GTD
+    assert by_price[D("0.45")].expiration == 4070908800
+    assert by_price[D("0.44")].order_type is OrderType.GTC
+    assert harness.reconciler.tick().outcome == "noop"
+
+
+def test_the_state_file_holds_no_secret(harness: Harness) -> None:
+    """Keys, API secret and passphrase never reach the database, whatever happened."""
+    converge(harness, {TOKEN_A: [level("BUY", "0.45", "20"), level("BUY", "0.44", "10")]})
+    _sell_into(harness, "0.45", "6")
+    with harness.paper.exchange.lock:
+        harness.paper.exchange.faults.update({"lose_response_next": 1})
+    harness.write_spec({TOKEN_A: [level("BUY", "0.45", "20"), level("BUY", "0.43", "10")]})
+    harness.reconciler.tick()
+    harness.reconciler.tick()
+    (harness.desired / "orders.yaml").write_text("version: 1\ntokens: [\n")
+    harness.reconciler.tick()
+    path = harness.store.path
+    harness.store.close()
+    blobs = b"".join(p.read_bytes() for p in path.parent.iterdir() if p.name.startswith(path.name))
+    assert len(blobs) > 10_000
+    for secret in harness.secrets_used:
+        assert secret.encode() not in blobs
+        assert secret.lower().encode() not in blobs
+    harness.store = type(harness.store).open(path)  # for the fixture's close
