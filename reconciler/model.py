@@ -134,6 +134,7 @@ class CancelReason(str, Enum):
     SPEC_CHANGED = "order no longer matches the level's spec (type, expiry or post-only)"
     CAP = "cap on resting buy notional"
     LEVEL_DONE = "level fully filled"
+    SHUTDOWN = "daemon stopping with on_shutdown: cancel"
 
 
 @dataclass(frozen=True)
