@@ -230,6 +230,21 @@ class Exchange:
         self.heartbeats[caller.api_key] = Heartbeat(new_id, self.now_float())
         return new_id
 
+    # --- in-process inspection (tests) ------------------------------------------------------
+
+    def balance_of(self, address: str, token_id: str | None = None) -> Decimal:
+        """Collateral (or a token's shares) of an address, in human units."""
+        with self.lock:
+            account = self.engine.account(address)
+            units = account.share_balance(token_id) if token_id else account.collateral
+        return Decimal(units).scaleb(-6)
+
+    def open_orders_of(self, address: str) -> list[Order]:
+        """The live orders placed by the key(s) of `address`, oldest first."""
+        with self.lock:
+            self.maintain()
+            return self.engine.open_orders(address)
+
     # --- admin ----------------------------------------------------------------------------
 
     def resolve_market(self, condition_id: str, winning_token: str | None) -> int:

@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from paperclob import errors, render
+from paperclob.config import RateLimit
 from paperclob.engine import fmt_units
 from paperclob.exchange import Exchange
 from paperclob.markets import MarketError
@@ -271,11 +272,19 @@ def admin_faults(exchange: Exchange, request: Request) -> Response:
 
 @route("POST", "/_admin/faults")
 def admin_set_faults(exchange: Exchange, request: Request) -> Response:
+    """Change faults (see paperclob.faults); `rate_limit: "N/SECONDS"` or null switches the
+    per-signer limit on or off."""
+    body = _admin_body(request)
     try:
-        exchange.faults.update(_admin_body(request))
+        if "rate_limit" in body:
+            text = body.pop("rate_limit")
+            exchange.rate_limiter.limit = RateLimit.parse(str(text)) if text else None
+        exchange.faults.update(body)
     except ValueError as exc:
         raise errors.ApiError(400, str(exc)) from None
-    return Response(exchange.faults.to_json())
+    limit = exchange.rate_limiter.limit
+    rate = f"{limit.requests}/{limit.window_s:g}" if limit else None
+    return Response(exchange.faults.to_json() | {"rate_limit": rate})
 
 
 @route("DELETE", "/_admin/faults")

@@ -118,3 +118,12 @@ def test_rate_limit_text_parses() -> None:
     assert RateLimit.parse("50") == RateLimit(50, 1.0)
     with pytest.raises(ValueError, match="invalid rate limit"):
         RateLimit.parse("ten/second")
+
+
+def test_rate_limit_switched_on_and_off_while_running(paper: PaperExchange) -> None:
+    trader = Trader(paper.url)
+    assert admin(paper, rate_limit="1/60")["rate_limit"] == "1/60"
+    assert trader.request("GET", "/data/orders").status_code == 200
+    assert trader.request("GET", "/data/orders").status_code == 429
+    assert admin(paper, rate_limit=None)["rate_limit"] is None
+    assert trader.request("GET", "/data/orders").status_code == 200

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from paperclob import PaperExchange
 from tests.paper.conftest import TOKEN
 from tests.paper.helpers import Trader
@@ -28,11 +30,13 @@ def test_crossing_orders_trade_at_the_maker_price_and_move_both_balances(
     assert maker.balance(TOKEN) == START + 60 * UNIT
     assert taker.balance() == START + 27 * UNIT
     assert taker.balance(TOKEN) == START - 60 * UNIT
+    assert paper.exchange.balance_of(taker.address) == Decimal(10_027)
     # The rest of the bid still rests, partially matched.
     (rest,) = maker.open_orders()
     assert rest["id"] == bid
     assert (rest["original_size"], rest["size_matched"], rest["status"]) == ("100", "60", "LIVE")
     assert taker.open_orders() == []
+    assert [o.order_id for o in paper.exchange.open_orders_of(maker.address)] == [bid]
 
 
 def test_both_sides_see_the_trade_and_a_fill_notification(paper: PaperExchange) -> None:
