@@ -41,9 +41,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from reconciler import planner, render
-from reconciler.apply import ApplyResult, WriteClient, apply_plan, look_up_order
+from reconciler.apply import ApplyResult, Signer, WriteClient, apply_plan, look_up_order
 from reconciler.clob.errors import ClobError, RateLimited
-from reconciler.clob.signing import SignedOrder
 from reconciler.clob.types import AssetType, BalanceAllowance, Notification
 from reconciler.model import MarketInfo, OpenOrder, Plan, Side
 from reconciler.spec import DesiredState, EmptyDesiredState, load_desired
@@ -70,20 +69,6 @@ class ExchangeClient(WriteClient, Protocol):
     ) -> BalanceAllowance: ...
 
 
-class Builder(Protocol):
-    def build_limit(
-        self,
-        token_id: Any,
-        side: Any,
-        price: Any,
-        size: Any,
-        tick_size: Any,
-        neg_risk: bool,
-        *,
-        expiration: int = 0,
-    ) -> SignedOrder: ...
-
-
 @dataclass(frozen=True)
 class PlanReport:
     """What `reconciler plan` shows: the plan a pass would apply now, and why not if none."""
@@ -93,7 +78,6 @@ class PlanReport:
     json: dict[str, Any] | None
     digest: str
     spec_errors: tuple[str, ...] = ()
-    using_last_valid: bool = False
     error: str | None = None
 
     @property
@@ -132,21 +116,11 @@ class TickResult:
             parts.append(self.error)
         return "; ".join(parts)
 
-    @property
-    def posted(self) -> int:
-        return len(self.applied.posted) if self.applied else 0
-
-    @property
-    def cancelled(self) -> int:
-        return len(self.applied.cancelled) if self.applied else 0
-
-    @property
-    def rejected(self) -> int:
-        return len(self.applied.rejected) if self.applied else 0
-
-    @property
-    def unknown(self) -> int:
-        return len(self.applied.unknown) if self.applied else 0
+    # Action counts, as the daemon's metrics read them.
+    posted = property(lambda self: len(self.applied.posted) if self.applied else 0)
+    cancelled = property(lambda self: len(self.applied.cancelled) if self.applied else 0)
+    rejected = property(lambda self: len(self.applied.rejected) if self.applied else 0)
+    unknown = property(lambda self: len(self.applied.unknown) if self.applied else 0)
 
     @property
     def drift(self) -> int | None:
@@ -171,7 +145,7 @@ class Reconciler:
         client: ExchangeClient,
         store: Store,
         desired_dir: Path,
-        builder: Builder,
+        builder: Signer,
         clock: Callable[[], float],
         git_commit_of: Callable[[Path], str | None] | None = None,
         market_ttl: float = 300.0,

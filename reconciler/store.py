@@ -42,26 +42,16 @@ from reconciler.store_schema import (
     SchemaTooNew,
     StoredOrder,
     decimal_text,
+    intent_row,
     journal_row,
     key_params,
     revision_dict,
+    revision_from_row,
     row_key,
     run_row,
     split_statements,
     stored_order,
 )
-
-__all__ = [
-    "INVENTORY_STATUSES",
-    "UNRESOLVED_STATUSES",
-    "OrderStatus",
-    "Revision",
-    "SchemaTooNew",
-    "Store",
-    "StoredOrder",
-    "decimal_text",
-    "migrate",
-]
 
 
 def migrate(conn: sqlite3.Connection) -> int:
@@ -195,18 +185,7 @@ class Store:
 
     def _one_revision(self, sql: str, params: Sequence[Any] = ()) -> Revision | None:
         rows = list(self._db.query(sql, params))
-        if not rows:
-            return None
-        r = rows[0]
-        return Revision(
-            id=r["id"],
-            digest=r["digest"],
-            git_commit=r["git_commit"],
-            valid=bool(r["valid"]),
-            errors=r["errors"],
-            files=tuple(json.loads(r["files"])),
-            created_ms=r["created_ms"],
-        )
+        return revision_from_row(rows[0]) if rows else None
 
     # --- levels ----------------------------------------------------------------------------
 
@@ -302,27 +281,10 @@ class Store:
     ) -> None:
         """Record an order we are about to post (status intent). Call inside `atomic()` with
         the journal intent, before the request is sent."""
-        now = self._now_ms()
-        self._db.table("orders").insert(
-            {
-                "order_id": order_id,
-                "token_id": post.key.token_id,
-                "side": post.key.side.value,
-                "price": decimal_text(post.key.price),
-                "generation": post.generation,
-                "size": decimal_text(post.size),
-                "size_matched": "0",
-                "status": OrderStatus.INTENT.value,
-                "order_type": post.order_type.value,
-                "expires_at": post.expires_at,
-                "post_only": int(post.post_only),
-                "revision": revision,
-                "run_id": run_id,
-                "posted_at_ms": now,
-                "updated_ms": now,
-                "error": None,
-            }
+        row = intent_row(
+            order_id=order_id, post=post, revision=revision, run_id=run_id, now_ms=self._now_ms()
         )
+        self._db.table("orders").insert(row)
 
     def mark_order(self, order_id: str, *, status: OrderStatus, error: str | None = None) -> bool:
         """Set an order's status (and the exchange's message for a rejection). Returns False

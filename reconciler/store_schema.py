@@ -20,7 +20,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from reconciler.model import InventoryOrder, LevelKey, Side
+from reconciler.model import InventoryOrder, LevelKey, Post, Side
 
 _V1_INITIAL = """
 CREATE TABLE revisions (
@@ -224,6 +224,42 @@ def stored_order(r: dict[str, Any]) -> StoredOrder:
         posted_at_ms=r["posted_at_ms"],
         error=r["error"],
     )
+
+
+def revision_from_row(r: dict[str, Any]) -> Revision:
+    return Revision(
+        id=r["id"],
+        digest=r["digest"],
+        git_commit=r["git_commit"],
+        valid=bool(r["valid"]),
+        errors=r["errors"],
+        files=tuple(json.loads(r["files"])),
+        created_ms=r["created_ms"],
+    )
+
+
+def intent_row(
+    *, order_id: str, post: Post, revision: int | None, run_id: int | None, now_ms: int
+) -> dict[str, Any]:
+    """The `orders` row of an order about to be posted."""
+    return {
+        "order_id": order_id,
+        "token_id": post.key.token_id,
+        "side": post.key.side.value,
+        "price": decimal_text(post.key.price),
+        "generation": post.generation,
+        "size": decimal_text(post.size),
+        "size_matched": "0",
+        "status": OrderStatus.INTENT.value,
+        "order_type": post.order_type.value,
+        "expires_at": post.expires_at,
+        "post_only": int(post.post_only),
+        "revision": revision,
+        "run_id": run_id,
+        "posted_at_ms": now_ms,
+        "updated_ms": now_ms,
+        "error": None,
+    }
 
 
 def journal_row(r: dict[str, Any]) -> dict[str, Any]:
