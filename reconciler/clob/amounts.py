@@ -12,11 +12,16 @@ arithmetic instead of binary floats:
   amount / price floored to the tick's `amount` digits; SELL `amount` is shares (floored to 2 dp)
   and the pUSD taken is shares x price. V2 rounds a market price DOWN to the price digits.
 
-Where the SDK's floats go wrong we differ on purpose, and tests name every such case. Two kinds:
-`floor(2.03 * 100)` is 202 in binary floating point, so the SDK turns $2.03 into 2.02 (market
-BUY $2.03 @ 0.58: SDK maker 2020000, we send 2030000); and its "snap" step rounds a quotient up at
-`amount + 4` digits before flooring (to absorb float noise such as 0.9947000000000001), which
-also rounds up a true value lying within 10**-(amount+4) below a boundary. We floor exactly.
+Where the SDK's floats go wrong we differ on purpose, and tests name every such case:
+* its floors are float floors: `floor(2.03 * 100)` is 202 in binary floating point, so the SDK
+  turns $2.03 into 2.02 (market BUY $2.03 @ 0.58: SDK maker 2020000, we send 2030000), and a V2
+  market price 0.58 into 0.57;
+* at very large sizes (millions of shares) float noise in the product exceeds what its "snap"
+  step absorbs and an amount comes out one base unit low.
+Its snap (round up at `amount + 4` digits, then floor at `amount`) never changes an exact value
+here: a market BUY quotient is a*10**k / b with b < 10**4 (the price in ticks), so it is never
+within 10**-4 units below a boundary without being on it. An exact floor is therefore the SDK's
+intended result.
 
 Prices must lie on the tick grid and in [tick, 1 - tick]; we refuse anything else with a message
 that names the nearest valid prices, rather than silently rounding a price somebody typed.
