@@ -44,13 +44,14 @@ from reconciler import planner, render
 from reconciler.apply import ApplyResult, Signer, WriteClient, apply_plan, look_up_order
 from reconciler.clob.errors import ClobError, RateLimited
 from reconciler.clob.types import AssetType, BalanceAllowance, Notification
-from reconciler.model import MarketInfo, OpenOrder, Plan, Side
+from reconciler.model import MarketInfo, OpenOrder, Plan, Post, Side
 from reconciler.spec import DesiredState, EmptyDesiredState, load_desired
 from reconciler.store import OrderStatus, Store
 
 log = logging.getLogger(__name__)
 
 FILL_NOTIFICATION = 2
+PRUNE_EVERY_RUNS = 1000
 
 
 class ExchangeClient(WriteClient, Protocol):
@@ -292,7 +293,7 @@ class Reconciler:
         sell_tokens = sorted({p.key.token_id for p in plan.posts if p.key.side is Side.SELL})
         if sell_tokens:
             plan = planner.plan(**inputs, balances=self._balances(sell_tokens))
-        return self._hold_backed_off(plan)
+        return self._hold_posts(plan, spec=spec)
 
     def _resolve_unresolved(self, run_id: int | None) -> None:
         for order in self.store.unresolved_orders():
@@ -422,21 +423,37 @@ class Reconciler:
 
     # --- backoff and bookkeeping -----------------------------------------------------------
 
-    def _hold_backed_off(self, plan: Plan) -> Plan:
-        held = {t for t, b in self._backoff.items() if b.skip_remaining > 0}
-        if not held or not any(p.key.token_id in held for p in plan.posts):
+    def _hold_posts(self, plan: Plan, *, spec: DesiredState) -> Plan:
+        """Hold back posts the planner cannot judge: tokens in backoff (invariant 8), and tokens
+        with an order whose outcome is still unknown after the lookups. Such an order may rest
+        unseen, so its notional and shares could break a cap or the balance (invariant 5); with
+        a global buy cap, every buy waits for it."""
+        reasons: dict[str, str] = {
+            t: f"held back after {b.failures} failing passes ({b.skip_remaining} more)"
+            for t, b in self._backoff.items()
+            if b.skip_remaining > 0
+        }
+        unresolved = self.store.unresolved_orders()
+        for order in unresolved:
+            reasons[order.key.token_id] = f"order {order.order_id} has an unknown outcome"
+        all_buys = spec.max_total_buy_notional is not None and any(
+            o.key.side is Side.BUY for o in unresolved
+        )
+        kept: list[Post] = []
+        held: set[str] = set()
+        for post in plan.posts:
+            token = post.key.token_id
+            if token in reasons or (all_buys and post.key.side is Side.BUY):
+                held.add(token)
+            else:
+                kept.append(post)
+        if not held:
             return plan
         warnings = [
-            f"token {t}: posts held back after {self._backoff[t].failures} failing passes "
-            f"({self._backoff[t].skip_remaining} more)"
+            f"token {t}: posts {reasons.get(t, 'held: a buy elsewhere has an unknown outcome')}"
             for t in sorted(held)
-            if any(p.key.token_id == t for p in plan.posts)
         ]
-        return dataclasses.replace(
-            plan,
-            posts=tuple(p for p in plan.posts if p.key.token_id not in held),
-            warnings=(*plan.warnings, *warnings),
-        )
+        return dataclasses.replace(plan, posts=tuple(kept), warnings=(*plan.warnings, *warnings))
 
     def _count_backoff_pass(self) -> None:
         """A pass happened: held tokens are one pass closer to being tried again."""
@@ -486,6 +503,8 @@ class Reconciler:
         if spec_errors:
             summary["spec_errors"] = list(spec_errors)
         self.store.finish_run(run_id, outcome=outcome, summary=summary, error=error)
+        if run_id % PRUNE_EVERY_RUNS == 0:
+            self.store.prune()  # bound the per-tick rows of a long-running daemon
         if error:
             log.warning("pass %s: %s: %s", run_id, outcome, error)
         return TickResult(

@@ -281,20 +281,42 @@ def test_4_crash_after_the_post_before_the_result_is_resolved_without_a_duplicat
     assert [o.order_id for o in harness.open_orders(TOKEN_A)] == [order_id]
 
 
-def test_4_an_unresolvable_intent_holds_its_level(harness: Harness) -> None:
-    harness.write_spec({TOKEN_A: [level("BUY", "0.45", "10"), level("BUY", "0.40", "10")]})
+def test_4_an_unresolvable_intent_holds_its_token_and_others_go_on(harness: Harness) -> None:
+    harness.write_spec(
+        {
+            TOKEN_A: [level("BUY", "0.45", "10"), level("BUY", "0.40", "10")],
+            TOKEN_B: [level("BUY", "0.30", "10")],
+        }
+    )
     order_id, _, _ = _signed_intent(harness, "0.45")
     set_faults(harness, error_5xx_next=1, paths=[f"/data/order/{order_id}"])
     result = harness.reconciler.tick()
-    # The lookup failed: nothing is posted at 0.45, the other level goes on.
-    assert harness.resting(TOKEN_A) == {(Side.BUY, D("0.4")): D("10")}
+    # The lookup failed: nothing is posted on TOKEN_A (the unknown order could rest unseen and
+    # count toward its caps and level); TOKEN_B goes on.
+    assert harness.resting(TOKEN_A) == {}
+    assert harness.resting(TOKEN_B) == {(Side.BUY, D("0.3")): D("10")}
     assert result.plan is not None
-    assert all(p.key.price != D("0.45") for p in result.plan.posts)
+    assert all(p.key.token_id != TOKEN_A for p in result.plan.posts)
+    assert any("unknown outcome" in w for w in result.plan.warnings)
     assert harness.reconciler.tick().success
     assert harness.resting(TOKEN_A) == {
         (Side.BUY, D("0.45")): D("10"),
         (Side.BUY, D("0.4")): D("10"),
     }
+
+
+def test_5_an_unknown_buy_holds_every_buy_under_a_total_cap(harness: Harness) -> None:
+    harness.write_spec(
+        {TOKEN_A: [level("BUY", "0.45", "10")], TOKEN_B: [level("BUY", "0.30", "10")]},
+        limits={"max_total_buy_notional": "8"},
+    )
+    order_id, _, _ = _signed_intent(harness, "0.45")
+    set_faults(harness, error_5xx_next=1, paths=[f"/data/order/{order_id}"])
+    result = harness.reconciler.tick()
+    assert result.plan is not None and result.plan.posts == ()
+    assert harness.resting() == {}
+    assert harness.reconciler.tick().success
+    assert _buy_notional(harness) <= D("8")
 
 
 # --- 5. caps ---------------------------------------------------------------------------------
