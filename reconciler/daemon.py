@@ -44,6 +44,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from reconciler.cli_output import tick_text
 from reconciler.daemon_support import Debouncer, FailureLog, Health, LoopBackoff
 from reconciler.metrics import Metrics, make_metrics_server
 from reconciler.sdnotify import SystemdNotifier
@@ -351,7 +352,7 @@ class Daemon:
         self._metrics.set("reconciler_last_success_timestamp_seconds", round(time.time(), 3))
         self._metrics.set("reconciler_consecutive_failures", 0)
         _record_result_metrics(self._metrics, result)
-        summary = str(getattr(result, "summary", "") or "ok")
+        summary = tick_text(result)
         if not self._ready_sent:
             self._notifier.ready(status=summary)
             self._ready_sent = True

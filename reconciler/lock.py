@@ -83,6 +83,28 @@ class StateLock:
         self.release()
 
 
+def holder_pid(state_path: Path) -> int | None:
+    """The pid of the process holding the lock on `state_path`, or None when nobody holds it.
+
+    Probes with a shared lock released at once, so it never blocks and never keeps a daemon
+    from starting for longer than the probe itself.
+    """
+    path = lock_path_for(state_path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return _read_pid(fd) or -1
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 def _read_pid(fd: int) -> int | None:
     try:
         text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()

@@ -30,7 +30,17 @@ class RedactingFilter(logging.Filter):
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
-        self._secrets = [s for s in secrets if len(s) >= 8]
+        self._secrets: list[str] = []
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        """Register more secrets (e.g. API credentials derived after logging was set up)."""
+        for secret in secrets:
+            # Short strings would scrub ordinary words; real secrets are long.
+            if len(secret) >= 8 and secret not in self._secrets:
+                self._secrets.append(secret)
+                if secret.startswith("0x"):
+                    self._secrets.append(secret[2:])
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not self._secrets:
@@ -53,6 +63,15 @@ def _scrub(text: str, secrets: list[str]) -> str:
 
 def _format_exc(record: logging.LogRecord) -> str:
     return logging.Formatter().formatException(record.exc_info) if record.exc_info else ""
+
+
+#: The one redactor every handler installed here shares, so secrets learned later reach it.
+_REDACTOR = RedactingFilter()
+
+
+def add_secrets(secrets: Iterable[str]) -> None:
+    """Scrub these strings from every log line written through `configure_logging`'s handler."""
+    _REDACTOR.add(secrets)
 
 
 class JsonFormatter(logging.Formatter):
@@ -108,7 +127,8 @@ def configure_logging(
     handler = logging.StreamHandler(stream)
     handler.set_name("reconciler")
     handler.setFormatter(JsonFormatter() if log_format is LogFormat.JSON else TextFormatter())
-    handler.addFilter(RedactingFilter(secrets))
+    _REDACTOR.add(secrets)
+    handler.addFilter(_REDACTOR)
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == "reconciler"]:
         root.removeHandler(old)

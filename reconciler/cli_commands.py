@@ -1,0 +1,270 @@
+"""The CLI's command handlers: `(args, settings) -> exit code`, one short function each.
+
+Each one wires library calls together and prints; the decisions are in the library. Commands
+that write the state file (`plan` records what it learns, `apply`, `run`) hold the state lock,
+so they never run beside a daemon on the same file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from reconciler import cli_output as out
+from reconciler.clob.types import AssetType
+from reconciler.daemon import Daemon, DaemonOptions
+from reconciler.lock import StateLock, holder_pid
+from reconciler.logs import configure_logging
+from reconciler.render import render_json, render_text
+from reconciler.sdnotify import SystemdNotifier
+from reconciler.settings import Settings, SettingsError, ShutdownPolicy
+from reconciler.spec import json_schema, validate_command
+from reconciler.store import Store
+from reconciler.wiring import (
+    cancel_managed_orders,
+    connect,
+    heartbeat_sender,
+    make_reconciler,
+    open_store,
+)
+
+log = logging.getLogger("reconciler.cli")
+
+#: `run --once-and-show` gives up (exit 1) after this many failed ticks in a row.
+ONCE_MAX_FAILURES = 5
+
+
+def _logging(args: argparse.Namespace, settings: Settings, *, default: str) -> None:
+    level = settings.log_level if getattr(args, "log_level", None) else default
+    configure_logging(log_format=settings.log_format, level=level, secrets=settings.secrets())
+
+
+# --- desired state, no exchange --------------------------------------------------------------
+
+
+def validate(args: argparse.Namespace, settings: Settings) -> int:
+    directory = Path(args.dir) if args.dir else settings.desired_dir
+    return validate_command(directory, sys.stdout)
+
+
+def schema(args: argparse.Namespace, settings: Settings) -> int:
+    print(json.dumps(json_schema(), indent=2, sort_keys=True))
+    return 0
+
+
+# --- reconcile -------------------------------------------------------------------------------
+
+
+def plan(args: argparse.Namespace, settings: Settings) -> int:
+    _logging(args, settings, default="WARNING")
+    with StateLock(settings.state_path), connect(settings) as conn, open_store(settings) as store:
+        report = make_reconciler(conn, store).plan()
+    if args.json:
+        print(out.dumps({"plan": report.json, "error": report.error,
+                         "spec_errors": list(report.spec_errors), "digest": report.digest,
+                         "has_changes": report.has_changes}))
+    else:
+        print(report.text)
+    if report.error:
+        return 1
+    return 2 if args.detailed_exitcode and report.has_changes else 0
+
+
+def apply(args: argparse.Namespace, settings: Settings) -> int:
+    _logging(args, settings, default="INFO")
+    with StateLock(settings.state_path), connect(settings) as conn, open_store(settings) as store:
+        result = make_reconciler(conn, store).tick()
+    if args.json:
+        print(out.dumps({"success": result.success, "outcome": result.outcome,
+                         "error": result.error, "summary": result.summary,
+                         "plan": render_json(result.plan) if result.plan else None}))
+    else:
+        if result.plan is not None:
+            print(render_text(result.plan))
+        print(out.tick_text(result))
+    return 0 if result.success else 1
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    _logging(args, settings, default="INFO")
+    once = bool(args.once_and_show)
+    with StateLock(settings.state_path), connect(settings) as conn, open_store(settings) as store:
+        options = DaemonOptions(
+            interval_seconds=settings.interval_seconds,
+            debounce_seconds=settings.debounce_seconds,
+            stop_timeout_seconds=settings.stop_timeout_seconds,
+            heartbeat_seconds=settings.heartbeat_seconds if settings.heartbeat else None,
+            exit_after_first_success=once,
+            max_failures=ONCE_MAX_FAILURES if once else None,
+        )
+        cancel_on_stop = settings.on_shutdown is ShutdownPolicy.CANCEL
+        daemon = Daemon(
+            ticker=make_reconciler(conn, store), desired_dir=settings.desired_dir,
+            options=options, notifier=SystemdNotifier(), metrics_port=settings.metrics_port,
+            on_shutdown=(lambda: cancel_managed_orders(conn=conn, store=store))
+            if cancel_on_stop else None,
+            heartbeat=heartbeat_sender(conn) if settings.heartbeat else None,
+        )
+        code = daemon.run(install_signals=True)
+        if once:
+            _show_converged(daemon.last_result, conn=conn)
+    return code
+
+
+def _show_converged(result: Any, *, conn: Any) -> None:
+    """Print what the one converge did, then the book as the exchange has it."""
+    if result is None:
+        print("no tick ran")
+        return
+    print(f"\n== plan applied ({conn.host}) ==")
+    print(render_text(result.plan) if getattr(result, "plan", None) else "(no plan)")
+    print(out.tick_text(result))
+    print("\n== open orders on the exchange ==")
+    print(out.orders_table(conn.client.get_open_orders()))
+
+
+def status(args: argparse.Namespace, settings: Settings) -> int:
+    store = _existing_store(settings)
+    if store is None:
+        return 1
+    with store:
+        state = store.status()
+    pid = holder_pid(settings.state_path)
+    if args.json:
+        print(out.dumps({**state, "daemon_pid": pid}))
+    else:
+        print(out.status_text(state, daemon_pid=pid))
+    return 0
+
+
+def history(args: argparse.Namespace, settings: Settings) -> int:
+    store = _existing_store(settings)
+    if store is None:
+        return 1
+    with store:
+        entries = store.history(args.limit)
+    print(out.dumps(entries) if args.json else out.history_text(entries))
+    return 0
+
+
+def _existing_store(settings: Settings) -> Store | None:
+    if not settings.state_path.exists():
+        print(f"reconciler: no state file at {settings.state_path} (nothing has run with this "
+              f"--state yet)", file=sys.stderr)
+        return None
+    return Store.open(settings.state_path)
+
+
+def paper_exchange(args: argparse.Namespace, settings: Settings) -> int:
+    from paperclob import main as paper_main
+
+    rest = list(args.paper_args)
+    if rest[:1] == ["--"]:
+        rest = rest[1:]
+    return int(paper_main(rest) or 0)
+
+
+# --- the client's methods, by hand -----------------------------------------------------------
+
+
+def orders(args: argparse.Namespace, settings: Settings) -> int:
+    with connect(settings) as conn:
+        found = conn.client.get_open_orders(market=args.market, asset_id=args.token)
+    print(out.dumps(found) if args.json else out.orders_table(found))
+    return 0
+
+
+def order(args: argparse.Namespace, settings: Settings) -> int:
+    with connect(settings) as conn:
+        found = conn.client.get_order(args.order_id)
+    if found is None:
+        print(f"reconciler: the exchange has no order {args.order_id}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(out.dumps(found))
+    else:
+        for key, value in out.to_jsonable(found).items():
+            print(f"{key}: {value}")
+    return 0
+
+
+def trades(args: argparse.Namespace, settings: Settings) -> int:
+    with connect(settings) as conn:
+        found = conn.client.get_trades(market=args.market, asset_id=args.token)
+    print(out.dumps(found) if args.json else out.trades_table(found))
+    return 0
+
+
+def balance(args: argparse.Namespace, settings: Settings) -> int:
+    kind = AssetType.CONDITIONAL if args.token else AssetType.COLLATERAL
+    with connect(settings) as conn:
+        if args.update:
+            conn.client.update_balance_allowance(kind, args.token)
+        found = conn.client.get_balance_allowance(kind, args.token)
+    what = f"token {args.token} shares" if args.token else "collateral (pUSD)"
+    print(f"{what}: {found.balance_decimal}")
+    for spender, amount in sorted(found.allowances.items()):
+        print(f"  allowance {spender}: {amount / 1_000_000 if amount < 10**30 else 'unlimited'}")
+    return 0
+
+
+def keys(args: argparse.Namespace, settings: Settings) -> int:
+    if args.action == "delete" and not args.yes:
+        raise SettingsError("`keys delete` deletes the API key in use; add --yes to confirm")
+    with connect(settings) as conn:
+        if args.action == "delete":
+            conn.client.delete_api_key()
+            print("deleted the API key in use")
+        else:
+            print("\n".join(conn.client.get_api_keys()) or "(none)")
+    return 0
+
+
+def notifications(args: argparse.Namespace, settings: Settings) -> int:
+    with connect(settings) as conn:
+        found = conn.client.get_notifications()
+        if args.drop and found:
+            conn.client.drop_notifications([n.id for n in found])
+    if args.json:
+        print(out.dumps(found))
+    else:
+        rows = [(n.id, {1: "cancelled", 2: "filled", 4: "resolved"}.get(n.type, n.type),
+                 json.dumps(dict(n.payload), sort_keys=True, default=str)[:100]) for n in found]
+        print(out.table(("ID", "TYPE", "PAYLOAD"), rows))
+    return 0
+
+
+def cancel(args: argparse.Namespace, settings: Settings) -> int:
+    with connect(settings) as conn:
+        result = conn.client.cancel_orders(args.order_ids)
+    return _print_cancel(result)
+
+
+def cancel_all(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.yes:
+        raise SettingsError("`cancel-all` cancels EVERY open order of the account (also ones "
+                            "the daemon did not place); add --yes to confirm")
+    with connect(settings) as conn:
+        return _print_cancel(conn.client.cancel_all())
+
+
+def cancel_market(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.market and not args.token:
+        raise SettingsError("`cancel-market` needs --market CONDITION_ID or --token TOKEN_ID")
+    with connect(settings) as conn:
+        return _print_cancel(conn.client.cancel_market_orders(market=args.market,
+                                                              asset_id=args.token))
+
+
+def _print_cancel(result: Any) -> int:
+    for order_id in result.canceled:
+        print(f"cancelled {order_id}")
+    for order_id, reason in sorted(result.not_canceled.items()):
+        print(f"not cancelled {order_id}: {reason}")
+    if result.canceled:
+        print("note: a running daemon re-posts declared levels; edit the YAML to remove them")
+    return 0 if not result.not_canceled else 1

@@ -1,0 +1,171 @@
+"""Assemble the parts a command needs from `Settings`: wallet, client, builder, reconciler.
+
+This is the one place that turns configuration into live objects, so the CLI stays a thin layer
+of argument parsing and printing, and tests can build exactly what `reconciler run` builds.
+
+`--paper` starts an embedded paper exchange (a real HTTP server on 127.0.0.1, in a thread of
+this process) and signs with a throwaway key generated here, so a first run needs no account,
+no key and no network, and can never touch real money. A real key from the environment is
+deliberately NOT used with `--paper`.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets as random_secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.apply import apply_plan
+from reconciler.clob.auth import ApiCreds
+from reconciler.clob.builder import OrderBuilder
+from reconciler.clob.client import ClobClient
+from reconciler.clob.signing import Wallet
+from reconciler.daemon_support import git_commit_of
+from reconciler.logs import add_secrets
+from reconciler.model import Cancel, CancelReason, Plan
+from reconciler.reconcile import Reconciler
+from reconciler.settings import Settings, SettingsError
+from reconciler.store import Store
+
+log = logging.getLogger(__name__)
+
+# secp256k1 group order: a private key must be in [1, n).
+_SECP256K1_N = int("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141", 16)
+
+
+def throwaway_key() -> str:
+    """A fresh random private key for the paper exchange; never stored, never printed."""
+    while True:
+        candidate = int.from_bytes(random_secrets.token_bytes(32), "big")
+        if 0 < candidate < _SECP256K1_N:
+            return f"0x{candidate:064x}"
+
+
+@dataclass
+class Connection:
+    """A configured client and signer, plus the embedded paper exchange when `--paper`."""
+
+    settings: Settings
+    client: ClobClient
+    wallet: Wallet
+    builder: OrderBuilder
+    paper: Any = None  # paperclob.PaperExchange when --paper
+    closed: bool = field(default=False, repr=False)
+
+    @property
+    def host(self) -> str:
+        return self.client.host
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.paper is not None:
+            self.paper.stop()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def connect(settings: Settings, *, l2: bool = True) -> Connection:
+    """Build the client for `settings`; with `l2`, derive API credentials when none are given.
+
+    Raises SettingsError when no exchange or key is configured (the message mentions --paper).
+    """
+    settings.require_exchange()
+    paper = None
+    if settings.paper:
+        paper, host, key = _start_paper(settings)
+        creds: ApiCreds | None = None
+        signature_type, funder = 0, None
+    else:
+        if settings.host is None or settings.private_key is None:
+            raise SettingsError("no exchange host or private key")  # require_exchange said so
+        host, key = settings.host, settings.private_key.reveal()
+        creds = _creds_from(settings)
+        signature_type, funder = settings.signature_type, settings.funder
+    try:
+        wallet = Wallet.from_private_key(key, signature_type=signature_type, funder=funder)
+        client = ClobClient(
+            host, chain_id=settings.chain_id, wallet=wallet, creds=creds,
+            timeout=settings.request_timeout_seconds,
+        )
+        if l2 and creds is None:
+            creds = client.create_or_derive_api_key()
+            client.creds = creds
+        if creds is not None:
+            add_secrets([creds.secret, creds.passphrase])
+        builder = OrderBuilder(wallet, chain_id=settings.chain_id, profile=client.profile)
+    except BaseException:
+        if paper is not None:
+            paper.stop()
+        raise
+    return Connection(settings=settings, client=client, wallet=wallet, builder=builder,
+                      paper=paper)
+
+
+def _start_paper(settings: Settings) -> tuple[Any, str, str]:
+    from paperclob import PaperConfig, PaperExchange  # only --paper needs the paper exchange
+
+    paper = PaperExchange(PaperConfig(chain_id=settings.chain_id))
+    url = paper.start()
+    key = throwaway_key()
+    add_secrets([key])
+    log.info("paper exchange running at %s with a throwaway key", url)
+    return paper, url, key
+
+
+def _creds_from(settings: Settings) -> ApiCreds | None:
+    if settings.api_key is None or settings.api_secret is None or settings.passphrase is None:
+        return None
+    return ApiCreds(
+        api_key=str(settings.api_key),
+        secret=settings.api_secret.reveal(),
+        passphrase=settings.passphrase.reveal(),
+    )
+
+
+def open_store(settings: Settings) -> Store:
+    return Store.open(settings.state_path)
+
+
+def make_reconciler(conn: Connection, store: Store) -> Reconciler:
+    return Reconciler(
+        client=conn.client, store=store, desired_dir=conn.settings.desired_dir,
+        builder=conn.builder, clock=time.time, git_commit_of=git_commit_of,
+    )
+
+
+def cancel_managed_orders(*, conn: Connection, store: Store) -> str:
+    """`on_shutdown: cancel`: cancel every order in our inventory, journaled like any apply."""
+    inventory = store.inventory()
+    if not inventory:
+        return "no managed orders to cancel"
+    cancels = tuple(
+        Cancel(order_id=o.order_id, key=o.key, remaining=o.size, reason=CancelReason.SHUTDOWN)
+        for o in inventory
+    )
+    run_id = store.start_run(None)
+    result = apply_plan(Plan(cancels=cancels), client=conn.client, signer=conn.builder,
+                        store=store, run_id=run_id, revision_id=None)
+    outcome = "ok" if result.error is None and not result.not_cancelled else "partial"
+    store.finish_run(run_id, outcome=f"shutdown_{outcome}", summary=result.summary(),
+                     error=result.error)
+    text = f"cancelled {len(result.cancelled)} of {len(cancels)} managed orders"
+    if result.error:
+        text += f" ({result.error})"
+    return text
+
+
+def heartbeat_sender(conn: Connection) -> Any:
+    """A `previous id -> next id` function for the daemon's heartbeat pulse."""
+
+    def send(previous: str) -> str:
+        return conn.client.post_heartbeat(previous).heartbeat_id
+
+    return send
