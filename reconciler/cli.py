@@ -13,7 +13,6 @@ too, so that `plan --detailed-exitcode`'s 2 always means "changes pending").
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -34,6 +33,11 @@ PASSPHRASE (derived from the key with an L1 signature when absent), SIGNATURE_TY
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # No abbreviations: `--private-key 0x…` must be an error, not `--private-key-file`.
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         self.exit(1, f"{self.prog}: error: {message}\n")
@@ -191,8 +195,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `reconciler schema | head`: the reader left; say nothing more on a closed pipe.
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (stdout is closed at exit)
         return 0
-    finally:
-        logging.shutdown()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -202,6 +202,10 @@ def _load_private_key(*, flags: Mapping[str, object], env: Mapping[str, str]) ->
     key_file = flags.get("private_key_file")
     raw: str | None
     if key_file is not None:
+        if _HEX_KEY.match(str(key_file).strip()):
+            # Someone pasted the key itself: say so without repeating it.
+            raise SettingsError("--private-key-file takes the path of a file holding the key, "
+                                "not the key; the value given looks like a key")
         raw = _read_secret_file(Path(str(key_file)), what="--private-key-file")
     elif env.get("PRIVATE_KEY"):
         raw = env["PRIVATE_KEY"].strip()

@@ -93,6 +93,14 @@ def test_unreadable_key_file_is_a_clear_error(tmp_path: Path) -> None:
         load_settings(flags={"private_key_file": str(tmp_path / "empty")}, env={})
 
 
+def test_a_key_given_as_the_key_file_is_refused_without_echo() -> None:
+    key = fresh_key()
+    with pytest.raises(SettingsError) as info:
+        load_settings(flags={"private_key_file": key}, env={})
+    assert "looks like a key" in str(info.value)
+    assert key not in str(info.value) and key[2:] not in str(info.value)
+
+
 def test_partial_api_credentials_are_refused() -> None:
     with pytest.raises(SettingsError, match="partial"):
         load_settings(flags={}, env={"API_KEY": "abc", "SECRET": "c2Vj"})
