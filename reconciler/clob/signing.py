@@ -68,7 +68,7 @@ class UnsignedOrder:
 
     def __post_init__(self) -> None:
         token = self.token_id
-        if isinstance(token, str) and not token.isdigit():
+        if isinstance(token, str) and not (token.isascii() and token.isdigit()):
             raise ValueError(f"token_id must be a decimal integer, got {token!r}")
         if isinstance(token, bool) or not isinstance(token, int | str):
             raise ValueError(f"token_id must be an int or a decimal string, got {token!r}")
@@ -309,11 +309,10 @@ def _int_field(wire: dict[str, Any], key: str, *, json_int: bool = False) -> int
     if key not in wire:
         raise ValueError(f"order is missing {key!r}")
     value = wire[key]
-    if isinstance(value, bool):
-        raise ValueError(f"order field {key!r} must be an integer, got {value!r}")
-    if isinstance(value, int):
+    # Strict about JSON types, as the SDKs send them: a client sending anything else has a bug.
+    if json_int and isinstance(value, int) and not isinstance(value, bool):
         result = value
-    elif isinstance(value, str) and value.isdigit() and not json_int:
+    elif not json_int and isinstance(value, str) and value.isascii() and value.isdigit():
         result = int(value)
     else:
         kind = "a JSON integer" if json_int else "a decimal string"
