@@ -98,18 +98,20 @@ def plan(
     for token_id in sorted(by_token.keys() - declared):
         for order in by_token[token_id]:
             if order.order_id in ours:
-                draft.cancel(order, CancelReason.TOKEN_REMOVED)
+                draft.cancel(order, order.key, CancelReason.TOKEN_REMOVED)
+    unresolved = _unresolved_by_key(inventory, seen={o.order_id for o in observed})
     for token in spec.tokens:
         _plan_token(
             draft,
             token=token,
             orders=by_token.get(token.token_id, []),
             ours=ours,
+            unresolved=unresolved,
             levels=levels,
             market=markets.get(token.token_id),
             now=now,
         )
-    _enforce_caps(draft, spec=spec, markets=markets, balances=balances)
+    _enforce_caps(draft, spec=spec, levels=levels, markets=markets, now=now, balances=balances)
     return draft.finish()
 
 
@@ -142,25 +144,32 @@ class _Draft:
     frozen_buy: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
     frozen_sell: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
 
-    def cancel(self, order: OpenOrder, reason: CancelReason) -> None:
-        self.cancels.append(Cancel(order.order_id, order.key, order.remaining, reason))
+    # The caller passes the order's key: building a LevelKey per access is most of the cost
+    # of a 10,000-order plan.
+    def cancel(self, order: OpenOrder, key: LevelKey, reason: CancelReason) -> None:
+        self.cancels.append(Cancel(order.order_id, key, order.remaining, reason))
 
-    def keep(self, order: OpenOrder) -> None:
-        self.keeps[order.order_id] = (Keep(order.order_id, order.key, order.remaining), order)
+    def keep(self, order: OpenOrder, key: LevelKey) -> None:
+        self.keeps[order.order_id] = (Keep(order.order_id, key, order.remaining), order)
 
     def finish(self) -> Plan:
         return Plan(
             keeps=tuple(sorted((k for k, _ in self.keeps.values()), key=_by_key_and_id)),
             cancels=tuple(sorted(self.cancels, key=_by_key_and_id)),
-            posts=tuple(sorted(self.posts, key=lambda p: p.key)),
+            posts=tuple(sorted(self.posts, key=lambda p: _sort_key(p.key))),
             skipped=tuple(sorted(self.skipped, key=lambda s: s.token_id)),
             warnings=tuple(self.warnings),
-            generations=tuple(sorted(self.generations, key=lambda g: g.key)),
+            generations=tuple(sorted(self.generations, key=lambda g: _sort_key(g.key))),
         )
 
 
-def _by_key_and_id(item: Keep | Cancel) -> tuple[LevelKey, str]:
-    return (item.key, item.order_id)
+def _sort_key(key: LevelKey) -> tuple[str, str, Decimal]:
+    # The same order as LevelKey's own, as a plain tuple: much cheaper to compare.
+    return (key.token_id, key.side.value, key.price)
+
+
+def _by_key_and_id(item: Keep | Cancel) -> tuple[str, str, Decimal, str]:
+    return (*_sort_key(item.key), item.order_id)
 
 
 # --- one token -------------------------------------------------------------------------------
@@ -172,36 +181,41 @@ def _plan_token(
     token: DesiredToken,
     orders: list[OpenOrder],
     ours: Mapping[str, InventoryOrder],
+    unresolved: Mapping[LevelKey, list[InventoryOrder]],
     levels: Mapping[LevelKey, LevelState],
     market: MarketInfo | None,
     now: int,
 ) -> None:
-    wanted = {level.key: level for level in token.levels}
+    # One bucket per declared level; the orders that count toward it go in. Within one token a
+    # level is (side, price): a plain tuple is cheaper to build and hash than a LevelKey.
+    at_level: dict[tuple[Side, Decimal], list[OpenOrder]] = {
+        (level.key.side, level.key.price): [] for level in token.levels
+    }
     reason = skip_reason(token, market)
     if reason is not None or market is None:
         draft.skipped.append(SkippedToken(token.token_id, reason or "no market info"))
-        _freeze(draft, token=token, orders=orders, ours=ours, wanted=wanted)
+        _freeze(draft, token=token, orders=orders, ours=ours, wanted=at_level)
         return
-    at_level: dict[LevelKey, list[OpenOrder]] = defaultdict(list)
+    adopt = token.unmanaged is Unmanaged.ADOPT
     for order in orders:
+        bucket = at_level.get((order.side, order.price))
         if order.order_id in ours:
-            if order.key in wanted:
-                at_level[order.key].append(order)
+            if bucket is not None:
+                bucket.append(order)
             else:
-                draft.cancel(order, CancelReason.LEVEL_REMOVED)
+                draft.cancel(order, order.key, CancelReason.LEVEL_REMOVED)
         elif token.unmanaged is Unmanaged.CANCEL:
-            draft.cancel(order, CancelReason.UNMANAGED)
-        elif token.unmanaged is Unmanaged.ADOPT and order.key in wanted:
-            at_level[order.key].append(order)
-    unresolved = _unresolved_by_key(ours.values(), seen={o.order_id for o in orders})
+            draft.cancel(order, order.key, CancelReason.UNMANAGED)
+        elif adopt and bucket is not None:
+            bucket.append(order)
     for level in token.levels:
         _plan_level(
             draft,
             level=level,
-            orders=at_level.get(level.key, []),
+            orders=at_level[(level.key.side, level.key.price)],
             ours=ours,
             state=levels.get(level.key),
-            pending=unresolved.get(level.key, []),
+            pending=unresolved.get(level.key, []) if unresolved else [],
             market=market,
             now=now,
         )
@@ -237,11 +251,11 @@ def _freeze(
     token: DesiredToken,
     orders: list[OpenOrder],
     ours: Mapping[str, InventoryOrder],
-    wanted: Mapping[LevelKey, DesiredLevel],
+    wanted: Mapping[tuple[Side, Decimal], object],
 ) -> None:
     """A skipped token's orders stay as they are; ours (and adopted ones) still use the caps."""
     for order in orders:
-        adopted = token.unmanaged is Unmanaged.ADOPT and order.key in wanted
+        adopted = token.unmanaged is Unmanaged.ADOPT and (order.side, order.price) in wanted
         if order.order_id in ours or adopted:
             _count_frozen(draft, order.key, order.remaining)
 
@@ -283,12 +297,12 @@ def _plan_level(
         if _serves(order, level):
             matching.append(order)
         else:
-            draft.cancel(order, CancelReason.SPEC_CHANGED)
+            draft.cancel(order, level.key, CancelReason.SPEC_CHANGED)
     if pending:
         # An order we may have placed is not visible: posting now could double the level.
         draft.held.add(level.key)
         for order in matching:
-            draft.keep(order)
+            draft.keep(order, level.key)
         for unknown in pending:
             _count_frozen(draft, unknown.key, unknown.size)
         draft.warnings.append(
@@ -298,15 +312,22 @@ def _plan_level(
         return
     target = level.size if level.replenish else max(level.size - filled, ZERO)
     resting = _trim_to_target(draft, orders=matching, ours=ours, target=target, level=level)
-    need = max((target - resting).quantize(SIZE_STEP, rounding=ROUND_DOWN), ZERO)
+    if resting < target:
+        need = (target - resting).quantize(SIZE_STEP, rounding=ROUND_DOWN)
+        draft.wants[level.key] = _want(
+            level, size=need, generation=generation, market=market, now=now
+        )
+
+
+def _want(
+    level: DesiredLevel, *, size: Decimal, generation: int, market: MarketInfo, now: int
+) -> _Want:
     blocked = ""
     if level.order_type is OrderType.GTD and level.expires_at < now + GTD_MIN_LIFETIME_SECONDS:
         blocked = (
             f"its GTD expiry {level.expires_at} is less than {GTD_MIN_LIFETIME_SECONDS} s away"
         )
-    draft.wants[level.key] = _Want(
-        level=level, size=need, generation=generation, market=market, blocked=blocked
-    )
+    return _Want(level=level, size=size, generation=generation, market=market, blocked=blocked)
 
 
 def _generation(
@@ -341,16 +362,22 @@ def _trim_to_target(
     level: DesiredLevel,
 ) -> Decimal:
     """Cancel newest-first until the level rests at most `target`; return what still rests."""
+    if not orders:
+        return ZERO
+    if len(orders) == 1 and orders[0].remaining <= target:  # the common case: one order fits
+        draft.keep(orders[0], level.key)
+        return orders[0].remaining
     resting = sum((o.remaining for o in orders), ZERO)
-    newest_first = sorted(orders, key=lambda o: _age(o, ours), reverse=True)
+    if len(orders) > 1:
+        orders = sorted(orders, key=lambda o: _age(o, ours), reverse=True)  # newest first
     done = target <= 0 and not level.replenish
     reason = CancelReason.LEVEL_DONE if done else CancelReason.OVERSIZED
-    for order in newest_first:
+    for order in orders:
         if resting > target:
-            draft.cancel(order, reason)
+            draft.cancel(order, level.key, reason)
             resting -= order.remaining
         else:
-            draft.keep(order)
+            draft.keep(order, level.key)
     return resting
 
 
@@ -361,7 +388,9 @@ def _enforce_caps(
     draft: _Draft,
     *,
     spec: DesiredState,
+    levels: Mapping[LevelKey, LevelState],
     markets: Mapping[str, MarketInfo],
+    now: int,
     balances: Mapping[str, Decimal] | None,
 ) -> None:
     buy = defaultdict(Decimal, draft.frozen_buy)
@@ -372,12 +401,17 @@ def _enforce_caps(
         else:
             sell[keep.key.token_id] += keep.remaining
     token_caps = {t.token_id: t.max_buy_notional for t in spec.tokens}
+    cancelled: list[OpenOrder] = []
     for token_id, cap in sorted(token_caps.items()):
         if cap is not None and buy[token_id] > cap:
-            _cancel_for_cap(draft, buy=buy, over=buy[token_id] - cap, token_id=token_id)
+            over = buy[token_id] - cap
+            cancelled += _cancel_for_cap(draft, buy=buy, over=over, token_id=token_id)
     total_cap = spec.max_total_buy_notional
     if total_cap is not None and sum(buy.values(), ZERO) > total_cap:
-        _cancel_for_cap(draft, buy=buy, over=sum(buy.values(), ZERO) - total_cap, token_id=None)
+        over = sum(buy.values(), ZERO) - total_cap
+        cancelled += _cancel_for_cap(draft, buy=buy, over=over, token_id=None)
+    if cancelled:
+        _reopen(draft, cancelled=cancelled, spec=spec, levels=levels, markets=markets, now=now)
     room = _Room(buy=buy, sell=sell, token_caps=token_caps, total_cap=total_cap, balances=balances)
     for want in sorted(draft.wants.values(), key=_priority):
         if want.size <= 0:
@@ -397,7 +431,7 @@ def _priority(want: _Want) -> tuple[str, int, Decimal]:
 
 def _cancel_for_cap(
     draft: _Draft, *, buy: dict[str, Decimal], over: Decimal, token_id: str | None
-) -> None:
+) -> list[OpenOrder]:
     """Cancel kept buys, lowest price and newest first, until `over` notional is gone."""
     candidates = [
         (keep, order)
@@ -407,18 +441,47 @@ def _cancel_for_cap(
         and (token_id is None or keep.key.token_id == token_id)
     ]
     candidates.sort(key=lambda ko: (ko[0].key.price, -ko[1].created_at, ko[0].order_id))
+    cancelled = []
     for keep, order in candidates:
         if over <= 0:
             break
         notional = keep.key.price * keep.remaining
         del draft.keeps[keep.order_id]
-        draft.cancel(order, CancelReason.CAP)
+        draft.cancel(order, keep.key, CancelReason.CAP)
+        cancelled.append(order)
         buy[keep.key.token_id] -= notional
         over -= notional
-        # The level is now short by that size: its top-up competes for what room is left.
-        want = draft.wants.get(order.key)
-        if want is not None:
-            want.size += order.remaining
+    return cancelled
+
+
+def _reopen(
+    draft: _Draft,
+    *,
+    cancelled: list[OpenOrder],
+    spec: DesiredState,
+    levels: Mapping[LevelKey, LevelState],
+    markets: Mapping[str, MarketInfo],
+    now: int,
+) -> None:
+    """Levels short after cap cancels get a top-up that competes for the room left, so that
+    the next plan does not post what this one could have."""
+    declared = {lv.key: lv for t in spec.tokens for lv in t.levels}
+    new_generation = {g.key: g.generation for g in draft.generations}
+    for order in cancelled:
+        key = order.key
+        want = draft.wants.get(key)
+        if want is None:
+            state = levels.get(key)
+            generation = new_generation.get(key) or (state.generation if state else 1)
+            want = _want(
+                declared[key],
+                size=ZERO,
+                generation=generation,
+                market=markets[key.token_id],
+                now=now,
+            )
+            draft.wants[key] = want
+        want.size += order.remaining
 
 
 @dataclass
@@ -428,6 +491,10 @@ class _Room:
     token_caps: Mapping[str, Decimal | None]
     total_cap: Decimal | None
     balances: Mapping[str, Decimal] | None
+    total_buy: Decimal = ZERO
+
+    def __post_init__(self) -> None:
+        self.total_buy = sum(self.buy.values(), ZERO)
 
     def max_size(self, key: LevelKey) -> Decimal | None:
         """The largest size a new order at `key` may have, or None for no limit."""
@@ -440,7 +507,7 @@ class _Room:
         if cap is not None:
             limits.append(cap - self.buy[key.token_id])
         if self.total_cap is not None:
-            limits.append(self.total_cap - sum(self.buy.values(), ZERO))
+            limits.append(self.total_cap - self.total_buy)
         if not limits:
             return None
         return max(min(limits) / key.price, ZERO)
@@ -448,6 +515,7 @@ class _Room:
     def use(self, key: LevelKey, size: Decimal) -> None:
         if key.side is Side.BUY:
             self.buy[key.token_id] += key.price * size
+            self.total_buy += key.price * size
         else:
             self.sell[key.token_id] += size
 

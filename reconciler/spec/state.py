@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from reconciler.model import LevelKey, OrderType
@@ -54,16 +54,18 @@ class DesiredLevel:
     post_only: bool
     replenish: bool
     expires_at: int  # unix seconds; 0 for GTC
+    # Computed once when the spec is built, not on every plan.
+    spec_digest: str = field(init=False, compare=False, repr=False)
 
-    @property
-    def spec_digest(self) -> str:
-        return level_digest(
+    def __post_init__(self) -> None:
+        digest = level_digest(
             size=self.size,
             order_type=self.order_type,
             expires_at=self.expires_at,
             post_only=self.post_only,
             replenish=self.replenish,
         )
+        object.__setattr__(self, "spec_digest", digest)
 
 
 @dataclass(frozen=True)

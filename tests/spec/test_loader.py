@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -24,6 +25,7 @@ from reconciler.spec import (
     state_from_dicts,
     validate_command,
 )
+from reconciler.spec.yamlsource import YamlProblem, parse_yaml
 
 T = "71321045679252212594626385532706912750332728571942532289631379312455583992563"
 U = "52114319501245915516055106046884209969926127482827954674443846427813813222426"
@@ -276,3 +278,27 @@ def test_json_schema_describes_one_file() -> None:
     assert level["properties"]["price"]["type"] == ["string", "number"]
     assert level["properties"]["price"]["exclusiveMaximum"] == 1
     assert defs["TokenSpec"]["properties"]["token_id"]["pattern"] == "^[0-9]{1,78}$"
+
+
+# --- libyaml and the pure-Python composer agree ----------------------------------------------
+
+YAML_TEXTS = [p for p in sorted((REPO / "tests/spec/corpus").rglob("*.y*ml"))] + sorted(
+    (REPO / "desired").glob("*.yaml")
+)
+
+
+@pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML built without libyaml")
+@pytest.mark.parametrize("path", YAML_TEXTS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_fast_and_pure_python_parsers_give_the_same_data_and_marks(path: Path) -> None:
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pytest.skip("not UTF-8: refused before parsing")
+    outcomes = []
+    for fast in (True, False):
+        try:
+            data, marks = parse_yaml(text, fast=fast)
+            outcomes.append(("ok", data, marks.values, marks.keys))
+        except YamlProblem as exc:
+            outcomes.append(("error", exc.message, exc.line, exc.col))
+    assert outcomes[0] == outcomes[1]
