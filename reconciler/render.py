@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -28,7 +29,8 @@ def _level(key: LevelKey) -> str:
 def _post_line(post: Post) -> str:
     flags = [post.order_type.value]
     if post.expires_at:
-        flags.append(f"expires {post.expires_at}")
+        when = datetime.fromtimestamp(post.expires_at, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        flags.append(f"expires {when}")
     if post.post_only:
         flags.append("post-only")
     return f"  + {_level(post.key)} x {post.size}  ({', '.join(flags)}; gen {post.generation})"
