@@ -5,13 +5,25 @@ The key 0x11..11 is the public throwaway key of the reference vectors (not a wal
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from decimal import Decimal
 
 import pytest
 
-from reconciler.clob import eip712
+from reconciler.clob import eip712, profiles
+from reconciler.clob.amounts import InvalidOrderError
 from reconciler.clob.auth import hmac_signature, l1_headers, verify_l1
-from reconciler.clob.profiles import Profile, domain_separator
+from reconciler.clob.builder import OrderBuilder
+from reconciler.clob.eip712 import to_checksum_address
+from reconciler.clob.profiles import (
+    ExchangeContracts,
+    Profile,
+    contracts_for,
+    domain_separator,
+    exchange_address,
+    register_contracts,
+)
 from reconciler.clob.signing import (
     SignatureType,
     UnsignedOrder,
@@ -276,3 +288,115 @@ def test_hmac_vectors(
     expected: str,
 ) -> None:
     assert hmac_signature(secret, timestamp, method, path, body) == expected
+
+
+# --- the same vectors through OrderBuilder (amounts + signing) ----------------------------------
+
+
+@pytest.mark.parametrize(
+    "kind,side,price,size,tick,neg_risk,expiration,nonce,signature",
+    [
+        ("limit", "BUY", "0.52", "100", "0.01", False, 0, 0, V1_CASES[0][7]),
+        ("limit", "SELL", "0.457", "33.333", "0.001", True, 1767225600, 7, V1_CASES[1][7]),
+        ("market", "BUY", "0.53", "25", "0.01", False, 0, 0, V1_CASES[2][7]),
+        ("market", "SELL", "0.48", "10", "0.01", False, 0, 0, V1_CASES[3][7]),
+    ],
+)
+def test_v1_vectors_through_the_builder(
+    wallet: Wallet, kind: str, side: str, price: str, size: str, tick: str, neg_risk: bool,
+    expiration: int, nonce: int, signature: str,
+) -> None:
+    builder = OrderBuilder(wallet, chain_id=137, profile=Profile.V1, salt_source=lambda: 123456789)
+    if kind == "limit":
+        signed = builder.build_limit(
+            str(TOKEN), Side(side), Decimal(price), Decimal(size), Decimal(tick), neg_risk,
+            expiration=expiration, nonce=nonce,
+        )
+    else:
+        signed = builder.build_market(
+            str(TOKEN), Side(side), Decimal(size), Decimal(price), Decimal(tick), neg_risk
+        )
+    assert signed.signature == signature
+
+
+def test_v2_vector_through_the_builder(wallet: Wallet) -> None:
+    # BUY 2 shares @ 0.5 gives maker 1000000 / taker 2000000, the amounts of the V2 vector.
+    builder = OrderBuilder(
+        wallet, chain_id=137, clock_ms=lambda: 1713398400000, salt_source=lambda: 12345
+    )
+    signed = builder.build_limit(123, Side.BUY, Decimal("0.5"), Decimal(2), Decimal("0.1"), False)
+    assert signed.order_id == "0x5b11136a83cf58cebbec1bda8d5e1330787d6ce1525c6e39075b852e5a87ca40"
+    assert signed.to_wire()["timestamp"] == "1713398400000"
+
+
+def test_builder_refusals(wallet: Wallet) -> None:
+    v2 = OrderBuilder(wallet, chain_id=137, salt_source=lambda: 2**53)
+    args = (1, Side.BUY, Decimal("0.5"), Decimal(10), Decimal("0.01"), False)
+    with pytest.raises(ValueError, match="2\\*\\*53"):
+        v2.build_limit(*args)
+    v2 = OrderBuilder(wallet, chain_id=137)
+    with pytest.raises(InvalidOrderError, match="use 0.5 or 0.51"):
+        v2.build_limit(1, Side.BUY, Decimal("0.505"), Decimal(10), Decimal("0.01"), False)
+    with pytest.raises(ValueError, match="only in V1"):
+        v2.build_limit(*args, fee_rate_bps=10)
+    with pytest.raises(ValueError, match="only in V1"):
+        v2.build_limit(*args, nonce=1)
+    with pytest.raises(ValueError, match="expiration"):
+        v2.build_limit(*args, expiration=-1)
+    v1 = OrderBuilder(wallet, chain_id=137, profile=Profile.V1)
+    with pytest.raises(ValueError, match="only in V2/V3"):
+        v1.build_limit(*args, builder="0x" + "01" * 32)
+    with pytest.raises(ValueError, match="unknown chain id 1"):
+        OrderBuilder(wallet, chain_id=1).build_limit(*args)
+    assert KEY[2:] not in repr(v2)
+
+
+def test_sign_order_checks_the_order_belongs_to_the_wallet(wallet: Wallet) -> None:
+    other = Wallet.from_private_key("0x" + "12" * 32)
+    order = _v2_order()
+    with pytest.raises(ValueError, match="not this wallet's signer"):
+        sign_order(other, order, chain_id=137, profile=Profile.V2, neg_risk=False)
+    proxy = Wallet.from_private_key(KEY, signature_type=1, funder=DEPOSIT_WALLET)
+    with pytest.raises(ValueError, match="signature type"):
+        sign_order(proxy, order, chain_id=137, profile=Profile.V2, neg_risk=False)
+
+
+# --- profiles -----------------------------------------------------------------------------------
+
+
+def test_exchange_addresses() -> None:
+    assert exchange_address(137, Profile.V1, False) == "0x4bFb41d5B3570DeFd03C39a9A4D8dE6Bd8B8982E"
+    assert exchange_address(137, Profile.V1, True) == "0xC5d563A36AE78145C45a50134d48A1215220f80a"
+    assert exchange_address(137, Profile.V2, False) == "0xE111180000d2663C0091e4f400237545B87B996B"
+    assert exchange_address(137, Profile.V2, True) == "0xe2222d279d744050d28e00520010520000310F59"
+    # ExchangeV3 has no neg-risk variant.
+    assert exchange_address(137, Profile.V3, False) == exchange_address(137, Profile.V3, True) == (
+        "0xe3333700cA9d93003F00f0F71f8515005F6c00Aa"
+    )
+    assert exchange_address(80002, Profile.V3, False) == (
+        "0x9fE6e61422AdB6F610d8597F9684b16912D50C3D"
+    )
+    assert Profile("v2") is Profile.V2 and Profile.V3.domain_version == "3"
+
+
+def test_unknown_chain_and_registered_contracts() -> None:
+    with pytest.raises(ValueError, match="unknown chain id 31337.*register_contracts"):
+        exchange_address(31337, Profile.V2, False)
+    local = ExchangeContracts(
+        chain_id=31337,
+        exchange_v1="0x" + "a1" * 20,
+        neg_risk_exchange_v1="0x" + "a2" * 20,
+        exchange_v2="0x" + "a3" * 20,
+        neg_risk_exchange_v2="0x" + "a4" * 20,
+        exchange_v3="0x" + "a5" * 20,
+    )
+    register_contracts(local)
+    try:
+        assert contracts_for(31337) == local
+        assert exchange_address(31337, Profile.V2, True) == to_checksum_address("0x" + "a4" * 20)
+        before = domain_separator(31337, Profile.V2, False)
+        register_contracts(dataclasses.replace(local, exchange_v2="0x" + "b3" * 20))
+        assert domain_separator(31337, Profile.V2, False) != before  # the cache was dropped
+    finally:
+        profiles._CONTRACTS.pop(31337, None)  # leave the registry as other tests expect it
+        domain_separator.cache_clear()
