@@ -140,6 +140,7 @@ def limit_amounts(side: Side, price: Decimal, size: Decimal, tick: Decimal) -> t
     """(maker_amount, taker_amount) in base units for a limit order of `size` shares."""
     cfg = round_config(tick)
     check_price(price, tick)
+    price = _decimal(price, what="price")
     size = _decimal(size, what="size")
     shares = _positive(_floor_to(size, cfg.size), what="size", original=size)
     notional = _floor_to(shares * price, cfg.amount)
