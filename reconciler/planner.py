@@ -401,15 +401,22 @@ def _enforce_caps(
         else:
             sell[keep.key.token_id] += keep.remaining
     token_caps = {t.token_id: t.max_buy_notional for t in spec.tokens}
-    cancelled: list[OpenOrder] = []
-    for token_id, cap in sorted(token_caps.items()):
-        if cap is not None and buy[token_id] > cap:
-            over = buy[token_id] - cap
-            cancelled += _cancel_for_cap(draft, buy=buy, over=over, token_id=token_id)
+    over_cap = [t for t, cap in sorted(token_caps.items()) if cap is not None and buy[t] > cap]
     total_cap = spec.max_total_buy_notional
-    if total_cap is not None and sum(buy.values(), ZERO) > total_cap:
-        over = sum(buy.values(), ZERO) - total_cap
-        cancelled += _cancel_for_cap(draft, buy=buy, over=over, token_id=None)
+    cancelled: list[OpenOrder] = []
+    if over_cap or (total_cap is not None and sum(buy.values(), ZERO) > total_cap):
+        # Rare (a cap was lowered, or orders were adopted): group the cancellable buys once.
+        bids: dict[str, list[tuple[Keep, OpenOrder]]] = defaultdict(list)
+        for keep, order in draft.keeps.values():
+            if keep.key.side is Side.BUY and keep.key not in draft.held:
+                bids[keep.key.token_id].append((keep, order))
+        for token_id in over_cap:
+            over = buy[token_id] - (token_caps[token_id] or ZERO)
+            cancelled += _cancel_for_cap(draft, buy=buy, over=over, candidates=bids[token_id])
+        if total_cap is not None and sum(buy.values(), ZERO) > total_cap:
+            over = sum(buy.values(), ZERO) - total_cap
+            rest = [ko for group in bids.values() for ko in group if ko[0].order_id in draft.keeps]
+            cancelled += _cancel_for_cap(draft, buy=buy, over=over, candidates=rest)
     if cancelled:
         _reopen(draft, cancelled=cancelled, spec=spec, levels=levels, markets=markets, now=now)
     room = _Room(buy=buy, sell=sell, token_caps=token_caps, total_cap=total_cap, balances=balances)
@@ -430,19 +437,18 @@ def _priority(want: _Want) -> tuple[str, int, Decimal]:
 
 
 def _cancel_for_cap(
-    draft: _Draft, *, buy: dict[str, Decimal], over: Decimal, token_id: str | None
+    draft: _Draft,
+    *,
+    buy: dict[str, Decimal],
+    over: Decimal,
+    candidates: list[tuple[Keep, OpenOrder]],
 ) -> list[OpenOrder]:
     """Cancel kept buys, lowest price and newest first, until `over` notional is gone."""
-    candidates = [
-        (keep, order)
-        for keep, order in draft.keeps.values()
-        if keep.key.side is Side.BUY
-        and keep.key not in draft.held
-        and (token_id is None or keep.key.token_id == token_id)
-    ]
-    candidates.sort(key=lambda ko: (ko[0].key.price, -ko[1].created_at, ko[0].order_id))
+    ordered = sorted(
+        candidates, key=lambda ko: (ko[0].key.price, -ko[1].created_at, ko[0].order_id)
+    )
     cancelled = []
-    for keep, order in candidates:
+    for keep, order in ordered:
         if over <= 0:
             break
         notional = keep.key.price * keep.remaining
@@ -523,22 +529,19 @@ class _Room:
 def _post_within_caps(draft: _Draft, *, want: _Want, room: _Room) -> None:
     key, size = want.level.key, want.size
     limit = room.max_size(key)
-    why = ""
-    if limit is not None and size > limit:
+    what = "buy cap" if key.side is Side.BUY else "share balance"
+    trimmed = limit is not None and size > limit
+    if limit is not None and trimmed:
         size = limit.quantize(SIZE_STEP, rounding=ROUND_DOWN)
-        what = "buy cap" if key.side is Side.BUY else "share balance"
-        why = f" (trimmed from {want.size} by the {what})"
+    why = f" (trimmed from {want.size} by the {what})" if trimmed else ""
+    if size <= 0:
+        draft.warnings.append(f"{key}: not posting {want.size}: no room left under the {what}")
+        return
     if size < want.market.min_order_size:
-        if size <= 0 and why:
-            draft.warnings.append(
-                f"{key}: not posting {want.size}: no room left under the "
-                f"{'buy cap' if key.side is Side.BUY else 'share balance'}"
-            )
-        else:
-            draft.warnings.append(
-                f"{key}: not posting {size}{why}: below the market's minimum order size "
-                f"{want.market.min_order_size}"
-            )
+        draft.warnings.append(
+            f"{key}: not posting {size}{why}: below the market's minimum order size "
+            f"{want.market.min_order_size}"
+        )
         return
     if why:
         draft.warnings.append(f"{key}: posting {size}{why}")
