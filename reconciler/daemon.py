@@ -168,6 +168,7 @@ class Daemon:
         self.last_result: Any = None
         self.ticks_run = 0
         self._heartbeat_id = ""
+        self._tick_wall_start = 0.0
         self._heartbeat_failures = 0
         self._debouncer = Debouncer(
             quiet_seconds=options.debounce_seconds, callback=self.request_tick
@@ -326,6 +327,7 @@ class Daemon:
             self._running, self._dirty = True, False
         self.health.tick_started_now()
         started = time.monotonic()
+        self._tick_wall_start = time.time()
         try:
             result = self._ticker.tick()
         except Exception as exc:
@@ -356,13 +358,27 @@ class Daemon:
         if not self._ready_sent:
             self._notifier.ready(status=summary)
             self._ready_sent = True
-            log.info("first tick done: %s", summary)
+            log.info("first tick done: %s", summary, extra=self._tick_fields(result))
         else:
             self._notifier.status(summary)
+            changed = (getattr(result, "posted", 0) or 0) + (getattr(result, "cancelled", 0) or 0)
+            # A tick that changed orders is worth a line; a quiet one is not (every 10 s).
+            log.log(logging.INFO if changed else logging.DEBUG, "tick: %s", summary,
+                    extra=self._tick_fields(result))
         self._notifier.watchdog()
         if self._options.exit_after_first_success:
             self.stop("converged once (--once-and-show)")
         return self._options.interval_seconds
+
+    def _tick_fields(self, result: Any) -> dict[str, Any]:
+        """Structured fields of a tick's log line (JSON logs carry them as keys)."""
+        return {
+            "tick_started": round(self._tick_wall_start, 3),
+            "tick_seconds": self._metrics.value("reconciler_tick_duration_seconds"),
+            "outcome": getattr(result, "outcome", None),
+            "posted": getattr(result, "posted", None),
+            "cancelled": getattr(result, "cancelled", None),
+        }
 
     def _after_failure(self, result: Any) -> float:
         retry_after = getattr(result, "retry_after", None)

@@ -43,6 +43,9 @@ class SystemdNotifier:
         payload = "\n".join(lines).encode("utf-8", "replace")
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+                # Never wait: a full queue (nobody reading) must not stall a tick. systemd reads
+                # at once; a notification that cannot go now is dropped, the next one follows.
+                sock.setblocking(False)
                 sock.sendto(payload, self._address)
         except OSError as exc:
             if not self._warned:

@@ -1,0 +1,309 @@
+"""End-to-end harness: the paper exchange and the daemon as real processes, a counting proxy.
+
+- `PaperProcess`: `python -m paperclob --port 0`, its URL read from its first line.
+- `CountingProxy`: a real HTTP/1.1 forwarding proxy on 127.0.0.1 between the daemon and the
+  exchange. It records every request (method, path) so a test can assert the exact requests a
+  change costs, and can run a hook after a request reached the exchange and before its answer
+  goes back (to kill the daemon with a post placed but unanswered).
+- `DaemonProcess`: `python -m reconciler run ...` with the key in its ENVIRONMENT (never argv),
+  JSON logs collected line by line from stderr.
+- `Account`: a client in the test process, for observing the book and for a counterparty.
+
+Every wait is bounded by a deadline; nothing sleeps for a fixed time to "let things settle".
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from eth_account import Account as EthAccount
+
+from reconciler.clob.client import ClobClient
+from reconciler.clob.signing import Wallet
+from reconciler.model import OpenOrder, Side
+
+REPO = Path(__file__).resolve().parents[2]
+DEADLINE = 30.0  # seconds: the bound of every wait; normally reached in milliseconds
+ORDER_WRITES = {"/order", "/orders", "/cancel-all", "/cancel-market-orders"}
+
+
+def new_key() -> str:
+    return "0x" + bytes(EthAccount.create().key).hex()
+
+
+def wait_until(predicate: Callable[[], Any], *, timeout: float = DEADLINE,
+               every: float = 0.01, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(every)
+
+
+class NotifyListener:
+    """A stand-in for systemd's notify socket: collects every datagram the daemon sends."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.2)
+        self.messages: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._collect, daemon=True)
+        self._thread.start()
+
+    def _collect(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.messages.append(self.sock.recv(4096).decode())
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=DEADLINE)
+        self.sock.close()
+
+
+class PaperProcess:
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "paperclob", "--port", "0", *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()  # bounded: the process prints it or exits
+        if "listening on" not in line:
+            self.stop()
+            raise RuntimeError(f"paper exchange did not start: {line!r}")
+        self.url = line.split("listening on", 1)[1].strip()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=DEADLINE)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=DEADLINE)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+class CountingProxy:
+    _HOP_HEADERS = {"host", "connection", "keep-alive", "proxy-connection", "transfer-encoding",
+                    "content-length"}
+
+    def __init__(self, upstream: str) -> None:
+        parts = urlsplit(upstream)
+        self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self.requests: list[tuple[str, str]] = []
+        self.lock = threading.Lock()
+        self.after_forward: Callable[[str, str], None] | None = None
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def mark(self) -> int:
+        with self.lock:
+            return len(self.requests)
+
+    def since(self, mark: int) -> list[tuple[str, str]]:
+        with self.lock:
+            return list(self.requests[mark:])
+
+    def order_writes_since(self, mark: int) -> list[tuple[str, str]]:
+        return [(m, p) for m, p in self.since(mark) if m != "GET" and p in ORDER_WRITES]
+
+    def count_since(self, mark: int, method: str, path: str) -> int:
+        return sum(1 for r in self.since(mark) if r == (method, path))
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            wbufsize = 1 << 16  # headers and body in one write: no Nagle/delayed-ACK stall
+
+            def setup(self) -> None:
+                super().setup()
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+            def do_GET(self) -> None:  # noqa: N802
+                self._forward()
+
+            do_POST = do_DELETE = do_PUT = do_GET  # noqa: N815
+
+            def _forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in CountingProxy._HOP_HEADERS}
+                upstream = http.client.HTTPConnection(*proxy.upstream, timeout=DEADLINE)
+                upstream.request(self.command, self.path, body=body or None, headers=headers)
+                answer = upstream.getresponse()
+                data = answer.read()
+                upstream.close()
+                path = self.path.split("?", 1)[0]
+                with proxy.lock:
+                    proxy.requests.append((self.command, path))
+                if proxy.after_forward is not None:
+                    proxy.after_forward(self.command, path)
+                try:
+                    self.send_response(answer.status)
+                    for key, value in answer.getheaders():
+                        if key.lower() not in CountingProxy._HOP_HEADERS:
+                            self.send_header(key, value)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    self.wfile.flush()
+                except OSError:
+                    pass  # the client is gone (a test killed it on purpose)
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                return
+
+        return Handler
+
+
+class DaemonProcess:
+    """`reconciler run` as a child process; the key and host come through the environment."""
+
+    def __init__(self, *, host: str, key: str, desired: Path, state: Path,
+                 extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None) -> None:
+        child_env = {k: v for k, v in os.environ.items()
+                     if k not in ("NOTIFY_SOCKET", "JOURNAL_STREAM", "API_KEY", "SECRET",
+                                  "PASSPHRASE", "CREDENTIALS_DIRECTORY", "WATCHDOG_USEC")}
+        child_env.update({"CLOB_HOST": host, "PRIVATE_KEY": key, "PYTHONUNBUFFERED": "1"})
+        child_env.update(env or {})
+        self.argv = [sys.executable, "-m", "reconciler", "run", "--desired", str(desired),
+                     "--state", str(state), "--log-format", "json", *extra_args]
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, env=child_env, cwd=REPO)
+        self.lines: list[str] = []
+        self._cond = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            with self._cond:
+                self.lines.append(line.rstrip("\n"))
+                self._cond.notify_all()
+
+    def records(self) -> list[dict[str, Any]]:
+        with self._cond:
+            lines = list(self.lines)
+        found = []
+        for line in lines:
+            try:
+                found.append(json.loads(line))
+            except ValueError:
+                found.append({"msg": line, "level": "raw"})
+        return found
+
+    def wait_for_log(self, needle: str, *, timeout: float = DEADLINE) -> dict[str, Any]:
+        def seen() -> dict[str, Any] | None:
+            return next((r for r in self.records() if needle in str(r.get("msg", ""))), None)
+
+        with self._cond:
+            self._cond.wait_for(lambda: seen() is not None or self.proc.poll() is not None,
+                                timeout=timeout)
+        record = seen()
+        if record is None:
+            raise AssertionError(f"no log line with {needle!r}; got:\n" + "\n".join(self.lines))
+        return record
+
+    def wait(self, *, timeout: float = DEADLINE) -> int:
+        """Wait for the process to exit by itself; its exit code."""
+        code = self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=timeout)
+        return code
+
+    def stop(self, sig: int = signal.SIGTERM, *, timeout: float = DEADLINE) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=timeout)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        return code
+
+
+@dataclass
+class Account:
+    """A trader in the test process: the daemon's own key (to observe) or a counterparty."""
+
+    key: str
+    client: ClobClient
+
+    @classmethod
+    def connect(cls, url: str, key: str | None = None) -> Account:
+        key = key or new_key()
+        client = ClobClient(url, chain_id=137, wallet=Wallet.from_private_key(key))
+        client.creds = client.create_or_derive_api_key()
+        return cls(key=key, client=client)
+
+    def open_orders(self, token_id: str = "") -> list[OpenOrder]:
+        return self.client.get_open_orders(asset_id=token_id)
+
+    def book(self, token_id: str = "") -> dict[tuple[str, Side, Decimal], Decimal]:
+        """Resting size per (token, side, price)."""
+        levels: dict[tuple[str, Side, Decimal], Decimal] = {}
+        for o in self.open_orders(token_id):
+            key = (o.token_id, o.side, o.price)
+            levels[key] = levels.get(key, Decimal(0)) + o.remaining
+        return levels
+
+
+def write_yaml(path: Path, text: str) -> None:
+    """Save the way editors and git do: a temp file renamed over the target."""
+    temp = path.with_name(f".{path.name}.tmp")
+    temp.write_text(text)
+    os.replace(temp, path)
+
+
+def spec(tokens: dict[str, list[tuple[str, str, str]]], *, replenish: bool = False,
+         unmanaged: str = "ignore") -> str:
+    lines = ["version: 1", "defaults:", f"  replenish: {str(replenish).lower()}", "tokens:"]
+    for token_id, levels in tokens.items():
+        lines += [f'  - token_id: "{token_id}"', f"    unmanaged: {unmanaged}", "    orders:"]
+        lines += [f'      - {{side: {s}, price: "{p}", size: {z}}}' for s, p, z in levels]
+    return "\n".join(lines) + "\n"
