@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 
 FILL_NOTIFICATION = 2
 PRUNE_EVERY_RUNS = 1000
+#: Outcomes of a pass that did its job (the daemon pings the watchdog after them).
+SUCCESS_OUTCOMES = ("ok", "partial", "noop", "held")
 
 
 class ExchangeClient(WriteClient, Protocol):
@@ -91,7 +93,7 @@ class TickResult:
     """The outcome of one pass, for the daemon (loop backoff, sd_notify, metrics)."""
 
     success: bool
-    outcome: str  # ok | partial | noop | error | rate_limited | invalid_spec | refused
+    outcome: str  # ok | partial | noop | held | error | rate_limited | invalid_spec | refused
     run_id: int | None = None
     revision_id: int | None = None
     plan: Plan | None = None
@@ -163,6 +165,7 @@ class Reconciler:
         self._last_valid: tuple[DesiredState, int | None] | None = None
         self._markets: dict[str, tuple[MarketInfo, float]] = {}
         self._backoff: dict[str, _Backoff] = {}
+        self._held_posts = 0  # posts the last planning held back
 
     # --- entry points ----------------------------------------------------------------------
 
@@ -220,8 +223,10 @@ class Reconciler:
             # Generations still need recording (a spec edit that needs no order change).
             self.store.record_generations(plan.generations)
             self.store.retire_levels(keep=_level_keys(spec))
+            # "held": nothing sent, but posts wait for a backoff or an unknown outcome.
+            outcome = "held" if self._held_posts else "noop"
             return self._finish(
-                run_id, revision_id, outcome="noop", plan=plan, spec_errors=spec_errors
+                run_id, revision_id, outcome=outcome, plan=plan, spec_errors=spec_errors
             )
         applied = apply_plan(
             plan,
@@ -441,6 +446,7 @@ class Reconciler:
         )
         kept: list[Post] = []
         held: set[str] = set()
+        self._held_posts = 0
         for post in plan.posts:
             token = post.key.token_id
             if token in reasons or (all_buys and post.key.side is Side.BUY):
@@ -449,6 +455,7 @@ class Reconciler:
                 kept.append(post)
         if not held:
             return plan
+        self._held_posts = len(plan.posts) - len(kept)
         warnings = [
             f"token {t}: posts {reasons.get(t, 'held: a buy elsewhere has an unknown outcome')}"
             for t in sorted(held)
@@ -497,6 +504,7 @@ class Reconciler:
                 kept=len(plan.keeps),
                 skipped=[s.token_id for s in plan.skipped],
                 warnings=list(plan.warnings),
+                held_posts=self._held_posts,
             )
         if applied is not None:
             summary.update(applied.summary())
@@ -508,7 +516,7 @@ class Reconciler:
         if error:
             log.warning("pass %s: %s: %s", run_id, outcome, error)
         return TickResult(
-            success=outcome in ("ok", "partial", "noop"),
+            success=outcome in SUCCESS_OUTCOMES,
             outcome=outcome,
             run_id=run_id,
             revision_id=revision_id,

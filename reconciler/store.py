@@ -491,7 +491,7 @@ class Store:
         success = [
             run_row(r)
             for r in self._db.query(
-                "SELECT * FROM runs WHERE outcome IN ('ok', 'partial', 'noop')"
+                "SELECT * FROM runs WHERE outcome IN ('ok', 'partial', 'noop', 'held')"
                 " ORDER BY id DESC LIMIT 1"
             )
         ]

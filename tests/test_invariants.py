@@ -208,7 +208,7 @@ def test_4_a_5xx_on_post_is_unknown_then_resolved_and_posted_once(harness: Harne
     # The paper exchange refused before placing: the lookup says absent (void); after the
     # token's backoff, one post.
     outcomes = [harness.reconciler.tick().outcome for _ in range(4)]
-    assert outcomes == ["noop", "ok", "noop", "noop"], outcomes
+    assert outcomes == ["held", "ok", "noop", "noop"], outcomes
     posts = [w for w in harness.me.session.order_writes() if w == ("POST", "/orders")]
     assert len(posts) == 2  # the failed one and the good one
     assert harness.resting(TOKEN_A) == {(Side.BUY, D("0.45")): D("10")}
