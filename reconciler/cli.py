@@ -131,6 +131,8 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--heartbeat", action="store_true",
                    help="post exchange heartbeats every 5 s. WARNING: once started, if they "
                         "stop for ~10 s the exchange cancels EVERY order of the API key")
+    p.add_argument("--heartbeat-interval", type=float, metavar="SECONDS",
+                   help="seconds between heartbeats (5; must stay well under 10)")
     p.add_argument("--metrics-port", type=int, metavar="PORT",
                    help="serve Prometheus metrics on 127.0.0.1:PORT/metrics")
     p.add_argument("--once-and-show", action="store_true",

@@ -191,6 +191,7 @@ def load_settings(
         on_shutdown=_enum(ShutdownPolicy, pick("on_shutdown", "RECONCILER_ON_SHUTDOWN"),
                           "on-shutdown", ShutdownPolicy.LEAVE),
         heartbeat=bool(flags.get("heartbeat") or False),
+        heartbeat_seconds=_heartbeat_interval(flags.get("heartbeat_interval")),
         log_format=_enum(LogFormat, pick("log_format", "RECONCILER_LOG_FORMAT"), "log-format",
                          LogFormat.AUTO),
         log_level=str(pick("log_level", "RECONCILER_LOG_LEVEL") or "INFO").upper(),
@@ -284,6 +285,14 @@ def _positive(value: object, name: str, default: float) -> float:
     if not number > 0:
         raise SettingsError(f"--{name} must be greater than zero")
     return number
+
+
+def _heartbeat_interval(value: object) -> float:
+    seconds = _positive(value, "heartbeat-interval", DEFAULT_HEARTBEAT_SECONDS)
+    if seconds >= 10:
+        # The exchange cancels every order of the key after ~10 s without a heartbeat.
+        raise SettingsError("--heartbeat-interval must be under 10 seconds (5 is the advice)")
+    return seconds
 
 
 def _port(value: object) -> int | None:

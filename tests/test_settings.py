@@ -127,6 +127,7 @@ def test_proxy_signature_type_needs_a_funder() -> None:
         ({"interval": "soon"}, {}, "number of seconds"),
         ({"on_shutdown": "explode"}, {}, "leave, cancel"),
         ({"metrics_port": 70000}, {}, "between 1 and 65535"),
+        ({"heartbeat_interval": "12"}, {}, "under 10 seconds"),
     ],
 )
 def test_invalid_values_are_refused(flags: dict, env: dict, message: str) -> None:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,8 +24,11 @@ from tests.e2e.conftest import Stack
 from tests.e2e.harness import (
     DEADLINE,
     REPO,
+    Account,
     DaemonProcess,
     NotifyListener,
+    PaperProcess,
+    new_key,
     spec,
     wait_until,
     write_yaml,
@@ -287,3 +292,39 @@ def test_make_run_demo_on_the_repository_examples(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr
         table = done.stdout.split("== open orders on the exchange ==")[1]
         assert table.count(" BUY ") + table.count(" SELL ") >= 3
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_heartbeats_keep_orders_alive_and_metrics_are_served(tmp_path: Path) -> None:
+    """With --heartbeat the exchange's dead-man switch is armed: alive while the daemon runs,
+    and every order of the key is cancelled once the heartbeats stop (what --help warns)."""
+    paper = PaperProcess("--heartbeat-timeout", "1.5")
+    desired = tmp_path / "desired"
+    desired.mkdir()
+    write_yaml(desired / "book.yaml", spec({A: [("BUY", "0.45", "10")]}))
+    key, port = new_key(), free_port()
+    daemon = DaemonProcess(host=paper.url, key=key, desired=desired, state=tmp_path / "s.db",
+                           extra_args=("--interval", "60", "--heartbeat",
+                                       "--heartbeat-interval", "0.3", "--metrics-port", str(port)))
+    try:
+        observer = Account.connect(paper.url, key)
+        wait_until(lambda: observer.book() == {(A, BUY, D("0.45")): D(10)}, what="converge")
+        beats_then = time.monotonic()
+        # Several heartbeat timeouts pass: the orders stay because the heartbeats go on.
+        wait_until(lambda: time.monotonic() - beats_then > 3.5, every=0.5, what="3.5 s")
+        assert observer.book() == {(A, BUY, D("0.45")): D(10)}
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=DEADLINE) as r:
+            metrics = r.read().decode()
+        assert 'reconciler_ticks_total{outcome="success"} 1' in metrics
+        assert 'reconciler_actions_total{kind="posted"} 1' in metrics
+        assert daemon.stop(signal.SIGTERM) == 0
+        assert any("heartbeats stopped" in str(r.get("msg")) for r in daemon.records())
+        wait_until(lambda: observer.book() == {}, what="the exchange's cancel-all")
+    finally:
+        daemon.stop()
+        paper.stop()
