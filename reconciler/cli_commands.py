@@ -17,7 +17,7 @@ from typing import Any
 from reconciler import cli_output as out
 from reconciler.clob.types import AssetType
 from reconciler.daemon import Daemon, DaemonOptions
-from reconciler.lock import StateLock, holder_pid
+from reconciler.lock import LockHeld, StateLock, holder_pid
 from reconciler.logs import configure_logging
 from reconciler.render import render_json, render_text
 from reconciler.sdnotify import SystemdNotifier
@@ -61,7 +61,15 @@ def schema(args: argparse.Namespace, settings: Settings) -> int:
 
 def plan(args: argparse.Namespace, settings: Settings) -> int:
     _logging(args, settings, default="WARNING")
-    with StateLock(settings.state_path), connect(settings) as conn, open_store(settings) as store:
+    try:
+        lock = StateLock(settings.state_path)
+        lock.acquire()
+    except LockHeld as exc:
+        # plan records what it learns (order states, fills) and resolves unanswered posts: beside
+        # a running daemon it could judge a post in flight as lost.
+        raise SettingsError(f"{exc} `plan` updates the state file too, so it cannot run beside "
+                            "the daemon; `reconciler status` and `reconciler orders` can.") from None
+    with lock, connect(settings) as conn, open_store(settings) as store:
         report = make_reconciler(conn, store).plan()
     if args.json:
         print(out.dumps({"plan": report.json, "error": report.error,

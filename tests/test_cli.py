@@ -185,6 +185,8 @@ def test_state_lock_refuses_a_second_writer(env: Path, capsys: pytest.CaptureFix
         code, _, err = run_cli(capsys, "apply")
         assert code == 1
         assert "state/reconciler.db is in use by pid" in err and str(os.getpid()) in err
+        code, _, err = run_cli(capsys, "plan")
+        assert code == 1 and "cannot run beside the daemon" in err
         code, out, _ = run_cli(capsys, "status")  # status reads alongside a running daemon
     assert code == 1  # no state file yet: nothing has run
 
