@@ -85,6 +85,10 @@ def to_decimal(value: Any, *, what: str) -> Decimal:
         raise ValueError(f'{what} must be a decimal number such as "0.45"; got {value!r:.40}')
     if not result.is_finite():
         raise ValueError(f"{what} must be a finite decimal number")
+    # Exponents far outside what money needs would make Decimal arithmetic round to 0 or
+    # overflow the context, so a tick check could pass on a nonsense value.
+    if result and not -12 <= result.adjusted() <= 15:
+        raise ValueError(f"{what} {result} is out of any sensible range")
     return result
 
 

@@ -302,3 +302,39 @@ def test_fast_and_pure_python_parsers_give_the_same_data_and_marks(path: Path) -
         except YamlProblem as exc:
             outcomes.append(("error", exc.message, exc.line, exc.col))
     assert outcomes[0] == outcomes[1]
+
+
+# --- robustness: any bytes give errors or a spec, never an exception -------------------------
+
+VALID = (REPO / "desired" / "election.yaml").read_text()
+
+
+@given(st.text(max_size=300))
+def test_arbitrary_text_never_raises(text: str) -> None:
+    result = load_text(text)
+    assert (result.spec is None) == bool(result.errors)
+    for error in result.errors:
+        assert error.line >= 1 and error.col >= 1 and error.message
+
+
+@given(st.integers(0, len(VALID) - 1), st.integers(0, len(VALID)), st.text(max_size=12))
+def test_damaged_valid_file_never_raises(start: int, end: int, insert: str) -> None:
+    text = VALID[:start] + insert + VALID[max(start, end):]
+    result = load_text(text, now=1_767_225_600)
+    assert (result.spec is None) == bool(result.errors)
+    lines = text.splitlines() or [""]
+    for error in result.errors:
+        assert 1 <= error.line <= len(lines) + 1, error
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False))
+def test_a_price_is_accepted_exactly_when_it_is_a_valid_price(price: Decimal) -> None:
+    result = load_text(one_level(f'{{side: BUY, price: "{price}", size: 10}}'))
+    # Decide independently, with exact integer arithmetic on the digits.
+    sign, digits, exponent = price.as_tuple()
+    assert isinstance(exponent, int)
+    value = int("".join(map(str, digits)) or "0")
+    scaled_num, scaled_den = (value * 10**exponent, 1) if exponent >= 0 else (value, 10**-exponent)
+    in_range = not sign and 0 < scaled_num < scaled_den
+    on_grid = (scaled_num * 10_000) % scaled_den == 0
+    assert (result.spec is not None) == (in_range and on_grid), result.errors
