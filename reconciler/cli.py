@@ -174,9 +174,17 @@ def _client_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--token", default="", help="token id")
 
 
+#: Commands that never talk to the exchange: a broken key or host in the environment (a
+#: pre-commit hook's, say) must not stop them.
+OFFLINE_COMMANDS = frozenset({"validate", "schema", "status", "history", "paper-exchange"})
+
+
 def settings_from(args: argparse.Namespace) -> Any:
     flags = {k: v for k, v in vars(args).items() if k not in ("handler", "command")}
-    return load_settings(flags=flags)
+    env = None
+    if args.command in OFFLINE_COMMANDS:
+        env = {k: v for k, v in os.environ.items() if k.startswith("RECONCILER_")}
+    return load_settings(flags=flags, env=env)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -124,6 +124,17 @@ def test_validate_and_schema(env: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert code == 0 and json.loads(out)["type"] == "object"
 
 
+def test_offline_commands_ignore_a_broken_connection_environment(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PRIVATE_KEY", "not-a-key")
+    monkeypatch.setenv("SIGNATURE_TYPE", "1")  # no funder: refused where it matters
+    assert run_cli(capsys, "validate")[0] == 0
+    assert run_cli(capsys, "schema")[0] == 0
+    code, _, err = run_cli(capsys, "orders")
+    assert code == 1 and "FUNDER_ADDRESS" in err
+
+
 def test_commands_that_need_a_key_say_use_paper(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
