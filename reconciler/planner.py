@@ -32,8 +32,10 @@ The rules, in the order they are applied:
    skipped tokens count toward the global cap) is held under the token's `max_buy_notional` and
    the global `max_total_buy_notional`: if the kept orders alone exceed a cap, buys are
    cancelled (CAP) from the lowest price, newest first; posts then share what is left, best
-   price first (tokens in id order), each trimmed to fit. With `balances`, sells (kept + new) never
-   exceed the token's share balance (a token missing from `balances` is not limited).
+   price first (tokens in id order), each trimmed to fit. With `balances` (the shares held per
+   token), new sells are trimmed so that kept + new sells never exceed the balance; sells that
+   already rest above it are not cancelled (the exchange reserved them); a token missing from
+   `balances` is not limited. Unresolved posts count toward caps and balances as if resting.
 7. A post (after trimming) below the market's `min_order_size` is skipped with a warning, never
    rounded up.
 
