@@ -132,7 +132,7 @@ def test_offline_commands_ignore_a_broken_connection_environment(
     assert run_cli(capsys, "validate")[0] == 0
     assert run_cli(capsys, "schema")[0] == 0
     code, _, err = run_cli(capsys, "orders")
-    assert code == 1 and "FUNDER_ADDRESS" in err
+    assert code == 1 and "private key is not 32 bytes" in err
 
 
 def test_commands_that_need_a_key_say_use_paper(
