@@ -46,7 +46,7 @@ from watchdog.observers import Observer
 
 from reconciler.cli_output import tick_text
 from reconciler.daemon_support import Debouncer, FailureLog, Health, LoopBackoff
-from reconciler.metrics import Metrics, make_metrics_server
+from reconciler.metrics import Metrics, make_metrics_server, record_tick_result
 from reconciler.sdnotify import SystemdNotifier
 
 log = logging.getLogger("reconciler.daemon")
@@ -353,7 +353,7 @@ class Daemon:
         self._metrics.inc("reconciler_ticks_total", outcome="success")
         self._metrics.set("reconciler_last_success_timestamp_seconds", round(time.time(), 3))
         self._metrics.set("reconciler_consecutive_failures", 0)
-        _record_result_metrics(self._metrics, result)
+        record_tick_result(self._metrics, result)
         summary = tick_text(result)
         if not self._ready_sent:
             self._notifier.ready(status=summary)
@@ -455,23 +455,6 @@ class _ChangeHandler(FileSystemEventHandler):
         paths = (str(event.src_path), str(getattr(event, "dest_path", "") or ""))
         if any(p.endswith(_WATCHED_SUFFIXES) for p in paths):
             self._poke()
-
-
-def _record_result_metrics(metrics: Metrics, result: Any) -> None:
-    """Copy what a TickResult carries into metrics; fields it lacks are skipped."""
-    for kind in ("posted", "cancelled", "rejected", "unknown"):
-        count = getattr(result, kind, None)
-        if isinstance(count, int) and count:
-            metrics.inc("reconciler_actions_total", count, kind=kind)
-    drift = getattr(result, "drift", None)
-    if isinstance(drift, int):
-        metrics.set("reconciler_drift", drift)
-    revision = getattr(result, "revision_id", None)
-    if isinstance(revision, int):
-        metrics.set("reconciler_applied_revision", revision)
-    spec_ok = getattr(result, "spec_valid", None)
-    if isinstance(spec_ok, bool):
-        metrics.set("reconciler_spec_valid", 1 if spec_ok else 0)
 
 
 def run_daemon(daemon: Daemon) -> int:

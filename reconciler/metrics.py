@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -66,6 +67,23 @@ class Metrics:
                 for labels, value in sorted(family.values.items()):
                     lines.append(f"{family.name}{_labels(labels)} {_number(value)}")
         return "\n".join(lines) + "\n"
+
+
+def record_tick_result(metrics: Metrics, result: Any) -> None:
+    """Copy what a TickResult carries into metrics; fields it lacks are skipped."""
+    for kind in ("posted", "cancelled", "rejected", "unknown"):
+        count = getattr(result, kind, None)
+        if isinstance(count, int) and count:
+            metrics.inc("reconciler_actions_total", count, kind=kind)
+    drift = getattr(result, "drift", None)
+    if isinstance(drift, int):
+        metrics.set("reconciler_drift", drift)
+    revision = getattr(result, "revision_id", None)
+    if isinstance(revision, int):
+        metrics.set("reconciler_applied_revision", revision)
+    spec_ok = getattr(result, "spec_valid", None)
+    if isinstance(spec_ok, bool):
+        metrics.set("reconciler_spec_valid", 1 if spec_ok else 0)
 
 
 def _labels(labels: Labels) -> str:
