@@ -22,7 +22,7 @@ from reconciler.logs import configure_logging
 from reconciler.render import render_json, render_text
 from reconciler.sdnotify import SystemdNotifier
 from reconciler.settings import Settings, SettingsError, ShutdownPolicy
-from reconciler.spec import json_schema, validate_command
+from reconciler.spec import json_schema, load_desired, validate_command
 from reconciler.store import Store
 from reconciler.wiring import (
     cancel_managed_orders,
@@ -119,20 +119,26 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )
         code = daemon.run(install_signals=True)
         if once:
-            _show_converged(daemon.last_result, conn=conn)
+            _show_converged(daemon.last_result, conn=conn, labels=_labels(settings))
     return code
 
 
-def _show_converged(result: Any, *, conn: Any) -> None:
+def _labels(settings: Settings) -> dict[str, str]:
+    loaded = load_desired(settings.desired_dir)
+    return dict(loaded.spec.labels) if loaded.spec is not None else {}
+
+
+def _show_converged(result: Any, *, conn: Any, labels: dict[str, str]) -> None:
     """Print what the one converge did, then the book as the exchange has it."""
     if result is None:
         print("no tick ran")
         return
     print(f"\n== plan applied ({conn.host}) ==")
-    print(render_text(result.plan) if getattr(result, "plan", None) else "(no plan)")
+    plan = getattr(result, "plan", None)
+    print(render_text(plan, labels=labels) if plan is not None else "(no plan)")
     print(out.tick_text(result))
     print("\n== open orders on the exchange ==")
-    print(out.orders_table(conn.client.get_open_orders()))
+    print(out.orders_table(conn.client.get_open_orders(), labels=labels))
 
 
 def status(args: argparse.Namespace, settings: Settings) -> int:
