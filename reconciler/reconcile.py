@@ -82,6 +82,7 @@ class PlanReport:
     digest: str
     spec_errors: tuple[str, ...] = ()
     error: str | None = None
+    git_commit: str | None = None
 
     @property
     def has_changes(self) -> bool:
@@ -184,7 +185,8 @@ class Reconciler:
         except EmptyDesiredState as exc:
             return PlanReport(None, str(exc), None, load.digest, error=str(exc))
         text = render.render_text(plan, labels=spec.labels)
-        return PlanReport(plan, text, render.render_json(plan), load.digest)
+        commit = self.git_commit_of(self.desired_dir) if self.git_commit_of else None
+        return PlanReport(plan, text, render.render_json(plan), load.digest, git_commit=commit)
 
     def tick(self) -> TickResult:
         """One full pass. Never raises for an exchange or spec problem: see the result."""
