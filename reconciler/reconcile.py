@@ -46,10 +46,11 @@ from reconciler.clob.errors import ClobError, RateLimited
 from reconciler.clob.types import AssetType, BalanceAllowance, Notification
 from reconciler.model import MarketInfo, OpenOrder, Plan, Post, Side
 from reconciler.spec import DesiredState, EmptyDesiredState, load_desired
-from reconciler.store import OrderStatus, Store
+from reconciler.store import INVENTORY_STATUSES, OrderStatus, Store
 
 log = logging.getLogger(__name__)
 
+CANCEL_NOTIFICATION = 1
 FILL_NOTIFICATION = 2
 PRUNE_EVERY_RUNS = 1000
 #: Outcomes of a pass that did its job (the daemon pings the watchdog after them).
@@ -347,28 +348,34 @@ class Reconciler:
                 log.warning("could not drop notifications (%s); they are skipped next time", exc)
 
     def _record_notification(self, note: Notification) -> None:
-        if note.type != FILL_NOTIFICATION:
-            return  # cancels and resolutions: the open-orders read and lookups say the rest
+        """Fills count toward their level; a cancel is terminal, so the order needs no lookup.
+        Resolutions (type 4) change nothing here: the market's orders are cancelled (type 1)."""
+        if note.type not in (CANCEL_NOTIFICATION, FILL_NOTIFICATION):
+            return
         payload = note.payload
         order_id = str(payload.get("order_id", ""))
+        ours = self.store.order(order_id)
+        if ours is None:
+            return
         try:
-            size = Decimal(str(payload.get("matched_size", "0")))
-            price = Decimal(str(payload.get("price", "0")))
             original = Decimal(str(payload.get("original_size", "0")))
             remaining = Decimal(str(payload.get("remaining_size", original)))
+            size = Decimal(str(payload.get("matched_size", "0")))
+            price = Decimal(str(payload.get("price", "0")))
         except ArithmeticError:
             log.warning("notification %s: unreadable amounts; skipped", note.id)
             return
-        fill_id = str(payload.get("trade_id") or f"notification:{note.id}")
-        self.store.add_fill(
-            order_id=order_id,
-            fill_id=fill_id,
-            size=size,
-            price=price,
-            at_ms=int(self.clock() * 1000),
-        )
+        if note.type == FILL_NOTIFICATION:
+            fill_id = str(payload.get("trade_id") or f"notification:{note.id}")
+            at_ms = int(self.clock() * 1000)
+            self.store.add_fill(
+                order_id=order_id, fill_id=fill_id, size=size, price=price, at_ms=at_ms
+            )
         if original > 0:
             self.store.observe_matched(order_id, original - remaining)
+        if note.type == CANCEL_NOTIFICATION and ours.status in INVENTORY_STATUSES:
+            self.store.mark_order(order_id, status=OrderStatus.CANCELED, error="cancel notified")
+            self.store.close_open_journal(order_id, outcome="resolved", result="canceled")
 
     def _look_up_vanished(self, open_ids: set[str], run_id: int | None) -> None:
         for order in self.store.orders(statuses=[OrderStatus.LIVE]):

@@ -352,3 +352,19 @@ def test_the_state_file_holds_no_secret(harness: Harness) -> None:
         assert secret.encode() not in blobs
         assert secret.lower().encode() not in blobs
     harness.store = type(harness.store).open(path)  # for the fixture's close
+
+
+def test_a_cancel_by_hand_is_learned_from_its_notification_and_the_level_reposted(
+    harness: Harness,
+) -> None:
+    converge(harness, {TOKEN_A: [level("BUY", "0.45", "10")]})
+    (order,) = harness.open_orders(TOKEN_A)
+    assert harness.me.client.cancel_order(order.order_id).canceled == (order.order_id,)
+    harness.me.session.reset()
+    result = harness.reconciler.tick()
+    assert result.success and result.posted == 1
+    # Known from the notification: no lookup of the cancelled order was needed.
+    assert not [p for _, p in harness.me.session.sent if p.startswith("/data/order/")]
+    stored = harness.store.order(order.order_id)
+    assert stored is not None and stored.status is OrderStatus.CANCELED
+    assert harness.resting(TOKEN_A) == {(Side.BUY, D("0.45")): D("10")}
