@@ -9,15 +9,19 @@ A pass, in order (each step's failure mode is the point):
    exchange for each order hash, before anything can be posted for their levels (invariant 4).
 3. Read the open orders. A failure aborts the pass: it is never read as "no orders"
    (invariant 1). Our orders seen there are live, with their matched size.
-4. Consume notifications: fills are recorded toward their level (idempotent per trade), and the
-   processed ids are COMMITTED to SQLite BEFORE they are dropped on the exchange, so a crash in
-   between re-reads them and skips them, never loses or double counts a fill.
+4. Consume notifications: fills (type 2) are recorded toward their level (idempotent per trade)
+   and cancels (type 1) settle our order; the processed ids are COMMITTED to SQLite BEFORE they
+   are dropped on the exchange, so a crash in between re-reads them and skips them, never loses
+   or double counts a fill. (Fills are also learned from the cumulative matched size of every
+   order read; the store keeps the larger of the two, so nothing counts twice.)
 5. Our orders that vanished from the open set are looked up once: filled or cancelled. A failed
    lookup marks the order unknown, which holds its level (step 2 retries next pass).
 6. Market info per declared token (cached for `market_ttl` seconds); share balances for tokens
    the plan would sell, so sells never exceed what we hold (invariant 5; an unreadable balance
    counts as zero: no new sells).
-7. Plan (the pure planner), then hold back the posts of tokens in backoff (invariant 8).
+7. Plan (the pure planner), then hold back the posts of tokens in backoff (invariant 8) and of
+   tokens with an order still unknown after step 2 (it may rest unseen and count toward a cap;
+   under a global buy cap every buy waits).
 8. Apply (not for `plan`), then record the run with its summary and outcome.
 
 `plan()` runs the same steps without any write to the exchange and without recording a run or a
@@ -33,6 +37,7 @@ cancels for it still go through; one failing market does not stall the others.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -55,6 +60,7 @@ FILL_NOTIFICATION = 2
 PRUNE_EVERY_RUNS = 1000
 #: Outcomes of a pass that did its job (the daemon pings the watchdog after them).
 SUCCESS_OUTCOMES = ("ok", "partial", "noop", "held")
+NO_VALID_SPEC = "invalid desired state and no valid one loaded yet; nothing changed"
 
 
 class ExchangeClient(WriteClient, Protocol):
@@ -193,44 +199,24 @@ class Reconciler:
         """One full pass. Never raises for an exchange or spec problem: see the result."""
         spec, revision_id, spec_errors = self._load_for_tick()
         run_id = self.store.start_run(revision_id)
+        finish = functools.partial(self._finish, run_id, revision_id, spec_errors=spec_errors)
         if spec is None:
-            error = "invalid desired state and no valid one loaded yet; nothing changed"
-            return self._finish(
-                run_id, revision_id, outcome="invalid_spec", error=error, spec_errors=spec_errors
-            )
+            return finish(outcome="invalid_spec", error=NO_VALID_SPEC)
         try:
             plan = self._observe_and_plan(spec, run_id=run_id, persist_notifications=True)
         except EmptyDesiredState as exc:
-            return self._finish(
-                run_id, revision_id, outcome="refused", error=str(exc), spec_errors=spec_errors
-            )
+            return finish(outcome="refused", error=str(exc))
         except RateLimited as exc:
-            return self._finish(
-                run_id,
-                revision_id,
-                outcome="rate_limited",
-                error=f"rate limited: {exc}",
-                retry_after=exc.retry_after,
-                spec_errors=spec_errors,
-            )
+            return finish(outcome="rate_limited", error=str(exc), retry_after=exc.retry_after)
         except ClobError as exc:
-            return self._finish(
-                run_id,
-                revision_id,
-                outcome="error",
-                error=f"{type(exc).__name__}: {exc}",
-                spec_errors=spec_errors,
-            )
+            return finish(outcome="error", error=f"{type(exc).__name__}: {exc}")
         self._count_backoff_pass()
         if plan.is_empty:
             # Generations still need recording (a spec edit that needs no order change).
             self.store.record_generations(plan.generations)
             self.store.retire_levels(keep=_level_keys(spec))
             # "held": nothing sent, but posts wait for a backoff or an unknown outcome.
-            outcome = "held" if self._held_posts else "noop"
-            return self._finish(
-                run_id, revision_id, outcome=outcome, plan=plan, spec_errors=spec_errors
-            )
+            return finish(outcome="held" if self._held_posts else "noop", plan=plan)
         applied = apply_plan(
             plan,
             client=self.client,
@@ -241,16 +227,12 @@ class Reconciler:
         )
         self._update_backoff(applied)
         self.store.retire_levels(keep=_level_keys(spec))
-        outcome = _outcome(applied)
-        return self._finish(
-            run_id,
-            revision_id,
-            outcome=outcome,
+        return finish(
+            outcome=_outcome(applied),
             plan=plan,
             applied=applied,
             error=applied.error,
             retry_after=applied.retry_after,
-            spec_errors=spec_errors,
         )
 
     # --- step 1: the desired state ---------------------------------------------------------
