@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 
 CANCEL_NOTIFICATION = 1
 FILL_NOTIFICATION = 2
+RESOLVED_NOTIFICATION = 4
 PRUNE_EVERY_RUNS = 1000
 #: Outcomes of a pass that did its job (the daemon pings the watchdog after them).
 SUCCESS_OUTCOMES = ("ok", "partial", "noop", "held")
@@ -73,6 +74,8 @@ class ExchangeClient(WriteClient, Protocol):
     def drop_notifications(self, ids: Sequence[str]) -> None: ...
 
     def get_market_info(self, token_id: str) -> MarketInfo: ...
+
+    def clear_market_cache(self, token_id: str | None = None) -> None: ...
 
     def get_balance_allowance(
         self, asset_type: AssetType | str = ..., token_id: str | None = None
@@ -226,6 +229,8 @@ class Reconciler:
             revision_id=revision_id,
         )
         self._update_backoff(applied)
+        for token_id in applied.failed_tokens:
+            self._forget_market(token_id)  # a rejection may mean a new tick size: re-read
         self.store.retire_levels(keep=_level_keys(spec))
         return finish(
             outcome=_outcome(applied),
@@ -316,6 +321,8 @@ class Reconciler:
             return
         if not notes:
             return
+        if any(n.type == RESOLVED_NOTIFICATION for n in notes):
+            self._forget_market(None)  # a market closed: re-read what accepts orders
         done = self.store.processed_notification_ids(n.id for n in notes)
         with self.store.atomic():
             for note in notes:
@@ -390,6 +397,8 @@ class Reconciler:
             if cached is not None and now - cached[1] < self.market_ttl:
                 markets[token.token_id] = cached[0]
                 continue
+            # Our TTL decides: the client's own cache must not hand back an older answer.
+            self.client.clear_market_cache(token.token_id)
             try:
                 info = self.client.get_market_info(token.token_id)
             except RateLimited:
@@ -402,6 +411,14 @@ class Reconciler:
             self._markets[token.token_id] = (info, now)
             markets[token.token_id] = info
         return markets
+
+    def _forget_market(self, token_id: str | None) -> None:
+        """Drop cached market info (ours and the client's) for one token, or all."""
+        if token_id is None:
+            self._markets.clear()
+        else:
+            self._markets.pop(token_id, None)
+        self.client.clear_market_cache(token_id)
 
     def _balances(self, token_ids: Sequence[str]) -> dict[str, Decimal]:
         balances: dict[str, Decimal] = {}

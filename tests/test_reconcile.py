@@ -300,8 +300,11 @@ def test_market_info_is_refreshed_after_its_ttl(harness: Harness) -> None:
     harness.reconciler.tick()
     assert asked == [TOKEN_A]
     now[0] += 2
+    harness.me.session.reset()
     harness.reconciler.tick()
     assert asked == [TOKEN_A, TOKEN_A]
+    # ... and it went to the exchange, not to the client's own cache.
+    assert [p for _, p in harness.me.session.sent if p not in ("/data/orders", "/notifications")]
 
 
 def test_tick_result_speaks_to_the_daemon(harness: Harness) -> None:
@@ -368,3 +371,20 @@ def test_a_cancel_by_hand_is_learned_from_its_notification_and_the_level_reposte
     stored = harness.store.order(order.order_id)
     assert stored is not None and stored.status is OrderStatus.CANCELED
     assert harness.resting(TOKEN_A) == {(Side.BUY, D("0.45")): D("10")}
+
+
+def test_a_resolved_market_is_skipped_and_the_others_go_on(harness: Harness) -> None:
+    converge(
+        harness, {TOKEN_A: [level("BUY", "0.45", "10")], TOKEN_B: [level("BUY", "0.30", "10")]}
+    )
+    exchange = harness.paper.exchange
+    with exchange.lock:
+        exchange.resolve_market(exchange.markets.get(TOKEN_A).condition_id, None)
+    result = harness.reconciler.tick()
+    assert result.success, result.error
+    assert harness.me.session.order_writes() == []
+    assert result.plan is not None and [s.token_id for s in result.plan.skipped] == [TOKEN_A]
+    assert {o.status for o in harness.store.orders() if o.key.token_id == TOKEN_A} == {
+        OrderStatus.CANCELED
+    }
+    assert harness.resting() == {(Side.BUY, D("0.3")): D("10")}
