@@ -421,7 +421,8 @@ class Daemon:
 
     def _watchdog_pulse(self) -> None:
         watchdog = self._notifier.watchdog_seconds
-        if watchdog and self.health.healthy(watchdog_seconds=watchdog):
+        # Health turns good before READY=1 is sent (same tick); never ping ahead of READY.
+        if watchdog and self._ready_sent and self.health.healthy(watchdog_seconds=watchdog):
             self._notifier.watchdog()
 
     def _heartbeat_pulse(self) -> None:

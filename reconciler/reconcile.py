@@ -177,12 +177,13 @@ class Reconciler:
         self._markets: dict[str, tuple[MarketInfo, float]] = {}
         self._backoff: dict[str, _Backoff] = {}
         self._held_posts = 0  # posts the last planning held back
+        self._logged_invalid_digest: str | None = None
 
     # --- entry points ----------------------------------------------------------------------
 
     def plan(self) -> PlanReport:
         """The plan a tick would apply now. No write request is sent to the exchange."""
-        load = load_desired(self.desired_dir, now=self.clock())
+        load = load_desired(self.desired_dir)
         errors = tuple(str(e) for e in load.errors)
         spec = load.spec
         if spec is None:
@@ -243,7 +244,10 @@ class Reconciler:
     # --- step 1: the desired state ---------------------------------------------------------
 
     def _load_for_tick(self) -> tuple[DesiredState | None, int | None, tuple[str, ...]]:
-        load = load_desired(self.desired_dir, now=self.clock())
+        # No `now` here: a GTD level whose expiry has passed is the planner's to skip (with a
+        # warning), not an error that would invalidate every other token in the directory.
+        # `reconciler validate` does pass `now`, so a pre-commit hook still catches it.
+        load = load_desired(self.desired_dir)
         errors = tuple(str(e) for e in load.errors)
         commit = self.git_commit_of(self.desired_dir) if self.git_commit_of else None
         files = [_relative(f, self.desired_dir) for f in load.files]
@@ -257,8 +261,11 @@ class Reconciler:
         if load.spec is not None:
             self._last_valid = (load.spec, revision_id)
             return load.spec, revision_id, ()
+        # Log the errors once per broken revision, not on every tick while it stays broken.
+        level = logging.ERROR if load.digest != self._logged_invalid_digest else logging.DEBUG
+        self._logged_invalid_digest = load.digest
         for error in errors:
-            log.error("desired state: %s", error)
+            log.log(level, "desired state: %s", error)
         if self._last_valid is None:
             return None, None, errors
         spec, in_force = self._last_valid
