@@ -92,7 +92,7 @@ def apply(args: argparse.Namespace, settings: Settings) -> int:
                          "plan": render_json(result.plan) if result.plan else None}))
     else:
         if result.plan is not None:
-            print(render_text(result.plan))
+            print(render_text(result.plan, labels=_labels(settings)))
         print(out.tick_text(result))
     return 0 if result.success else 1
 
