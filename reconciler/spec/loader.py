@@ -15,9 +15,11 @@ never reads the clock; `validate_command` passes the current time.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,8 @@ class LoadResult:
     errors: list[SpecError] = field(default_factory=list)
     digest: str = ""  # sha256 over the names and bytes of the files read
     files: list[Path] = field(default_factory=list)
+    # The bytes read, by path relative to the directory: what a valid revision is kept as.
+    contents: Mapping[str, bytes] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -80,6 +84,7 @@ def desired_files(directory: Path) -> list[Path]:
 
 
 def load_desired(directory: Path, *, now: float | None = None) -> LoadResult:
+    """Load every desired-state file under `directory` (see the module docstring)."""
     directory = Path(directory)
     if not directory.is_dir():
         return LoadResult(
@@ -90,35 +95,63 @@ def load_desired(directory: Path, *, now: float | None = None) -> LoadResult:
                 )
             ],
         )
-    files = desired_files(directory)
-    if not files:
-        return LoadResult(
-            spec=None,
-            errors=[
-                _whole(
-                    directory,
-                    "no *.yaml or *.yml files; add one with `version: 1` and a `tokens:` list",
-                )
-            ],
-        )
-    hasher = hashlib.sha256()
     errors: list[SpecError] = []
-    parsed: list[_Parsed] = []
+    contents: dict[str, bytes] = {}
+    files = desired_files(directory)
     for path in files:
         data = _read(path, errors)
-        if data is None:
+        if data is not None:
+            contents[path.relative_to(directory).as_posix()] = data
+    result = _load_contents(contents, base=directory, now=now, errors=errors)
+    # `files` lists what was found, including a file that could not be read.
+    return dataclasses.replace(result, files=files)
+
+
+def load_files(
+    contents: Mapping[str, bytes], *, base: Path | None = None, now: float | None = None
+) -> LoadResult:
+    """Load desired-state files given in memory as {path relative to the directory: bytes},
+    e.g. the files of a revision kept in the state file. Same checks, digest and errors as
+    `load_desired` on a directory holding exactly these files (every name given is loaded: the
+    caller chose them). `base`, when given, is the directory the names are reported under, so
+    a spec rebuilt from stored files equals the one first loaded from `base`."""
+    return _load_contents(contents, base=base, now=now, errors=[])
+
+
+def _load_contents(
+    contents: Mapping[str, bytes],
+    *,
+    base: Path | None,
+    now: float | None,
+    errors: list[SpecError],
+) -> LoadResult:
+    """The one code path of both loaders. `errors` holds the problems found while reading;
+    the files that could not be read are absent from `contents`."""
+    names = sorted(contents)
+    files = [base / n if base is not None else Path(n) for n in names]
+    if not names and not errors:
+        where = base if base is not None else Path(".")
+        message = "no *.yaml or *.yml files; add one with `version: 1` and a `tokens:` list"
+        return LoadResult(spec=None, errors=[_whole(where, message)])
+    hasher = hashlib.sha256()
+    parsed: list[_Parsed] = []
+    for name, path in zip(names, files, strict=True):
+        data = contents[name]
+        if len(data) > MAX_FILE_BYTES:  # not hashed, as a directory's too-big file is not read
+            errors.append(_too_big(path))
             continue
-        hasher.update(f"{path.relative_to(directory).as_posix()}\0{len(data)}\0".encode())
+        hasher.update(f"{name}\0{len(data)}\0".encode())
         hasher.update(data)
         one = _parse_file(str(path), data, now=now, errors=errors)
         if one is not None:
             parsed.append(one)
     errors.extend(_cross_file_errors(parsed))
     digest = hasher.hexdigest()
+    kept = {name: contents[name] for name in names}
     if errors:
-        return LoadResult(spec=None, errors=errors, digest=digest, files=files)
+        return LoadResult(spec=None, errors=errors, digest=digest, files=files, contents=kept)
     spec = build_state([p.model for p in parsed], sources=[p.name for p in parsed])
-    return LoadResult(spec=spec, errors=[], digest=digest, files=files)
+    return LoadResult(spec=spec, errors=[], digest=digest, files=files, contents=kept)
 
 
 def load_text(text: str, *, name: str = "inline.yaml", now: float | None = None) -> LoadResult:
@@ -136,18 +169,18 @@ def _whole(path: Path, message: str) -> SpecError:
     return SpecError(str(path), 1, 1, message)
 
 
+def _too_big(path: Path) -> SpecError:
+    return _whole(
+        path,
+        f"file is larger than {MAX_FILE_BYTES} bytes; split it or remove what is not desired state",
+    )
+
+
 def _read(path: Path, errors: list[SpecError]) -> bytes | None:
     try:
+        # Checked before reading too, so a huge file is never read into memory.
         if path.stat().st_size > MAX_FILE_BYTES:
-            errors.append(
-                SpecError(
-                    str(path),
-                    1,
-                    1,
-                    f"file is larger than {MAX_FILE_BYTES} "
-                    "bytes; split it or remove what is not desired state",
-                )
-            )
+            errors.append(_too_big(path))
             return None
         return path.read_bytes()
     except OSError as exc:
