@@ -133,12 +133,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"paperclob: cannot start: {exc}", file=sys.stderr)
         return 1
-    print(f"paper exchange listening on {url}", flush=True)
     stop = threading.Event()
     previous = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    # Announce only once the handlers are in: a supervisor that signals as soon as it reads
+    # this line must get a clean stop, not the default SIGTERM death.
+    print(f"paper exchange listening on {url}", flush=True)
     try:
         while not stop.wait(0.5):
             pass

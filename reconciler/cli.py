@@ -111,8 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
             c.history)
     p.add_argument("--limit", type=int, default=50, help="entries to show (50)")
     p.add_argument("--json", action="store_true", help="print as JSON")
-    p = add("paper-exchange", "Run the local paper exchange (arguments go to "
-                              "`python -m paperclob`; try --help after --).", c.paper_exchange)
+    p = add("paper-exchange", "Run the local paper exchange; its options (--port, --markets, "
+                              "...) go to `python -m paperclob` (see `python -m paperclob "
+                              "--help`).", c.paper_exchange)
     p.add_argument("paper_args", nargs=argparse.REMAINDER, metavar="ARGS")
     _client_commands(add)
     return parser
@@ -188,7 +189,13 @@ def settings_from(args: argparse.Namespace) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if args.command == "paper-exchange":
+        # Its options are paperclob's own: `reconciler paper-exchange --port 8080` passes through.
+        args.paper_args = [*unknown, *args.paper_args]
+    elif unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         settings = settings_from(args)
         return int(args.handler(args, settings))

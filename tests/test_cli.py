@@ -265,3 +265,29 @@ def test_paper_exchange_command_runs_paperclob(capsys: pytest.CaptureFixture[str
         main(["paper-exchange", "--", "--help"])
     assert done.value.code == 0
     assert "--port" in capsys.readouterr().out
+
+
+def test_paper_exchange_takes_paperclobs_options_directly_and_stops_on_sigterm() -> None:
+    """`reconciler paper-exchange --port N` (no `--` needed) serves on N until SIGTERM."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "paper-exchange", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert f"http://127.0.0.1:{port}" in first, (first, proc.stderr.read() if proc.stderr else "")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
