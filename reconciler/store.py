@@ -2,7 +2,8 @@
 
 What it remembers, and why:
 - revisions: every distinct content of the desired directory seen, valid or not, so `status` can
-  say which revision is applied and what is wrong with the newest one (invariant 2).
+  say which revision is in force and what is wrong with the newest one (invariant 2); and the
+  exact files of the valid ones, so the last valid revision stays in force across a restart.
 - levels: the generation in force for each (token, side, price) and what has filled since it
   began, so `replenish: false` levels are not posted again after a fill.
 - orders: the inventory of orders WE posted. It alone decides ownership (invariant 3).
@@ -24,7 +25,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -42,6 +43,7 @@ from reconciler.store_schema import (
     SchemaTooNew,
     StoredOrder,
     decimal_text,
+    file_text,
     intent_row,
     journal_row,
     key_params,
@@ -148,29 +150,54 @@ class Store:
         valid: bool,
         errors: Sequence[str] | str,
         files: Sequence[str | Path],
+        contents: Mapping[str, bytes] | None = None,
     ) -> int:
         """Record what the desired directory held; a repeat of the newest revision is not
-        recorded again (a daemon re-reads the files every tick) and returns its id."""
+        recorded again (a daemon re-reads the files every tick) and returns its id.
+
+        `contents` ({path relative to the directory: bytes}) of a VALID revision are kept once,
+        so `revision_files` can rebuild it after a restart; an invalid one's never are."""
         errors_text = errors if isinstance(errors, str) else "\n".join(str(e) for e in errors)
-        files_json = json.dumps([str(f) for f in files])
-        latest = self.latest_revision()
-        if (
-            latest is not None
-            and latest.digest == digest
-            and latest.valid == valid
-            and latest.errors == errors_text
-            and latest.git_commit == git_commit
-        ):
-            return latest.id
         row = {
             "digest": digest,
             "git_commit": git_commit,
             "valid": int(valid),
             "errors": errors_text,
-            "files": files_json,
+            "files": json.dumps([str(f) for f in files]),
             "created_ms": self._now_ms(),
         }
-        return self._insert("revisions", row)
+        with self._db.atomic():
+            latest = self.latest_revision()
+            if latest is not None and latest.repeats(row):
+                revision_id = latest.id
+            else:
+                revision_id = self._insert("revisions", row)
+            if valid and contents:
+                self._keep_revision_files(revision_id, contents)
+        return revision_id
+
+    def _keep_revision_files(self, revision_id: int, contents: Mapping[str, bytes]) -> None:
+        # Once per revision: when first recorded, or (a file from before migration 2) on the
+        # first valid read after the upgrade.
+        kept = self._db.query(
+            "SELECT 1 FROM revision_files WHERE revision_id = ? LIMIT 1", [revision_id]
+        )
+        if any(True for _ in kept):
+            return
+        rows = [
+            {"revision_id": revision_id, "name": name, "content": file_text(name, data)}
+            for name, data in sorted(contents.items())
+        ]
+        self._db.table("revision_files").insert_all(rows)
+
+    def revision_files(self, revision_id: int) -> dict[str, bytes]:
+        """The exact files kept for a valid revision, {relative name: bytes}; empty when none
+        were kept (an invalid revision, pruned, or recorded before migration 2)."""
+        rows = self._db.query(
+            "SELECT name, content FROM revision_files WHERE revision_id = ? ORDER BY name",
+            [revision_id],
+        )
+        return {r["name"]: r["content"].encode("utf-8") for r in rows}
 
     def latest_revision(self) -> Revision | None:
         return self._one_revision("SELECT * FROM revisions ORDER BY id DESC LIMIT 1")
@@ -474,16 +501,26 @@ class Store:
     # --- housekeeping and reports ----------------------------------------------------------
 
     def prune(
-        self, *, keep_runs: int = 10_000, keep_notifications_ms: int = 30 * 86_400_000
+        self,
+        *,
+        keep_runs: int = 10_000,
+        keep_notifications_ms: int = 30 * 86_400_000,
+        keep_revision_files: int = 20,
     ) -> None:
-        """Bound the growth of per-tick rows. The journal, orders and fills are kept: they are
-        the audit trail."""
+        """Bound the growth of per-tick rows, and keep the files of the newest
+        `keep_revision_files` valid revisions only (the newest is the one a restart needs).
+        The journal, orders and fills are kept: they are the audit trail."""
         cutoff = self._now_ms() - keep_notifications_ms
         with self._db.atomic():
             self._db.execute(
                 "DELETE FROM runs WHERE id <= (SELECT MAX(id) FROM runs) - ?", [keep_runs]
             )
             self._db.execute("DELETE FROM processed_notifications WHERE processed_ms < ?", [cutoff])
+            self._db.execute(
+                "DELETE FROM revision_files WHERE revision_id NOT IN (SELECT id FROM revisions"
+                " WHERE valid = 1 ORDER BY id DESC LIMIT ?)",
+                [max(keep_revision_files, 1)],
+            )
 
     def status(self) -> dict[str, Any]:
         """What `reconciler status` shows."""
@@ -499,6 +536,9 @@ class Store:
             self.revision(success[0]["revision"]) if success and success[0]["revision"] else None
         )
         latest = self.latest_revision()
+        # In force: the revision the newest pass worked from (none when it had no valid spec).
+        newest = runs[0]["revision"] if runs else None
+        in_force = self.revision(newest) if newest else None
         resting: dict[str, int] = {}
         for r in self._db.query(
             "SELECT token_id, COUNT(*) AS n FROM orders WHERE status = 'live' GROUP BY token_id"
@@ -513,6 +553,8 @@ class Store:
             "last_success": success[0] if success else None,
             "applied_revision": revision_dict(applied),
             "last_valid_revision": revision_dict(self.last_valid_revision()),
+            "revision_in_force": revision_dict(in_force),
+            "desired_files_valid": latest.valid if latest is not None else None,
             "spec_error": latest.errors if latest is not None and not latest.valid else None,
             "resting_orders": resting,
             "unresolved_intents": len(unresolved),

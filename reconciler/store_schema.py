@@ -113,9 +113,21 @@ CREATE TABLE fills (
 );
 """
 
+# The exact files of each valid revision (path relative to the desired directory -> its text),
+# so that after a restart with broken files the last valid revision can be rebuilt by the same
+# loader and stay in force (invariant 2). Desired-state files hold no secret.
+_V2_REVISION_FILES = """
+CREATE TABLE revision_files (
+    revision_id INTEGER NOT NULL REFERENCES revisions (id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    content TEXT NOT NULL,
+    PRIMARY KEY (revision_id, name)
+);
+"""
+
 #: Every migration (a script of SQL statements), in order. The file's `user_version` is the
 #: number of them it has had.
-MIGRATIONS: tuple[str, ...] = (_V1_INITIAL,)
+MIGRATIONS: tuple[str, ...] = (_V1_INITIAL, _V2_REVISION_FILES)
 
 
 class SchemaTooNew(RuntimeError):
@@ -161,6 +173,15 @@ def decimal_text(value: Decimal) -> str:
     return "0" if text in ("-0", "0") else text
 
 
+def file_text(name: str, data: bytes) -> str:
+    """A desired file's bytes as the TEXT kept for its revision. Only valid revisions are kept
+    and their files are UTF-8, so strict UTF-8 round-trips them exactly (a BOM included)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"desired file {name} is not UTF-8; it cannot be kept") from None
+
+
 @dataclass(frozen=True)
 class Revision:
     id: int
@@ -170,6 +191,16 @@ class Revision:
     errors: str
     files: tuple[str, ...]
     created_ms: int
+
+    def repeats(self, row: dict[str, Any]) -> bool:
+        """Whether a new `revisions` row would say nothing this one does not (file list and
+        time aside: the digest covers the names)."""
+        return (self.digest, int(self.valid), self.errors, self.git_commit) == (
+            row["digest"],
+            row["valid"],
+            row["errors"],
+            row["git_commit"],
+        )
 
 
 @dataclass(frozen=True)
