@@ -10,11 +10,14 @@ The order of operations is the safety argument (DESIGN invariants 3, 4, 8):
 3. Cancels first, in ONE batch call. Ids the exchange did not cancel ("already canceled", "not
    found") are looked up once to learn whether they filled or were cancelled. If the batch call
    fails, nothing is posted (the plan assumed those cancels, e.g. for caps): the post intents
-   become `void`, which is certain because no post request was sent.
+   become `void`, which is certain because no post request was sent. The same after a 429 on
+   a lookup. An order whose cancel was refused and that still rests holds its token's posts,
+   and every buy under a total buy cap (the room it held may have been given to another token).
 4. Posts in batches of at most 15; one result per order, in order. A rejection is recorded with
    the exchange's message and not retried here (the caller backs the token off). A batch whose
    outcome is unknown (lost response, 5xx after sending) marks its orders `unknown`; they are
    resolved by hash, never re-sent blindly. A rate limit stops the pass and reports the wait.
+   A GTD whose expiry is less than 180 s away when its batch is about to go is voided.
 
 What each outcome means for an order's status in the store:
     placed (live/matched/delayed) -> live   (the next open-orders read says whether it rests)
@@ -26,7 +29,8 @@ What each outcome means for an order's status in the store:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -41,7 +45,7 @@ from reconciler.clob.errors import (
 )
 from reconciler.clob.signing import SignedOrder
 from reconciler.clob.types import CancelResult, OrderDetails, OrderResult, PostArgs
-from reconciler.model import Cancel, Plan, Post
+from reconciler.model import GTD_MIN_LIFETIME_SECONDS, Cancel, OrderType, Plan, Post, Side
 from reconciler.store import OrderStatus, Store
 
 log = logging.getLogger(__name__)
@@ -128,8 +132,10 @@ def apply_plan(
     store: Store,
     run_id: int | None,
     revision_id: int | None,
+    clock: Callable[[], float] = time.time,
 ) -> ApplyResult:
-    """Carry out `plan`; never raises for an exchange error (it is in the result)."""
+    """Carry out `plan`; never raises for an exchange error (it is in the result).
+    `clock` (unix seconds) checks a GTD's remaining lifetime just before it is sent."""
     result = ApplyResult()
     signed = _sign_posts(plan.posts, signer=signer, store=store, run_id=run_id, result=result)
     journal = _journal_intents(plan, signed, store=store, run_id=run_id, revision_id=revision_id)
@@ -138,16 +144,15 @@ def apply_plan(
     ):
         _void(signed, store=store, journal=journal, result=result, why="cancel step failed")
         return result
-    blocked = _tokens_with_live_leftovers(plan.cancels, result)
-    to_post = [s for s in signed if s.post.key.token_id not in blocked]
-    _void(
-        [s for s in signed if s.post.key.token_id in blocked],
-        store=store,
-        journal=journal,
-        result=result,
-        why="an order of this token that had to be cancelled is still live",
-    )
-    _post(to_post, client=client, store=store, journal=journal, result=result)
+    if result.retry_after is not None:  # a lookup after the cancel was rate limited
+        _void(signed, store=store, journal=journal, result=result, why="rate limited")
+        return result
+    blocked = _blocked_by_live_leftovers(plan, signed, result)
+    why = "an order that had to be cancelled to make room for it is still live"
+    _void(blocked, store=store, journal=journal, result=result, why=why)
+    held = {s.order.order_id for s in blocked}
+    to_post = [s for s in signed if s.order.order_id not in held]
+    _post(to_post, client=client, store=store, journal=journal, result=result, clock=clock)
     return result
 
 
@@ -261,20 +266,32 @@ def _cancel(
     for oid in ids:
         if oid not in canceled:
             reason = answer.not_canceled.get(oid, "absent from the answer")
+            state = "unknown"
             try:
-                state = look_up_order(oid, client=client, store=store, run_id=run_id)
+                if result.retry_after is None:  # after a 429, send nothing more this pass
+                    state = look_up_order(oid, client=client, store=store, run_id=run_id)
             except RateLimited as exc:
                 _note_failure(exc, result, what="lookup after cancel")
-                state = "unknown"
             result.not_cancelled[oid] = f"{reason} (now: {state})"
             if state in ("live", "unknown"):
                 result.still_live.add(oid)
     return True
 
 
-def _tokens_with_live_leftovers(cancels: Sequence[Cancel], result: ApplyResult) -> set[str]:
-    """Tokens where an order we had to cancel may still rest: posting there could break a cap."""
-    return {c.key.token_id for c in cancels if c.order_id in result.still_live}
+def _blocked_by_live_leftovers(
+    plan: Plan, signed: Sequence[_Signed], result: ApplyResult
+) -> list[_Signed]:
+    """Posts that must wait because an order the plan cancelled may still rest: the posts of
+    its token (its cap, its shares) and, under a total buy cap, every buy (the room it held
+    may have gone to another token)."""
+    live = [c for c in plan.cancels if c.order_id in result.still_live]
+    tokens = {c.key.token_id for c in live}
+    all_buys = plan.max_total_buy_notional is not None and any(c.key.side is Side.BUY for c in live)
+    return [
+        s
+        for s in signed
+        if s.post.key.token_id in tokens or (all_buys and s.post.key.side is Side.BUY)
+    ]
 
 
 def _post(
@@ -284,9 +301,19 @@ def _post(
     store: Store,
     journal: dict[str, int],
     result: ApplyResult,
+    clock: Callable[[], float],
 ) -> None:
     batches = [signed[i : i + 15] for i in range(0, len(signed), 15)]
     for index, batch in enumerate(batches):
+        # Reads, cancels and earlier batches took time since planning: a GTD must still have
+        # its minimum lifetime when it is sent, or it is not sent (void, certainly not placed).
+        earliest = int(clock()) + GTD_MIN_LIFETIME_SECONDS
+        late = [
+            s for s in batch if s.post.order_type is OrderType.GTD and s.post.expires_at < earliest
+        ]
+        _void(late, store=store, journal=journal, result=result, why="GTD expiry < 180 s away")
+        if not (batch := [s for s in batch if s not in late]):
+            continue
         result.write_requests += 1
         try:
             answers = client.post_orders(

@@ -189,6 +189,10 @@ class Plan:
     skipped: tuple[SkippedToken, ...] = ()
     warnings: tuple[str, ...] = ()
     generations: tuple[LevelGeneration, ...] = ()
+    # The spec's global cap, when it has one: room freed by cancelling a buy on one token may
+    # have been given to buys on others, so apply must know whether a cancel that failed to
+    # take effect blocks every buy (invariant 5) or only its own token's posts.
+    max_total_buy_notional: Decimal | None = None
 
     @property
     def is_empty(self) -> bool:

@@ -114,7 +114,7 @@ def plan(
             now=now,
         )
     _enforce_caps(draft, spec=spec, levels=levels, markets=markets, now=now, balances=balances)
-    return draft.finish()
+    return draft.finish(max_total_buy_notional=spec.max_total_buy_notional)
 
 
 # --- the draft plan --------------------------------------------------------------------------
@@ -154,7 +154,7 @@ class _Draft:
     def keep(self, order: OpenOrder, key: LevelKey) -> None:
         self.keeps[order.order_id] = (Keep(order.order_id, key, order.remaining), order)
 
-    def finish(self) -> Plan:
+    def finish(self, *, max_total_buy_notional: Decimal | None) -> Plan:
         return Plan(
             keeps=tuple(sorted((k for k, _ in self.keeps.values()), key=_by_key_and_id)),
             cancels=tuple(sorted(self.cancels, key=_by_key_and_id)),
@@ -162,6 +162,7 @@ class _Draft:
             skipped=tuple(sorted(self.skipped, key=lambda s: s.token_id)),
             warnings=tuple(self.warnings),
             generations=tuple(sorted(self.generations, key=lambda g: _sort_key(g.key))),
+            max_total_buy_notional=max_total_buy_notional,
         )
 
 
