@@ -2,9 +2,10 @@
 
 A pass, in order (each step's failure mode is the point):
 
-1. Load the desired files. Invalid files are recorded as an invalid revision with their
-   errors; the last valid spec loaded by this process stays in force (invariant 2). With no valid
-   spec in this process (e.g. a restart while the files are broken) the pass changes nothing.
+1. Load the desired files (desired_state.py). Invalid files are recorded as an invalid revision
+   with their errors; the last valid revision stays in force (invariant 2), after a restart too:
+   it is rebuilt from its files kept in the state file. With no valid revision at all the pass
+   changes nothing.
 2. Resolve our unresolved orders (intent or unknown: a crash, or a lost answer) by asking the
    exchange for each order hash, before anything can be posted for their levels (invariant 4).
 3. Read the open orders. A failure aborts the pass: it is never read as "no orders"
@@ -24,10 +25,10 @@ A pass, in order (each step's failure mode is the point):
    under a global buy cap every buy waits).
 8. Apply (not for `plan`), then record the run with its summary and outcome.
 
-`plan()` runs the same steps without any write to the exchange and without recording a run or a
-revision; like `terraform plan` refreshing state, it does record what it learned from the
-exchange (order states, fills), which are facts, not changes. A pass with nothing to do makes no
-write request.
+`plan()` runs the same steps, from the same spec in force, without any write to the exchange and
+without recording a run or a revision; like `terraform plan` refreshing state, it does record
+what it learned from the exchange (order states, fills), which are facts, not changes. A pass
+with nothing to do makes no write request.
 
 Per-token backoff: a token whose posts failed (rejected, unknown outcome) is not posted for
 2^(n-1) passes after its n-th consecutive failing pass (at most `max_backoff_passes`), while
@@ -49,8 +50,9 @@ from reconciler import planner, render
 from reconciler.apply import ApplyResult, Signer, WriteClient, apply_plan, look_up_order
 from reconciler.clob.errors import ClobError, RateLimited
 from reconciler.clob.types import AssetType, BalanceAllowance, Notification
+from reconciler.desired_state import DesiredStateKeeper
 from reconciler.model import MarketInfo, OpenOrder, Plan, Post, Side
-from reconciler.spec import DesiredState, EmptyDesiredState, load_desired
+from reconciler.spec import DesiredState, EmptyDesiredState
 from reconciler.store import INVENTORY_STATUSES, OrderStatus, Store
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,7 @@ PRUNE_EVERY_RUNS = 1000
 #: Outcomes of a pass that did its job (the daemon pings the watchdog after them).
 SUCCESS_OUTCOMES = ("ok", "partial", "noop", "held")
 NO_VALID_SPEC = "invalid desired state and no valid one loaded yet; nothing changed"
+INVALID = "invalid desired state"
 
 
 class ExchangeClient(WriteClient, Protocol):
@@ -173,35 +176,44 @@ class Reconciler:
         self.git_commit_of = git_commit_of
         self.market_ttl = market_ttl
         self.max_backoff_passes = max_backoff_passes
-        self._last_valid: tuple[DesiredState, int | None] | None = None
+        self.desired = DesiredStateKeeper(
+            store=store, desired_dir=self.desired_dir, git_commit_of=git_commit_of
+        )
         self._markets: dict[str, tuple[MarketInfo, float]] = {}
         self._backoff: dict[str, _Backoff] = {}
         self._held_posts = 0  # posts the last planning held back
-        self._logged_invalid_digest: str | None = None
 
     # --- entry points ----------------------------------------------------------------------
 
     def plan(self) -> PlanReport:
         """The plan a tick would apply now. No write request is sent to the exchange."""
-        load = load_desired(self.desired_dir)
-        errors = tuple(str(e) for e in load.errors)
-        spec = load.spec
+        desired = self.desired.for_plan()
+        spec, errors, digest = desired.spec, desired.errors, desired.digest
         if spec is None:
             text = "The desired state is invalid; nothing would change:\n" + "\n".join(errors)
-            return PlanReport(
-                None, text, None, load.digest, spec_errors=errors, error="invalid desired state"
-            )
+            return PlanReport(None, text, None, digest, spec_errors=errors, error=INVALID)
         try:
             plan = self._observe_and_plan(spec, run_id=None, persist_notifications=False)
         except EmptyDesiredState as exc:
-            return PlanReport(None, str(exc), None, load.digest, error=str(exc))
+            return PlanReport(None, str(exc), None, digest, spec_errors=errors, error=str(exc))
         text = render.render_text(plan, labels=spec.labels)
-        commit = self.git_commit_of(self.desired_dir) if self.git_commit_of else None
-        return PlanReport(plan, text, render.render_json(plan), load.digest, git_commit=commit)
+        if errors:  # a tick would apply the revision kept in force: show that, and why
+            head = "The desired files are invalid:\n" + "\n".join(errors)
+            text = f"{head}\n{desired.kept} stays in force; with it:\n{text}"
+        return PlanReport(
+            plan,
+            text,
+            render.render_json(plan),
+            digest,
+            spec_errors=errors,
+            error=INVALID if errors else None,
+            git_commit=desired.git_commit,
+        )
 
     def tick(self) -> TickResult:
         """One full pass. Never raises for an exchange or spec problem: see the result."""
-        spec, revision_id, spec_errors = self._load_for_tick()
+        desired = self.desired.for_tick()
+        spec, revision_id, spec_errors = desired.spec, desired.revision_id, desired.errors
         run_id = self.store.start_run(revision_id)
         finish = functools.partial(self._finish, run_id, revision_id, spec_errors=spec_errors)
         if spec is None:
@@ -240,37 +252,6 @@ class Reconciler:
             error=applied.error,
             retry_after=applied.retry_after,
         )
-
-    # --- step 1: the desired state ---------------------------------------------------------
-
-    def _load_for_tick(self) -> tuple[DesiredState | None, int | None, tuple[str, ...]]:
-        # No `now` here: a GTD level whose expiry has passed is the planner's to skip (with a
-        # warning), not an error that would invalidate every other token in the directory.
-        # `reconciler validate` does pass `now`, so a pre-commit hook still catches it.
-        load = load_desired(self.desired_dir)
-        errors = tuple(str(e) for e in load.errors)
-        commit = self.git_commit_of(self.desired_dir) if self.git_commit_of else None
-        files = [_relative(f, self.desired_dir) for f in load.files]
-        revision_id = self.store.record_revision(
-            digest=load.digest,
-            git_commit=commit,
-            valid=load.spec is not None,
-            errors=errors,
-            files=files,
-        )
-        if load.spec is not None:
-            self._last_valid = (load.spec, revision_id)
-            return load.spec, revision_id, ()
-        # Log the errors once per broken revision, not on every tick while it stays broken.
-        level = logging.ERROR if load.digest != self._logged_invalid_digest else logging.DEBUG
-        self._logged_invalid_digest = load.digest
-        for error in errors:
-            log.log(level, "desired state: %s", error)
-        if self._last_valid is None:
-            return None, None, errors
-        spec, in_force = self._last_valid
-        log.warning("keeping the last valid desired state (revision %s) in force", in_force)
-        return spec, in_force, errors
 
     # --- steps 2-7 -------------------------------------------------------------------------
 
@@ -556,13 +537,6 @@ def _outcome(applied: ApplyResult) -> str:
 
 def _level_keys(spec: DesiredState) -> list[Any]:
     return [level.key for token in spec.tokens for level in token.levels]
-
-
-def _relative(path: Path, base: Path) -> str:
-    try:
-        return Path(path).relative_to(base).as_posix()
-    except ValueError:
-        return str(path)
 
 
 def _id_order(notification_id: str) -> tuple[int, str]:
