@@ -536,9 +536,15 @@ class Store:
             self.revision(success[0]["revision"]) if success and success[0]["revision"] else None
         )
         latest = self.latest_revision()
-        # In force: the revision the newest pass worked from (none when it had no valid spec).
-        newest = runs[0]["revision"] if runs else None
-        in_force = self.revision(newest) if newest else None
+        # In force: the revision the newest pass worked from (none when it had no valid spec);
+        # a cancel-all at shutdown (outcome shutdown_*) is not a pass and has no revision.
+        passes = list(
+            self._db.query(
+                "SELECT revision FROM runs WHERE outcome IS NULL OR outcome NOT LIKE 'shutdown%'"
+                " ORDER BY id DESC LIMIT 1"
+            )
+        )
+        in_force = self.revision(passes[0]["revision"]) if passes and passes[0]["revision"] else None
         resting: dict[str, int] = {}
         for r in self._db.query(
             "SELECT token_id, COUNT(*) AS n FROM orders WHERE status = 'live' GROUP BY token_id"

@@ -295,6 +295,24 @@ def test_a_version_1_state_file_upgrades_in_place(tmp_path: Path) -> None:
         assert same == old.id and store.revision_files(old.id) == {"a.yaml": b"version: 1\n"}
 
 
+def test_status_names_the_revision_of_the_newest_pass(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "state.db") as store:
+        assert store.status()["revision_in_force"] is None
+        good = store.record_revision(digest="g", git_commit="abc", valid=True, errors=[], files=[])
+        store.finish_run(store.start_run(good), outcome="ok", summary={})
+        bad = store.record_revision(digest="b", git_commit=None, valid=False, errors=["e"], files=[])
+        store.finish_run(store.start_run(good), outcome="error", summary={})  # kept in force
+        status = store.status()
+        assert status["revision_in_force"]["id"] == good and status["desired_files_valid"] is False
+        assert status["revision_in_force"]["git_commit"] == "abc"
+        # A cancel-all at shutdown is no pass: it does not hide the revision in force.
+        store.finish_run(store.start_run(None), outcome="shutdown_ok", summary={})
+        assert store.status()["revision_in_force"]["id"] == good
+        store.finish_run(store.start_run(None), outcome="invalid_spec", summary={})
+        assert store.status()["revision_in_force"] is None  # a pass with no valid spec at all
+        assert store.latest_revision().id == bad  # type: ignore[union-attr]
+
+
 def test_prune_keeps_the_files_of_the_newest_valid_revisions(tmp_path: Path) -> None:
     with Store.open(tmp_path / "state.db") as store:
         ids = []
