@@ -72,15 +72,36 @@ def is_candidate(name: str) -> bool:
     return name.endswith(SUFFIXES)
 
 
-def desired_files(directory: Path) -> list[Path]:
-    """The files `load_desired` reads, sorted by path relative to `directory`."""
+def desired_files(directory: Path, *, errors: list[SpecError] | None = None) -> list[Path]:
+    """The files `load_desired` reads, sorted by path relative to `directory`.
+
+    What cannot be seen whole is added to `errors` when given, so all-or-nothing holds: a
+    subdirectory that cannot be listed, and a candidate name that is not a readable regular file
+    (a dangling symlink mid-checkout, a fifo). Skipping either would drop its tokens, and so
+    cancel their orders."""
+    problems: list[SpecError] = [] if errors is None else errors
+
+    def unlistable(exc: OSError) -> None:
+        where = Path(exc.filename) if exc.filename else directory
+        problems.append(_whole(where, f"cannot list this directory ({exc.strerror}); fix its "
+                                      "permissions, or move it out of the desired directory"))
+
     found: list[Path] = []
-    for root, dirs, names in os.walk(directory):
+    for root, dirs, names in os.walk(directory, onerror=unlistable):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found.extend(Path(root) / n for n in names if is_candidate(n))
-    return sorted(
-        (p for p in found if p.is_file()), key=lambda p: p.relative_to(directory).as_posix()
-    )
+    files: list[Path] = []
+    for path in sorted(found, key=lambda p: p.relative_to(directory).as_posix()):
+        try:
+            regular = path.is_file()
+        except OSError:  # e.g. a permission error on stat: reported as unreadable below
+            regular = False
+        if regular:
+            files.append(path)
+        else:
+            problems.append(_whole(path, "not a readable regular file (a dangling symlink?); "
+                                         "restore its target or remove it"))
+    return files
 
 
 def load_desired(directory: Path, *, now: float | None = None) -> LoadResult:
@@ -97,7 +118,7 @@ def load_desired(directory: Path, *, now: float | None = None) -> LoadResult:
         )
     errors: list[SpecError] = []
     contents: dict[str, bytes] = {}
-    files = desired_files(directory)
+    files = desired_files(directory, errors=errors)
     for path in files:
         data = _read(path, errors)
         if data is not None:
