@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -222,7 +223,9 @@ def balance(args: argparse.Namespace, settings: Settings) -> int:
     what = f"token {args.token} shares" if args.token else "collateral (pUSD)"
     print(f"{what}: {found.balance_decimal}")
     for spender, amount in sorted(found.allowances.items()):
-        print(f"  allowance {spender}: {amount / 1_000_000 if amount < 10**30 else 'unlimited'}")
+        # Base units to pUSD exactly (a string-built Decimal is not rounded; a float would be).
+        shown = Decimal(f"{amount}e-6") if amount < 10**30 else "unlimited"
+        print(f"  allowance {spender}: {shown}")
     return 0
 
 
