@@ -95,7 +95,9 @@ def apply(args: argparse.Namespace, settings: Settings) -> int:
         if result.plan is not None:
             print(render_text(result.plan, labels=_labels(settings)))
         print(out.tick_text(result))
-    return 0 if result.success else 1
+    # Broken files fail a one-shot apply even when the kept revision was applied (the daemon, in
+    # contrast, counts that pass as a success so it keeps its watchdog and cadence).
+    return 0 if result.success and result.spec_valid else 1
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

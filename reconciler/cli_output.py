@@ -91,9 +91,13 @@ def status_text(status: Mapping[str, Any], *, daemon_pid: int | None) -> str:
     lines.append(f"last run:          {_run_line(status.get('last_run'))}")
     lines.append(f"last success:      {_run_line(status.get('last_success'))}")
     lines.append(f"applied revision:  {_revision_line(status.get('applied_revision'))}")
+    in_force = status.get("revision_in_force")
+    lines.append(f"in force:          {_revision_line(in_force)}")
     spec_error = status.get("spec_error")
     if spec_error:
-        lines.append("desired files:     INVALID (the last valid revision stays in force)")
+        lines.append("desired files:     INVALID " + (
+            f"(revision #{in_force.get('id')} stays in force)" if in_force
+            else "(no valid revision: nothing changes)"))
         lines += [f"  {line}" for line in str(spec_error).splitlines()]
     else:
         lines.append("desired files:     valid at the last read")

@@ -184,7 +184,8 @@ def test_broken_yaml_changes_nothing_and_status_shows_it(
     code, out, _ = run_cli(capsys, "plan", "--detailed-exitcode")
     assert code == 1 and "book.yaml:" in out
     code, out, _ = run_cli(capsys, "status")
-    assert "INVALID" in out and "book.yaml:" in out
+    assert "INVALID (revision #1 stays in force)" in out and "book.yaml:" in out
+    assert "in force:          #1 " in out
     code, out, _ = run_cli(capsys, "orders")
     assert out.count(" BUY ") == 2  # still the two orders of the last valid spec
 
