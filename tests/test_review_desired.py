@@ -3,8 +3,9 @@
 The loader promises all-or-nothing (spec/loader.py: "A partial spec is never returned, because
 applying half a directory would cancel the other half's orders"). These tests hold it to that
 when part of the directory cannot be read. `os.walk` ignores a directory it cannot list unless
-given `onerror`, so such a directory's tokens vanish from the spec and their orders are
-cancelled as TOKEN_REMOVED.
+given `onerror`, and `is_file()` is False for a dangling symlink: before commit 7320f98 such a
+directory's or file's tokens vanished from the spec and their orders were cancelled as
+TOKEN_REMOVED (these tests were strict xfails until then).
 
 As root (as in CI here) a chmod does not stop a read, so the denial is injected at the one call
 that lists a directory (`os.scandir`, which `os.walk` uses); as another user a real chmod does it.
@@ -27,13 +28,6 @@ from tests.test_reconcile_kit import TOKEN_A, TOKEN_B, Harness, harness, level, 
 __all__ = ["harness", "paper"]
 
 D = Decimal
-BUG = (
-    "spec/loader.py desired_files(): os.walk(directory) without onerror skips a subdirectory "
-    "it cannot list, so its tokens vanish and their orders are cancelled; fix: pass an onerror "
-    "that records a SpecError for that directory (and so returns spec=None)"
-)
-
-
 @pytest.fixture
 def deny_listing(monkeypatch: pytest.MonkeyPatch) -> Iterator[set[Path]]:
     """Directories added to the yielded set cannot be listed (PermissionError)."""
@@ -78,7 +72,6 @@ def test_both_files_load_when_readable(tmp_path: Path) -> None:
     assert {t.token_id for t in result.spec.tokens} == {TOKEN_A, TOKEN_B}
 
 
-@pytest.mark.xfail(strict=True, reason=BUG)
 def test_an_unreadable_subdirectory_is_an_error_not_an_absent_token(
     tmp_path: Path, deny_listing: set[Path]
 ) -> None:
@@ -89,7 +82,6 @@ def test_an_unreadable_subdirectory_is_an_error_not_an_absent_token(
     assert any("more" in str(e) for e in result.errors)
 
 
-@pytest.mark.xfail(strict=True, reason=BUG)
 def test_an_unreadable_subdirectory_cancels_no_order(
     harness: Harness, deny_listing: set[Path]
 ) -> None:
@@ -106,14 +98,6 @@ def test_an_unreadable_subdirectory_cancels_no_order(
     assert harness.resting() == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "spec/loader.py desired_files(): `p.is_file()` drops a *.yaml symlink whose target is "
-        "missing (e.g. mid-checkout) without a word, so its tokens' orders are cancelled; fix: "
-        "report a candidate name that is not a readable file as a SpecError"
-    ),
-)
 def test_a_dangling_yaml_symlink_is_an_error_not_an_absent_token(tmp_path: Path) -> None:
     write_spec(tmp_path, {TOKEN_A: [level("BUY", "0.45", "10")]}, name="a.yaml")
     (tmp_path / "b.yaml").symlink_to(tmp_path / "elsewhere" / "b.yaml")
