@@ -28,6 +28,8 @@ from tests.test_reconcile_kit import TOKEN_A, TOKEN_B, Harness, harness, level, 
 __all__ = ["harness", "paper"]
 
 D = Decimal
+
+
 @pytest.fixture
 def deny_listing(monkeypatch: pytest.MonkeyPatch) -> Iterator[set[Path]]:
     """Directories added to the yielded set cannot be listed (PermissionError)."""
