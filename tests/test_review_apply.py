@@ -221,3 +221,44 @@ def test_a_gtd_with_enough_lifetime_is_sent(harness: Harness) -> None:
         revision_id=None,
     )
     assert result.posted and harness.resting() == {(Side.BUY, D("0.45")): D("10")}
+
+
+def test_token_cap_holds_when_a_cancelled_buy_of_the_same_token_stays_live(
+    harness: Harness,
+) -> None:
+    """The bid moves from 0.50 to 0.49 under a token cap of 60: 50 + 49 would break it, so the
+    new bid waits while the exchange refuses to cancel the old one (no total cap here)."""
+    options = {TOKEN_A: {"max_buy_notional": "60"}}
+    harness.write_spec({TOKEN_A: [level("BUY", "0.50", "100")]}, token_options=options)
+    assert harness.reconciler.tick().success
+    (old,) = harness.open_orders(TOKEN_A)
+    harness.write_spec({TOKEN_A: [level("BUY", "0.49", "100")]}, token_options=options)
+    client = RefusingCancels(harness.me.client, refuse={old.order_id})
+    reconciler = Reconciler(
+        client=client,
+        store=harness.store,
+        desired_dir=harness.desired,
+        builder=harness.me.builder,
+        clock=time.time,
+    )
+    result = reconciler.tick()
+    assert result.plan is not None and [p.key.price for p in result.plan.posts] == [D("0.49")]
+    assert _buy_notional(harness) <= D("60"), harness.resting()
+    client.refuse.clear()
+    for _ in range(3):
+        reconciler.tick()
+    assert harness.resting() == {(Side.BUY, D("0.49")): D("100")}
+
+
+def test_a_429_on_the_first_post_batch_sends_no_later_batch(harness: Harness) -> None:
+    """20 posts are two batches; the first is answered 429: the second is not sent (void), and
+    the wait is reported (invariant 8)."""
+    harness.write_spec({TOKEN_A: [level("BUY", f"0.{p}", "5") for p in range(20, 40)]})
+    _set_faults(harness, throttle_next=1, retry_after_s=4, paths=["/orders"])
+    harness.me.session.reset()
+    result = harness.reconciler.tick()
+    assert harness.me.session.order_writes() == [("POST", "/orders")]
+    assert result.outcome == "rate_limited" and result.retry_after == 4
+    assert harness.resting() == {}
+    assert {o.status for o in harness.store.orders()} == {OrderStatus.VOID}
+    assert len(harness.store.orders()) == 20
