@@ -9,7 +9,10 @@ altered in flight by the test's session or a thin client wrapper; everything els
 
 from __future__ import annotations
 
+import io
 import json
+import logging
+import secrets
 import time
 from collections.abc import Sequence
 from decimal import Decimal
@@ -22,6 +25,7 @@ from reconciler.apply import apply_plan
 from reconciler.clob.client import ClobClient
 from reconciler.clob.errors import ProtocolError
 from reconciler.clob.types import OrderResult, PostArgs
+from reconciler.logs import configure_logging
 from reconciler.model import (
     InventoryOrder,
     LevelKey,
@@ -32,9 +36,19 @@ from reconciler.model import (
     Post,
     Side,
 )
-from reconciler.spec import state_from_dicts
+from reconciler.settings import LogFormat
+from reconciler.spec import load_desired, state_from_dicts
 from reconciler.store import OrderStatus
-from tests.test_reconcile_kit import TOKEN_A, TOKEN_B, Harness, harness, level, paper, write_spec
+from tests.test_reconcile_kit import (
+    TOKEN_A,
+    TOKEN_B,
+    Harness,
+    harness,
+    level,
+    new_account,
+    paper,
+    write_spec,
+)
 
 __all__ = ["harness", "paper"]
 
@@ -247,3 +261,78 @@ def test_planner_counts_an_unresolved_sell_toward_the_balance() -> None:
         balances={TOKEN_A: D("16")},
     )
     assert [(p.key.price, p.size) for p in result.posts] == [(D("0.70"), D("6"))]
+
+
+def test_a_token_cap_is_not_exceeded_by_rounding_the_trimmed_size() -> None:
+    """10 pUSD at 0.30 is 33.333... shares: trimmed DOWN to 33.33 (9.999), never up to 33.34."""
+    spec = state_from_dicts(
+        {
+            "version": 1,
+            "tokens": [
+                {
+                    "token_id": TOKEN_A,
+                    "max_buy_notional": "10",
+                    "orders": [level("BUY", "0.30", "100")],
+                }
+            ],
+        }
+    )
+    result = planner.plan(
+        spec=spec,
+        observed=[],
+        inventory=[],
+        levels={},
+        markets={TOKEN_A: _market(TOKEN_A)},
+        now=int(time.time()),
+    )
+    (post,) = result.posts
+    assert post.size == D("33.33") and post.key.price * post.size <= D("10")
+
+
+# --- 4/5. an order that vanished and cannot be looked up holds its level ----------------------
+
+
+def test_a_vanished_order_whose_lookup_fails_holds_its_level(harness: Harness) -> None:
+    """Our order leaves the open set (it filled), the lookup fails and so does the notification
+    read: we cannot tell a fill from a cancel, so nothing is posted for the level until we can
+    (posting would buy again what may already have filled)."""
+    harness.write_spec({TOKEN_A: [level("BUY", "0.45", "10")]})
+    assert harness.reconciler.tick().success
+    (ours,) = harness.open_orders(TOKEN_A)
+    other = new_account(harness.url)
+    assert other.client.create_and_post_order(TOKEN_A, Side.SELL, "0.45", "10").ok
+    _set_faults(harness, error_5xx_next=2, paths=["/notifications", f"/data/order/{ours.order_id}"])
+    harness.me.session.reset()
+    harness.reconciler.tick()
+    assert harness.me.session.order_writes() == [], "posted again before learning of the fill"
+    assert harness.store.order(ours.order_id).status is OrderStatus.UNKNOWN  # type: ignore[union-attr]
+    with harness.paper.exchange.lock:
+        harness.paper.exchange.faults.reset()
+    assert harness.reconciler.tick().success
+    assert harness.me.session.order_writes() == []
+    assert harness.store.order(ours.order_id).status is OrderStatus.FILLED  # type: ignore[union-attr]
+    assert harness.resting(TOKEN_A) == {}
+
+
+# --- 2. an empty desired directory is an error, not an empty spec -----------------------------
+
+
+def test_an_empty_desired_directory_is_an_error(tmp_path: Any) -> None:
+    (tmp_path / "notes.txt").write_text("no yaml here")
+    result = load_desired(tmp_path)
+    assert result.spec is None and "no *.yaml" in str(result.errors[0])
+
+
+# --- 7. the log redactor also scrubs a key written without its 0x ---------------------------
+
+
+def test_logs_scrub_a_private_key_without_its_0x() -> None:
+    key = "0x" + secrets.token_hex(32)
+    stream = io.StringIO()
+    handler = configure_logging(log_format=LogFormat.TEXT, secrets=[key], stream=stream)
+    try:
+        logging.getLogger("reconciler.review").error("eth said: bad key %s", key[2:])
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert "bad key ***" in stream.getvalue()
+    assert key[2:] not in stream.getvalue()
