@@ -268,7 +268,8 @@ class Daemon:
             self._observer.stop()
         self._debouncer.stop()
         self._scheduler.shutdown(wait=False)  # no new ticks; the one in flight goes on
-        if not self._wait_idle(timeout=self._options.stop_timeout_seconds):
+        idle = self._wait_idle(timeout=self._options.stop_timeout_seconds)
+        if not idle:
             log.error(
                 "a tick was still running after %.0f s; exiting anyway (its journal entries "
                 "are resolved on the next start)", self._options.stop_timeout_seconds,
@@ -276,7 +277,13 @@ class Daemon:
             self._exit_code = self._exit_code or 1
         if self._heartbeat is not None and self._options.heartbeat_seconds:
             log.warning("heartbeats stopped: the exchange will cancel this key's orders in ~10 s")
-        self._run_shutdown_hook()
+        if idle:
+            self._run_shutdown_hook()
+        elif self._on_shutdown is not None:
+            # The hung tick may still post after a cancel sweep, and it holds the state file:
+            # a sweep now would race it. Say so; the operator decides.
+            log.error("on_shutdown cancel skipped: a tick is still running; cancel by hand with "
+                      "`reconciler cancel` / `reconciler cancel-market` if needed")
         if self._observer is not None:
             self._observer.join(timeout=5)
         if self._metrics_server is not None:

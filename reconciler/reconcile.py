@@ -240,6 +240,7 @@ class Reconciler:
             store=self.store,
             run_id=run_id,
             revision_id=revision_id,
+            clock=self.clock,
         )
         self._update_backoff(applied)
         for token_id in applied.failed_tokens:

@@ -283,6 +283,35 @@ def test_stop_waits_for_the_tick_in_flight_and_runs_shutdown_hook(tmp_path: Path
     assert running.exit_code == 0
 
 
+def test_a_tick_hung_past_the_stop_timeout_skips_the_cancel_sweep(tmp_path: Path) -> None:
+    """A sweep while the hung tick may still post would race it: skip it, exit non-zero."""
+    entered, release = threading.Event(), threading.Event()
+    hooked: list[str] = []
+
+    def hang(index: int) -> None:
+        entered.set()
+        release.wait(WAIT)
+
+    def hook() -> str:
+        hooked.append("hook")
+        return "cancelled"
+
+    daemon = Daemon(ticker=ScriptedTicker(on_tick=hang), desired_dir=tmp_path,
+                    options=DaemonOptions(interval_seconds=3600, stop_timeout_seconds=0.2),
+                    on_shutdown=hook)
+    running = Running(daemon)
+    running.thread.start()
+    try:
+        assert entered.wait(WAIT)
+        daemon.stop("test")
+        running.thread.join(WAIT)
+        assert not running.thread.is_alive()
+        assert hooked == []
+        assert running.exit_code == 1
+    finally:
+        release.set()
+
+
 def test_once_mode_exits_after_first_success_and_fails_after_limit(tmp_path: Path) -> None:
     ticker = ScriptedTicker([Result(success=False, error="x")])
     daemon = Daemon(ticker=ticker, desired_dir=tmp_path,
