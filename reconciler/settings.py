@@ -29,6 +29,8 @@ from typing import TypeVar
 DEFAULT_CHAIN_ID = 137
 DEFAULT_DESIRED_DIR = Path("desired")
 DEFAULT_STATE_PATH = Path("state/reconciler.db")
+#: --paper without --state keeps its own file: paper fills must never count toward real levels.
+DEFAULT_PAPER_STATE_PATH = Path("state/paper.db")
 DEFAULT_INTERVAL_SECONDS = 10.0
 DEFAULT_DEBOUNCE_SECONDS = 0.15
 DEFAULT_STOP_TIMEOUT_SECONDS = 20.0
@@ -180,7 +182,8 @@ def load_settings(
         signature_type=signature_type,
         funder=funder,
         desired_dir=Path(str(pick("desired", "RECONCILER_DESIRED") or DEFAULT_DESIRED_DIR)),
-        state_path=Path(str(pick("state", "RECONCILER_STATE") or DEFAULT_STATE_PATH)),
+        state_path=Path(str(pick("state", "RECONCILER_STATE") or (
+            DEFAULT_PAPER_STATE_PATH if flags.get("paper") else DEFAULT_STATE_PATH))),
         paper=bool(flags.get("paper") or False),
         interval_seconds=_positive(pick("interval", "RECONCILER_INTERVAL"), "interval",
                                    DEFAULT_INTERVAL_SECONDS),

@@ -156,3 +156,11 @@ def test_loading_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("CLOB_HOST", "http://127.0.0.1:1")
     assert load_settings(flags={}).host == "http://127.0.0.1:1"
     assert os.environ["CLOB_HOST"] == "http://127.0.0.1:1"
+
+
+def test_paper_runs_keep_their_own_default_state_file() -> None:
+    """Paper fills and inventory must never count toward a real account's levels."""
+    assert load_settings(flags={"paper": True}, env={}).state_path == Path("state/paper.db")
+    assert load_settings(flags={}, env={}).state_path == Path("state/reconciler.db")
+    chosen = load_settings(flags={"paper": True, "state": "x.db"}, env={})
+    assert chosen.state_path == Path("x.db")
