@@ -28,7 +28,7 @@ run: $(STAMP)
 test: $(DEVSTAMP)
 	$(BIN)/python -m pytest -q
 
-## make bench: benchmarks, results appended to BENCHMARKS.md by hand from the output
+## make bench: every benchmark; copy the printed tables into BENCHMARKS.md
 bench: $(DEVSTAMP)
 	$(BIN)/python -m bench
 
