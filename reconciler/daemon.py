@@ -52,6 +52,8 @@ from reconciler.sdnotify import SystemdNotifier
 log = logging.getLogger("reconciler.daemon")
 
 TICK_JOB = "tick"
+#: A file that never stops changing must not starve the loop: tick anyway after this many.
+MAX_DEFERRED_TICKS = 3
 _WATCHED_SUFFIXES = (".yaml", ".yml")
 _CHANGE_EVENTS = frozenset({"created", "modified", "moved", "deleted", "closed"})
 
@@ -159,6 +161,7 @@ class Daemon:
         self._next_delay = options.interval_seconds
         self._not_before = 0.0  # monotonic time before which a change may not start a tick
         self._ready_sent = False
+        self._deferred = 0  # scheduled ticks put off in a row while files were changing
         self._exit_code = 0
         self._backoff = LoopBackoff(
             base_seconds=options.backoff_base_seconds, cap_seconds=options.backoff_cap_seconds
@@ -331,6 +334,14 @@ class Daemon:
         with self._lock:
             if self._stop.is_set():
                 return
+            if self._debouncer.pending and self._deferred < MAX_DEFERRED_TICKS:
+                # Files are changing right now (an editor's save, a git pull writing file after
+                # file): reading them half-written could cancel a token that is only moving
+                # between files. The debouncer ticks once they are quiet.
+                self._deferred += 1
+                self._next_delay = self._options.interval_seconds
+                return
+            self._deferred = 0
             self._running, self._dirty = True, False
         self.health.tick_started_now()
         started = time.monotonic()

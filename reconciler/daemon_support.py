@@ -140,6 +140,12 @@ class Debouncer:
     def start(self) -> None:
         self._thread.start()
 
+    @property
+    def pending(self) -> bool:
+        """A change was seen and its quiet period has not ended yet."""
+        with self._cond:
+            return self._deadline is not None and not self._stopped
+
     def poke(self) -> None:
         with self._cond:
             self._deadline = self._clock() + self._quiet

@@ -402,3 +402,20 @@ def test_signal_stops_cleanly_after_the_tick_in_flight(tmp_path: Path, signum: i
     assert lines[0] == "tick done"
     assert f"stopping: received {signal.Signals(signum).name}" in err
     assert lines[-1] == "exit 0"
+
+
+def test_a_scheduled_tick_waits_while_files_are_changing_but_not_forever(tmp_path: Path) -> None:
+    """A git pull writes file after file: a timer tick must not read them half-way."""
+    from reconciler.daemon import MAX_DEFERRED_TICKS
+
+    ticker = ScriptedTicker()
+    daemon = make_daemon(ticker, tmp_path / "desired", debounce_seconds=60.0)
+    daemon._debouncer.poke()  # a change seen; its quiet period runs for a minute
+    for _ in range(MAX_DEFERRED_TICKS):
+        daemon._tick_job()
+    assert ticker.times == []  # deferred: the debouncer will ask for the tick
+    daemon._tick_job()
+    assert len(ticker.times) == 1  # a file that never stops changing does not starve the loop
+    daemon._debouncer.stop()
+    daemon._tick_job()
+    assert len(ticker.times) == 2  # nothing pending: timer ticks run at once
