@@ -233,6 +233,7 @@ class Reconciler:
             self.store.retire_levels(keep=_level_keys(spec))
             # "held": nothing sent, but posts wait for a backoff or an unknown outcome.
             return finish(outcome="held" if self._held_posts else "noop", plan=plan)
+        self._follow_client_profile()
         applied = apply_plan(
             plan,
             client=self.client,
@@ -278,6 +279,15 @@ class Reconciler:
         if sell_tokens:
             plan = planner.plan(**inputs, balances=self._balances(sell_tokens))
         return self._hold_posts(plan, spec=spec)
+
+    def _follow_client_profile(self) -> None:
+        """After an order_version_mismatch the client re-reads /version and switches profile;
+        sign with the profile it switched to, or every later post is refused the same way."""
+        profile = getattr(self.client, "profile", None)
+        if profile is not None and profile is not self.builder.profile:
+            log.warning("the exchange speaks order protocol %s now (was %s): signing with it",
+                        profile.value, self.builder.profile.value)
+            self.builder.profile = profile
 
     def _resolve_unresolved(self, run_id: int | None) -> None:
         for order in self.store.unresolved_orders():

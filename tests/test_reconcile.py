@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from decimal import Decimal
+from pathlib import Path
 
 from reconciler.model import OrderType, Side
 from reconciler.store import OrderStatus
@@ -411,3 +412,28 @@ def test_a_resolved_market_is_skipped_and_the_others_go_on(harness: Harness) -> 
         OrderStatus.CANCELED
     }
     assert harness.resting() == {(Side.BUY, D("0.3")): D("10")}
+
+
+def test_after_a_version_mismatch_the_next_passes_sign_with_the_servers_protocol(
+    tmp_path: Path,
+) -> None:
+    """A V1-only exchange refuses our V2 orders once; then we sign V1 and converge."""
+    from paperclob import PaperConfig, PaperExchange
+    from reconciler.clob.profiles import Profile
+    from tests.test_reconcile_kit import make_harness
+
+    exchange = PaperExchange(PaperConfig(seed=7, protocol="v1", strict_version=True))
+    url = exchange.start()
+    h = make_harness(tmp_path, exchange, url)
+    try:
+        h.write_spec({TOKEN_A: [level("BUY", "0.45", "10")]})
+        outcomes = []
+        for _ in range(4):  # the refused token may sit out a backoff pass
+            outcomes.append(h.reconciler.tick().outcome)
+            if h.resting(TOKEN_A):
+                break
+        assert h.resting(TOKEN_A) == {(Side.BUY, D("0.45")): D("10")}, outcomes
+        assert h.reconciler.builder.profile is Profile.V1
+    finally:
+        h.store.close()
+        exchange.stop()
