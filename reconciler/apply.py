@@ -43,6 +43,7 @@ from reconciler.clob.errors import (
     RateLimited,
     TransportError,
 )
+from reconciler.clob.profiles import Profile
 from reconciler.clob.signing import SignedOrder
 from reconciler.clob.types import CancelResult, OrderDetails, OrderResult, PostArgs
 from reconciler.model import GTD_MIN_LIFETIME_SECONDS, Cancel, OrderType, Plan, Post, Side
@@ -63,6 +64,8 @@ class WriteClient(Protocol):
 
 class Signer(Protocol):
     """What apply needs from `OrderBuilder`."""
+
+    profile: Profile  # the order protocol it signs with; reconcile follows the client's
 
     def build_limit(
         self,
