@@ -72,7 +72,11 @@ def render_text(plan: Plan, *, labels: Mapping[str, str] | None = None, keeps: b
         out.append("Warnings:")
         out.extend(f"  ! {warning}" for warning in plan.warnings)
         out.append("")
-    if plan.is_empty:
+    if plan.is_empty and plan.skipped:
+        # Not "everything matches": the skipped tokens were not looked at.
+        out.append(f"No changes. {len(plan.skipped)} token(s) skipped and left untouched "
+                   "(see above); the others match the desired state.")
+    elif plan.is_empty:
         out.append("No changes. The open orders match the desired state.")
     out.append(
         f"Plan: {len(plan.posts)} to post, {len(plan.cancels)} to cancel, "

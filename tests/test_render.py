@@ -83,6 +83,13 @@ def test_an_empty_plan_says_so() -> None:
     )
 
 
+def test_an_empty_plan_with_a_skipped_token_does_not_claim_everything_matches() -> None:
+    text = render_text(Plan(skipped=(SkippedToken(T, "live tick 0.001 differs from 0.01"),)))
+    assert "  ! skipped: live tick 0.001 differs from 0.01" in text
+    assert "match the desired state" in text and "1 token(s) skipped and left untouched" in text
+    assert "The open orders match the desired state." not in text
+
+
 def _walk(value: Any) -> list[Any]:
     if isinstance(value, dict):
         return [x for v in value.values() for x in _walk(v)]
