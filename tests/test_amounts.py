@@ -53,17 +53,20 @@ def float_floor(x: Decimal | Fraction, digits: int) -> Fraction:
 
 def model_amounts(
     kind: str, side: str, price: Decimal, size: Decimal, tick: Decimal,
-    *, size_floor=exact_floor, price_floor=None,
+    *, size_floor=exact_floor, price_floor=None, sdk_digits=False,
 ) -> tuple[int, int]:
     """maker/taker in base units: shares (or pUSD for a market BUY) floored to 2 dp, notional
-    floored to the tick's amount digits. `size_floor`/`price_floor` swap in the SDK's float
-    floors; price_floor=None keeps the price exact (limit orders, V1 market orders)."""
+    floored to the tick's amount digits (a market BUY's shares to at most 4: the exchange's
+    rule; `sdk_digits` keeps the tick's digits as the SDKs do). `size_floor`/`price_floor` swap
+    in the SDK's float floors; price_floor=None keeps the price exact (limit orders, V1 market
+    orders)."""
     cfg = ROUNDING[tick]
     p = Fraction(price) if price_floor is None else price_floor(price, cfg.price)
     given = size_floor(size, cfg.size)
     units = 10**6
     if kind == "market" and side == "BUY":
-        return int(given * units), int(exact_floor(given / p, cfg.amount) * units)
+        digits = cfg.amount if sdk_digits else min(cfg.amount, 4)
+        return int(given * units), int(exact_floor(given / p, digits) * units)
     notional = exact_floor(given * p, cfg.amount)
     if side == "BUY":
         return int(notional * units), int(given * units)
@@ -94,9 +97,14 @@ def explain_sdk_difference(
     # V2 market orders floor the price (in float); V1 rounds it (exact for on-grid prices).
     price_floor = float_floor if (kind == "market" and sdk == "v2") else None
     modelled = model_amounts(
-        kind, side, price, size, tick, size_floor=float_floor, price_floor=price_floor
+        kind, side, price, size, tick, size_floor=float_floor, price_floor=price_floor,
+        sdk_digits=True,
     )
     reasons = []
+    if model_amounts(kind, side, price, size, tick, sdk_digits=True) != model_amounts(
+        kind, side, price, size, tick
+    ):
+        reasons.append("market BUY shares floored to 4 decimals (the exchange's rule)")
     if sdk_value != modelled:
         # At millions of units a float's spacing (ulp) exceeds the 10**-(amount+4) that the SDK's
         # snap step absorbs, so its product/quotient can land one unit of its last digit low or high.
@@ -140,11 +148,11 @@ MARKET_TABLE = [
     ("0.01", "BUY", "25", "0.53", 25000000, 47169800),
     ("0.01", "SELL", "10", "0.48", 10000000, 4800000),
     ("0.1", "BUY", "10", "0.3", 10000000, 33333000),
-    ("0.001", "BUY", "9.98", "0.985", 9980000, 10131970),
-    ("0.0001", "BUY", "1", "0.0003", 1000000, 3333333333),
+    ("0.001", "BUY", "9.98", "0.985", 9980000, 10131900),  # the SDK's 10131970 is refused
+    ("0.0001", "BUY", "1", "0.0003", 1000000, 3333333300),
     ("0.005", "BUY", "7", "0.035", 7000000, 200000000),
     ("0.0025", "SELL", "12.349", "0.1225", 12340000, 1511650),
-    ("0.0025", "BUY", "12.34", "0.6075", 12340000, 20312757),
+    ("0.0025", "BUY", "12.34", "0.6075", 12340000, 20312700),
 ]
 
 
@@ -182,7 +190,7 @@ SDK_FLOAT_BUGS = [
     ("market SELL 84.16 @ 0.58: V2 market price floored to 0.57",
      "market", "0.01", "SELL", "0.58", "84.16", (84160000, 48812800), (84160000, 47971200)),
     ("market BUY $743.25 @ 0.1425 (tick 0.0025): price floored to 0.1424, off the grid",
-     "market", "0.0025", "BUY", "0.1425", "743.25", (743250000, 5215789473),
+     "market", "0.0025", "BUY", "0.1425", "743.25", (743250000, 5215789400),
      (743250000, 5219452247)),
     ("limit BUY 19.9 @ 0.3 (tick 0.1): 19.9*100 = 1989.999..",
      "limit", "0.1", "BUY", "0.3", "19.9", (5970000, 19900000), (5967000, 19890000)),

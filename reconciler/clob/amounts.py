@@ -9,8 +9,9 @@ arithmetic instead of binary floats:
   `amount` digits, since price has `price` digits and shares 2). BUY gives notional, takes shares;
   SELL gives shares, takes notional.
 * market order: BUY `amount` is pUSD to spend (floored to 2 dp) and the shares taken are
-  amount / price floored to the tick's `amount` digits; SELL `amount` is shares (floored to 2 dp)
-  and the pUSD taken is shares x price. V2 rounds a market price DOWN to the price digits.
+  amount / price floored to the tick's `amount` digits, but never more than 4 (below); SELL
+  `amount` is shares (floored to 2 dp) and the pUSD taken is shares x price. V2 rounds a market
+  price DOWN to the price digits.
 
 Where the SDK's floats go wrong we differ on purpose, and tests name every such case:
 * its floors are float floors: `floor(2.03 * 100)` is 202 in binary floating point, so the SDK
@@ -18,6 +19,11 @@ Where the SDK's floats go wrong we differ on purpose, and tests name every such 
   market price 0.58 into 0.57;
 * at very large sizes (millions of shares) float noise in the product exceeds what its "snap"
   step absorbs and an amount comes out one base unit low.
+* the exchange refuses a market BUY whose taker amount has more than 4 decimals, whatever the
+  tick ("the market buy orders maker amount supports a max accuracy of 2 decimals, taker amount
+  a max of 4 decimals", clob-v1-wire.md 5.4). The SDK floors to the tick's amount digits (5 or 6
+  on ticks finer than 0.01), which the reference names a known client bug: its order is refused.
+  We floor to 4 there, valid under both rules, at most 0.0001 share less for the same spend.
 Its snap (round up at `amount + 4` digits, then floor at `amount`) never changes an exact value
 here: a market BUY quotient is a*10**k / b with b < 10**4 (the price in ticks), so it is never
 within 10**-4 units below a boundary without being on it. An exact floor is therefore the SDK's
@@ -37,6 +43,8 @@ from typing import Any
 from reconciler.model import OrderType, Side
 
 BASE_UNITS = Decimal(10) ** 6
+#: The exchange's limit on a market BUY's taker amount (shares), independent of the tick.
+MARKET_BUY_TAKER_DIGITS = 4
 _SIZE_STEP = Decimal("0.01")
 
 
@@ -160,7 +168,7 @@ def market_amounts(
     amount = _decimal(amount, what="amount")
     given = _positive(_floor_to(amount, cfg.size), what="amount", original=amount)
     if Side(side) is Side.BUY:
-        shares = _floor_to(given / price, cfg.amount)
+        shares = _floor_to(given / price, min(cfg.amount, MARKET_BUY_TAKER_DIGITS))
         return _base_units(given), _base_units(shares)
     return _base_units(given), _base_units(_floor_to(given * price, cfg.amount))
 
