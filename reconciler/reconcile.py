@@ -49,7 +49,7 @@ from typing import Any, Protocol
 from reconciler import planner, render
 from reconciler.apply import ApplyResult, Signer, WriteClient, apply_plan, look_up_order
 from reconciler.clob.errors import ClobError, RateLimited
-from reconciler.clob.types import AssetType, BalanceAllowance, Notification
+from reconciler.clob.types import AssetType, BalanceAllowance, Notification, order_id_key
 from reconciler.desired_state import DesiredStateKeeper
 from reconciler.model import MarketInfo, OpenOrder, Plan, Post, Side
 from reconciler.spec import DesiredState, EmptyDesiredState
@@ -341,7 +341,7 @@ class Reconciler:
         if note.type not in (CANCEL_NOTIFICATION, FILL_NOTIFICATION):
             return
         payload = note.payload
-        order_id = str(payload.get("order_id", ""))
+        order_id = order_id_key(payload.get("order_id"))
         ours = self.store.order(order_id)
         if ours is None:
             return

@@ -240,6 +240,17 @@ def _strings(value: Any) -> tuple[str, ...]:
     return tuple(str(v) for v in value) if isinstance(value, list) else ()
 
 
+def order_id_key(value: Any) -> str:
+    """An order id in the one form we compare: order ids are 0x hex hashes, and hex is not
+    case-sensitive, so an exchange that answered in upper case must not look like a stranger."""
+    text = "" if value is None else str(value).strip()
+    return text.lower() if text[:2] in ("0x", "0X") else text
+
+
+def _order_id(data: Mapping[str, Any], key: str) -> str:
+    return order_id_key(data.get(key))
+
+
 # --- parsers ---------------------------------------------------------------------------------
 
 
@@ -248,7 +259,7 @@ def parse_order_result(data: Any) -> OrderResult:
     return OrderResult(
         success=bool(item.get("success", False)),
         error_msg=_str(item, "errorMsg") or _str(item, "error"),
-        order_id=_str(item, "orderID"),
+        order_id=_order_id(item, "orderID"),
         status=_str(item, "status"),
         making_amount=optional_decimal(item.get("makingAmount"), "makingAmount"),
         taking_amount=optional_decimal(item.get("takingAmount"), "takingAmount"),
@@ -263,9 +274,10 @@ def parse_cancel_result(data: Any) -> CancelResult:
     item = require_dict(data, "a cancel result")
     not_canceled = item.get("not_canceled", item.get("notCanceled")) or {}
     return CancelResult(
-        canceled=_strings(item.get("canceled") or []),
+        canceled=tuple(order_id_key(v) for v in _strings(item.get("canceled") or [])),
         not_canceled={
-            str(k): str(v) for k, v in require_dict(not_canceled, "not_canceled").items()
+            order_id_key(k): str(v)
+            for k, v in require_dict(not_canceled, "not_canceled").items()
         },
     )
 
@@ -281,7 +293,7 @@ def _order_type(item: Mapping[str, Any]) -> OrderType:
 
 
 def _open_order_fields(item: Mapping[str, Any]) -> dict[str, Any]:
-    order_id = _str(item, "id")
+    order_id = _order_id(item, "id")
     if not order_id:
         raise ProtocolError("an order without an id")
     where = f"order {order_id}"
@@ -346,7 +358,7 @@ def _parse_maker_order(data: Any) -> MakerOrder:
     item = require_dict(data, "a maker order")
     side = item.get("side")
     return MakerOrder(
-        order_id=_str(item, "order_id"),
+        order_id=_order_id(item, "order_id"),
         owner=_str(item, "owner"),
         maker_address=_str(item, "maker_address"),
         matched_amount=to_decimal(item.get("matched_amount", "0"), "matched_amount"),
@@ -364,7 +376,7 @@ def parse_trade(data: Any) -> Trade:
     where = f"trade {trade_id}"
     return Trade(
         id=trade_id,
-        taker_order_id=_str(item, "taker_order_id"),
+        taker_order_id=_order_id(item, "taker_order_id"),
         market=_str(item, "market"),
         asset_id=_str(item, "asset_id"),
         side=to_side(item.get("side"), f"{where} side"),
