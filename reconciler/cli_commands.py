@@ -18,7 +18,7 @@ from typing import Any
 from reconciler import cli_output as out
 from reconciler.clob.types import AssetType
 from reconciler.daemon import Daemon, DaemonOptions
-from reconciler.lock import LockHeld, StateLock, holder_pid
+from reconciler.lock import AccountLock, LockHeld, StateLock, holder_pid
 from reconciler.logs import configure_logging
 from reconciler.render import render_json, render_text
 from reconciler.sdnotify import SystemdNotifier
@@ -70,7 +70,7 @@ def plan(args: argparse.Namespace, settings: Settings) -> int:
         # a running daemon it could judge a post in flight as lost.
         raise SettingsError(f"{exc} `plan` updates the state file too, so it cannot run beside "
                             "the daemon; `reconciler status` and `reconciler orders` can.") from None
-    with lock, connect(settings) as conn, open_store(settings) as store:
+    with lock, connect(settings) as conn, _account_lock(conn), open_store(settings) as store:
         report = make_reconciler(conn, store).plan()
     if args.json:
         print(out.dumps({"plan": report.json, "error": report.error,
@@ -85,7 +85,8 @@ def plan(args: argparse.Namespace, settings: Settings) -> int:
 
 def apply(args: argparse.Namespace, settings: Settings) -> int:
     _logging(args, settings, default="INFO")
-    with StateLock(settings.state_path), connect(settings) as conn, open_store(settings) as store:
+    with StateLock(settings.state_path), connect(settings) as conn, _account_lock(conn), \
+            open_store(settings) as store:
         result = make_reconciler(conn, store).tick()
     if args.json:
         print(out.dumps({"success": result.success, "outcome": result.outcome,
@@ -103,7 +104,8 @@ def apply(args: argparse.Namespace, settings: Settings) -> int:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     _logging(args, settings, default="INFO")
     once = bool(args.once_and_show)
-    with StateLock(settings.state_path), connect(settings) as conn, open_store(settings) as store:
+    with StateLock(settings.state_path), connect(settings) as conn, _account_lock(conn), \
+            open_store(settings) as store:
         options = DaemonOptions(
             interval_seconds=settings.interval_seconds,
             debounce_seconds=settings.debounce_seconds,
@@ -124,6 +126,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if once:
             _show_converged(daemon.last_result, conn=conn, labels=_labels(settings))
     return code
+
+
+def _account_lock(conn: Any) -> AccountLock:
+    """Held with the state lock: one reconciler per account on this machine (invariant 6)."""
+    return AccountLock(account=conn.wallet.maker, chain_id=conn.settings.chain_id)
 
 
 def _labels(settings: Settings) -> dict[str, str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import socket
 from pathlib import Path
 from types import TracebackType
 
@@ -111,3 +112,61 @@ def _read_pid(fd: int) -> int | None:
         return int(text) if text else None
     except (OSError, ValueError):
         return None
+
+
+class AccountInUse(LockHeld):
+    """Another reconciler on this machine manages the same account, from another state file."""
+
+    def __init__(self, *, account: str, chain_id: int) -> None:
+        RuntimeError.__init__(
+            self,
+            f"account {account} (chain {chain_id}) is already managed by another reconciler on "
+            f"this machine. Two daemons on one account, each with its own state file, would each "
+            f"take the other's orders for a stranger's and post every level twice. Stop the "
+            f"other one first.",
+        )
+        self.state_path = Path()
+        self.holder_pid = None
+
+
+class AccountLock:
+    """One reconciler per account on this machine, whatever state file each one uses.
+
+    The state lock cannot see a second daemon that was given another `--state` for the same
+    wallet. This one is an abstract Unix socket named after (chain, maker address): the kernel
+    frees the name when the process dies, however it dies, and the name is shared by every
+    process in the network namespace (the hardened unit keeps the host's, and AF_UNIX allowed).
+    """
+
+    def __init__(self, *, account: str, chain_id: int) -> None:
+        self.account, self.chain_id = account.lower(), chain_id
+        self._sock: socket.socket | None = None
+
+    @property
+    def name(self) -> str:
+        return f"\0reconciler:account:{self.chain_id}:{self.account}"
+
+    def acquire(self) -> None:
+        if self._sock is not None:
+            return
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(self.name)
+        except OSError as exc:
+            sock.close()
+            if exc.errno == errno.EADDRINUSE:
+                raise AccountInUse(account=self.account, chain_id=self.chain_id) from None
+            raise
+        self._sock = sock
+
+    def release(self) -> None:
+        if self._sock is not None:
+            sock, self._sock = self._sock, None
+            sock.close()
+
+    def __enter__(self) -> AccountLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

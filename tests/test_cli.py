@@ -292,3 +292,21 @@ def test_paper_exchange_takes_paperclobs_options_directly_and_stops_on_sigterm()
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)
+
+
+def test_a_second_state_file_on_the_same_account_is_refused(
+    env: Path, key: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two reconcilers on one wallet, each with its own state file, would post every level
+    twice: the account lock refuses the second, whichever --state it was given."""
+    from reconciler.lock import AccountLock
+
+    address = Account.from_key(key).address
+    with AccountLock(account=address, chain_id=137):  # another reconciler holds the account
+        for command in ("apply", "plan"):
+            code, out, err = run_cli(capsys, command, "--state", str(env / "other.db"))
+            assert code == 1, (command, out)
+            assert f"account {address.lower()} (chain 137) is already managed" in err
+        code, out, _ = run_cli(capsys, "orders")
+        assert code == 0 and "BUY" not in out  # nothing was posted by the refused ones
+    assert run_cli(capsys, "apply", "--state", str(env / "other.db"))[0] == 0
