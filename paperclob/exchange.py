@@ -86,7 +86,9 @@ class Exchange:
         """Expire due GTD orders and enforce lapsed heartbeats (call with the lock held)."""
         now_f = self.now_float()
         now = int(now_f)
-        self.engine.expire_due(effective_now=now, now=now)
+        # The exchange's one-minute security threshold: a GTD order stops resting a minute
+        # before its `expiration` (to rest 90 s, send now + 60 + 30), so it is due at exp - 60.
+        self.engine.expire_due(effective_now=now + self.config.gtd_security_s, now=now)
         lapsed = [
             key
             for key, beat in self.heartbeats.items()

@@ -127,7 +127,8 @@ class OrderVerifier:
             raise errors.OrderRejected(errors.POST_ONLY_TYPE)
         expiration = _expiration(entry.wire)
         if entry.order_type == "GTD":
-            if expiration < now + self.gtd_security_s:
+            # It would rest until expiration - 60 s: that must still be in the future.
+            if expiration <= now + self.gtd_security_s:
                 raise errors.OrderRejected(errors.INVALID_EXPIRATION)
         elif expiration != 0:
             raise errors.OrderRejected(errors.INVALID_EXPIRATION)

@@ -167,9 +167,11 @@ def test_gtd_inside_the_security_window_is_refused(paper: PaperExchange, clock) 
     now = int(clock())
     expired = trader.limit("BUY", "0.40", "10", expiration=now - 1)
     too_soon = trader.limit("BUY", "0.40", "10", expiration=now + 59)
+    no_life = trader.limit("BUY", "0.40", "10", expiration=now + 60)  # would rest 0 s
     assert _error(trader.post(expired, "GTD")) == "invalid expiration"
     assert _error(trader.post(too_soon, "GTD")) == "invalid expiration"
-    ok = trader.post(trader.limit("BUY", "0.40", "10", expiration=now + 60), "GTD")
+    assert _error(trader.post(no_life, "GTD")) == "invalid expiration"
+    ok = trader.post(trader.limit("BUY", "0.40", "10", expiration=now + 61), "GTD")
     assert ok.status_code == 200
 
 

@@ -170,13 +170,16 @@ def test_market_buy_spends_its_amount_across_levels_best_first(paper: PaperExcha
     assert maker.balance() - START == START - taker.balance()
 
 
-def test_gtd_order_expires_at_its_expiration(paper: PaperExchange, clock) -> None:
+def test_gtd_order_expires_a_security_minute_before_its_expiration(
+    paper: PaperExchange, clock
+) -> None:
+    """Docs: "to expire in 90 s send now + 60 + 30": the order rests until expiration - 60 s."""
     trader = Trader(paper.url)
     now = int(clock())
-    order_id = trader.post(trader.limit("BUY", "0.40", "10", expiration=now + 120), "GTD").json()[
+    order_id = trader.post(trader.limit("BUY", "0.40", "10", expiration=now + 150), "GTD").json()[
         "orderID"
     ]
-    clock.advance(119)
+    clock.advance(89)
     assert [o["id"] for o in trader.open_orders()] == [order_id]
     clock.advance(1)
     assert trader.open_orders() == []
