@@ -7,42 +7,37 @@ import sqlite3
 from decimal import Decimal
 from typing import Any
 
-from reconciler.apply import ApplyResult, apply_plan
+from reconciler.apply import ApplyResult
 from reconciler.model import (
     Cancel,
     CancelReason,
     LevelGeneration,
     LevelKey,
-    OrderType,
     Plan,
-    Post,
     Side,
 )
 from reconciler.store import OrderStatus
-from tests.test_reconcile_kit import TOKEN_A, TOKEN_B, Harness, harness, new_account, paper
+from tests.test_reconcile_kit import (
+    TOKEN_A,
+    TOKEN_B,
+    Harness,
+    apply_to,
+    harness,
+    make_post,
+    new_account,
+    paper,
+)
 
 __all__ = ["harness", "paper"]
 
 D = Decimal
 
 
-def post(price: str, size: str = "10", *, token: str = TOKEN_A, side: Side = Side.BUY) -> Post:
-    return Post(
-        key=LevelKey(token, side, D(price)),
-        size=D(size),
-        order_type=OrderType.GTC,
-        post_only=True,
-        expires_at=0,
-        generation=1,
-        neg_risk=False,
-        tick_size=D("0.01"),
-    )
+post = make_post
 
 
 def run(h: Harness, plan: Plan) -> ApplyResult:
-    return apply_plan(
-        plan, client=h.me.client, signer=h.me.builder, store=h.store, run_id=1, revision_id=None
-    )
+    return apply_to(h, plan, run_id=1)
 
 
 def committed_rows(h: Harness, sql: str) -> list[tuple[Any, ...]]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from reconciler.apply import apply_plan
 from reconciler.model import LevelKey, OrderType, Plan, Post, Side
 from reconciler.reconcile import Reconciler
 from reconciler.store import OrderStatus, Store
@@ -14,8 +13,10 @@ from tests.test_reconcile_kit import (
     TOKEN_A,
     TOKEN_B,
     Harness,
+    apply_to,
     harness,
     level,
+    make_post,
     new_account,
     paper,
 )
@@ -366,24 +367,8 @@ def test_5_sells_never_exceed_the_share_balance(harness: Harness) -> None:
 
 def test_5_direct_apply_of_a_plan_within_caps_keeps_notional(harness: Harness) -> None:
     """apply_plan posts exactly the plan: it adds no size of its own."""
-    post = Post(
-        key=LevelKey(TOKEN_A, Side.BUY, D("0.5")),
-        size=D("20"),
-        order_type=OrderType.GTC,
-        post_only=True,
-        expires_at=0,
-        generation=1,
-        neg_risk=False,
-        tick_size=D("0.01"),
-    )
-    result = apply_plan(
-        Plan(posts=(post,)),
-        client=harness.me.client,
-        signer=harness.me.builder,
-        store=harness.store,
-        run_id=None,
-        revision_id=None,
-    )
+    post = make_post("0.5", "20")
+    result = apply_to(harness, Plan(posts=(post,)))
     assert result.posted and _buy_notional(harness) == D("10")
 
 

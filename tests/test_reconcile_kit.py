@@ -19,11 +19,12 @@ import requests
 import yaml
 
 from paperclob import PaperConfig, PaperExchange
+from reconciler.apply import ApplyResult, apply_plan
 from reconciler.clob.builder import OrderBuilder
 from reconciler.clob.client import ClobClient
 from reconciler.clob.profiles import Profile
 from reconciler.clob.signing import Wallet
-from reconciler.model import OpenOrder, Side
+from reconciler.model import LevelKey, OpenOrder, OrderType, Plan, Post, Side
 from reconciler.reconcile import Reconciler
 from reconciler.store import Store
 
@@ -131,6 +132,42 @@ def write_spec(
 
 def level(side: str, price: str, size: str, **extra: Any) -> dict[str, Any]:
     return {"side": side, "price": price, "size": size, **extra}
+
+
+def make_post(
+    price: str,
+    size: str = "10",
+    *,
+    token: str = TOKEN_A,
+    side: Side = Side.BUY,
+    order_type: OrderType = OrderType.GTC,
+    expires_at: int = 0,
+) -> Post:
+    """A post-only, generation-1 post on a 0.01-tick, non-neg-risk market."""
+    return Post(
+        key=LevelKey(token, side, Decimal(price)),
+        size=Decimal(size),
+        order_type=order_type,
+        post_only=True,
+        expires_at=expires_at,
+        generation=1,
+        neg_risk=False,
+        tick_size=Decimal("0.01"),
+    )
+
+
+def apply_to(h: Harness, plan: Plan, *, client: Any = None, run_id: int | None = None,
+             **options: Any) -> ApplyResult:
+    """apply_plan with the harness's own signer and store (and its client unless given)."""
+    return apply_plan(
+        plan,
+        client=h.me.client if client is None else client,
+        signer=h.me.builder,
+        store=h.store,
+        run_id=run_id,
+        revision_id=None,
+        **options,
+    )
 
 
 def make_harness(tmp_path: Path, paper: PaperExchange, url: str) -> Harness:

@@ -12,22 +12,28 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from reconciler.apply import apply_plan
 from reconciler.clob.client import ClobClient
 from reconciler.clob.types import CancelResult
 from reconciler.model import (
     GTD_MIN_LIFETIME_SECONDS,
     Cancel,
     CancelReason,
-    LevelKey,
     OrderType,
     Plan,
-    Post,
     Side,
 )
 from reconciler.reconcile import Reconciler
 from reconciler.store import OrderStatus
-from tests.test_reconcile_kit import TOKEN_A, TOKEN_B, Harness, harness, level, paper
+from tests.test_reconcile_kit import (
+    TOKEN_A,
+    TOKEN_B,
+    Harness,
+    apply_to,
+    harness,
+    level,
+    make_post,
+    paper,
+)
 
 __all__ = ["harness", "paper"]
 
@@ -135,16 +141,7 @@ def test_no_lookup_or_post_follows_a_429_on_a_lookup_after_cancel(harness: Harne
     cancels = tuple(
         Cancel(o.order_id, o.key, o.remaining, CancelReason.LEVEL_REMOVED) for o in (first, second)
     )
-    post = Post(
-        key=LevelKey(TOKEN_B, Side.BUY, D("0.3")),
-        size=D("10"),
-        order_type=OrderType.GTC,
-        post_only=True,
-        expires_at=0,
-        generation=1,
-        neg_risk=False,
-        tick_size=D("0.01"),
-    )
+    post = make_post("0.3", token=TOKEN_B)
     _set_faults(
         harness,
         throttle_next=1,
@@ -152,14 +149,7 @@ def test_no_lookup_or_post_follows_a_429_on_a_lookup_after_cancel(harness: Harne
         paths=[f"/data/order/{first.order_id}", f"/data/order/{second.order_id}"],
     )
     harness.me.session.reset()
-    result = apply_plan(
-        Plan(cancels=cancels, posts=(post,)),
-        client=harness.me.client,
-        signer=harness.me.builder,
-        store=harness.store,
-        run_id=None,
-        revision_id=None,
-    )
+    result = apply_to(harness, Plan(cancels=cancels, posts=(post,)))
     sent = harness.me.session.sent
     lookups = [p for m, p in sent if m == "GET" and p.startswith("/data/order/")]
     assert lookups == [f"/data/order/{first.order_id}"], sent
@@ -175,24 +165,8 @@ def test_a_gtd_is_not_sent_with_less_than_the_minimum_lifetime_left(harness: Har
     before the post is sent. An order whose expiry is now closer than 180 s must not be sent
     (it would rest for less than the exchange's minimum), and is certainly not placed."""
     expires_at = int(time.time()) + GTD_MIN_LIFETIME_SECONDS - 2  # planned 2+ s ago
-    post = Post(
-        key=LevelKey(TOKEN_A, Side.BUY, D("0.45")),
-        size=D("10"),
-        order_type=OrderType.GTD,
-        post_only=True,
-        expires_at=expires_at,
-        generation=1,
-        neg_risk=False,
-        tick_size=D("0.01"),
-    )
-    result = apply_plan(
-        Plan(posts=(post,)),
-        client=harness.me.client,
-        signer=harness.me.builder,
-        store=harness.store,
-        run_id=None,
-        revision_id=None,
-    )
+    post = make_post("0.45", order_type=OrderType.GTD, expires_at=expires_at)
+    result = apply_to(harness, Plan(posts=(post,)))
     assert harness.resting() == {}
     assert ("POST", "/orders") not in harness.me.session.sent
     assert len(result.void) == 1 and not result.posted
@@ -202,24 +176,8 @@ def test_a_gtd_is_not_sent_with_less_than_the_minimum_lifetime_left(harness: Har
 
 def test_a_gtd_with_enough_lifetime_is_sent(harness: Harness) -> None:
     """The lifetime check lets a GTD with room to spare through (the test above can fail)."""
-    post = Post(
-        key=LevelKey(TOKEN_A, Side.BUY, D("0.45")),
-        size=D("10"),
-        order_type=OrderType.GTD,
-        post_only=True,
-        expires_at=int(time.time()) + GTD_MIN_LIFETIME_SECONDS + 600,
-        generation=1,
-        neg_risk=False,
-        tick_size=D("0.01"),
-    )
-    result = apply_plan(
-        Plan(posts=(post,)),
-        client=harness.me.client,
-        signer=harness.me.builder,
-        store=harness.store,
-        run_id=None,
-        revision_id=None,
-    )
+    post = make_post("0.45", order_type=OrderType.GTD, expires_at=int(time.time()) + GTD_MIN_LIFETIME_SECONDS + 600)
+    result = apply_to(harness, Plan(posts=(post,)))
     assert result.posted and harness.resting() == {(Side.BUY, D("0.45")): D("10")}
 
 

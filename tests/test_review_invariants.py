@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 
 from reconciler import planner
-from reconciler.apply import apply_plan
 from reconciler.clob.client import ClobClient
 from reconciler.clob.errors import ProtocolError
 from reconciler.clob.types import OrderResult, PostArgs
@@ -31,9 +30,7 @@ from reconciler.model import (
     LevelKey,
     LevelState,
     MarketInfo,
-    OrderType,
     Plan,
-    Post,
     Side,
 )
 from reconciler.settings import LogFormat
@@ -43,8 +40,10 @@ from tests.test_reconcile_kit import (
     TOKEN_A,
     TOKEN_B,
     Harness,
+    apply_to,
     harness,
     level,
+    make_post,
     new_account,
     paper,
     write_spec,
@@ -148,24 +147,8 @@ class DelayedAnswers:
 def test_a_delayed_answer_is_unknown_and_resolved_by_hash_without_a_repost(
     harness: Harness,
 ) -> None:
-    post = Post(
-        key=LevelKey(TOKEN_A, Side.BUY, D("0.45")),
-        size=D("10"),
-        order_type=OrderType.GTC,
-        post_only=True,
-        expires_at=0,
-        generation=1,
-        neg_risk=False,
-        tick_size=D("0.01"),
-    )
-    result = apply_plan(
-        Plan(posts=(post,)),
-        client=DelayedAnswers(harness.me.client),
-        signer=harness.me.builder,
-        store=harness.store,
-        run_id=None,
-        revision_id=None,
-    )
+    post = make_post("0.45")
+    result = apply_to(harness, Plan(posts=(post,)), client=DelayedAnswers(harness.me.client))
     (order,) = harness.store.orders()
     # "rejected" would mean "certainly not placed", and the level would be posted again.
     assert order.status is OrderStatus.UNKNOWN and result.unknown == [order.order_id]
