@@ -7,8 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from reconciler.model import LevelKey, OrderType, Plan, Post, Side
-from reconciler.reconcile import Reconciler
-from reconciler.store import OrderStatus, Store
+from reconciler.store import OrderStatus
 from tests.test_reconcile_kit import (
     TOKEN_A,
     TOKEN_B,
@@ -121,13 +120,7 @@ def test_2_after_a_restart_broken_yaml_changes_nothing(harness: Harness) -> None
     before = harness.resting()
     (harness.desired / "orders.yaml").write_text("version: 1\ntokens: [\n")
     harness.me.session.reset()
-    fresh = Reconciler(
-        client=harness.me.client,
-        store=harness.store,
-        desired_dir=harness.desired,
-        builder=harness.me.builder,
-        clock=harness.reconciler.clock,
-    )
+    fresh = harness.new_reconciler()
     result = fresh.tick()
     # The last valid revision stays in force across the restart (rebuilt from the files the
     # state file kept): the pass runs from it, reports the errors, and changes no order.
@@ -242,26 +235,12 @@ def _signed_intent(h: Harness, price: str) -> tuple[str, Post, object]:
     return order.order_id, post, order
 
 
-def _restart(h: Harness) -> Reconciler:
-    path = h.store.path
-    h.store.close()
-    h.store = Store.open(path)
-    h.reconciler = Reconciler(
-        client=h.me.client,
-        store=h.store,
-        desired_dir=h.desired,
-        builder=h.me.builder,
-        clock=h.reconciler.clock,
-    )
-    return h.reconciler
-
-
 def test_4_crash_after_the_intent_before_the_post_is_resolved_then_posted_once(
     harness: Harness,
 ) -> None:
     harness.write_spec({TOKEN_A: [level("BUY", "0.45", "10")]})
     order_id, _, _ = _signed_intent(harness, "0.45")
-    reconciler = _restart(harness)  # the process died before sending
+    reconciler = harness.restart()  # the process died before sending
     result = reconciler.tick()
     assert result.success
     assert harness.store.order(order_id).status is OrderStatus.VOID  # type: ignore[union-attr]
@@ -278,7 +257,7 @@ def test_4_crash_after_the_post_before_the_result_is_resolved_without_a_duplicat
     order_id, _, order = _signed_intent(harness, "0.45")
     sent = harness.me.client.post_orders([PostArgs(order, OrderType.GTC, True)])  # type: ignore[arg-type]
     assert sent[0].ok  # ... and the process died before recording this answer
-    reconciler = _restart(harness)
+    reconciler = harness.restart()
     harness.me.session.reset()
     result = reconciler.tick()
     assert result.success, result.error

@@ -81,6 +81,29 @@ class Harness:
     def write_spec(self, tokens: dict[str, list[dict[str, Any]]], **options: Any) -> None:
         write_spec(self.desired, tokens, **options)
 
+    def new_reconciler(
+        self, *, client: Any = None, store: Store | None = None, **options: Any
+    ) -> Reconciler:
+        """A Reconciler on this harness's pieces, as a fresh process would build it (a stand-in
+        client or store may replace the harness's own)."""
+        return Reconciler(
+            client=self.me.client if client is None else client,
+            store=self.store if store is None else store,
+            desired_dir=self.desired,
+            builder=self.me.builder,
+            clock=self.reconciler.clock,
+            **options,
+        )
+
+    def restart(self) -> Reconciler:
+        """A new process on the same state file: memory (backoff, caches, last valid spec) is
+        lost."""
+        path = self.store.path
+        self.store.close()
+        self.store = Store.open(path)
+        self.reconciler = self.new_reconciler()
+        return self.reconciler
+
     def open_orders(self, token_id: str | None = None) -> list[OpenOrder]:
         orders = self.me.client.get_open_orders()
         return [o for o in orders if token_id is None or o.token_id == token_id]

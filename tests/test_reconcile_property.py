@@ -19,8 +19,7 @@ from hypothesis import strategies as st
 from paperclob import PaperConfig, PaperExchange
 from reconciler.clob.errors import ClobError
 from reconciler.model import LevelKey, OrderType, Side
-from reconciler.reconcile import Reconciler
-from reconciler.store import OrderStatus, Store
+from reconciler.store import OrderStatus
 from tests.test_reconcile_kit import TOKEN_A, TOKEN_B, Harness, level, make_harness, new_account
 
 D = Decimal
@@ -202,7 +201,7 @@ def test_any_history_converges_without_overposting_or_touching_manual_orders(
                 elif step[0] == "fill":
                     model.fill(step[1], step[2])
                 elif step[0] == "restart":
-                    restart(h)
+                    h.restart()
                 elif step[0] == "fault":
                     with paper.exchange.lock:
                         paper.exchange.faults.update(dict(step[1]))
@@ -220,18 +219,6 @@ def test_any_history_converges_without_overposting_or_touching_manual_orders(
         paper.stop()
 
 
-def restart(h: Harness) -> None:
-    """A new process on the same state file: memory (backoff, caches, last valid spec) is lost."""
-    path = h.store.path
-    h.store.close()
-    h.store = Store.open(path)
-    h.reconciler = Reconciler(
-        client=h.me.client,
-        store=h.store,
-        desired_dir=h.desired,
-        builder=h.me.builder,
-        clock=h.reconciler.clock,
-    )
 
 
 def converge_and_check(model: Model) -> None:

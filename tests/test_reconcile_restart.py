@@ -46,14 +46,7 @@ def restarted(h: Harness) -> Iterator[Reconciler]:
     path = h.store.path
     h.store.close()
     with Store.open(path) as store:
-        yield Reconciler(
-            client=h.me.client,
-            store=store,
-            desired_dir=h.desired,
-            builder=h.me.builder,
-            clock=h.reconciler.clock,
-            git_commit_of=lambda _: COMMIT,
-        )
+        yield h.new_reconciler(store=store, git_commit_of=lambda _: COMMIT)
 
 
 def sell_into(h: Harness, price: str, size: str) -> None:

@@ -22,7 +22,6 @@ from reconciler.model import (
     Plan,
     Side,
 )
-from reconciler.reconcile import Reconciler
 from reconciler.store import OrderStatus
 from tests.test_reconcile_kit import (
     TOKEN_A,
@@ -83,13 +82,7 @@ def test_total_cap_holds_when_a_cancelled_buy_of_another_token_stays_live(
         limits=limits,
     )
     client = RefusingCancels(harness.me.client, refuse={resting_a.order_id})
-    reconciler = Reconciler(
-        client=client,
-        store=harness.store,
-        desired_dir=harness.desired,
-        builder=harness.me.builder,
-        clock=time.time,
-    )
+    reconciler = harness.new_reconciler(client=client)
     result = reconciler.tick()
     assert result.plan is not None
     assert [c.order_id for c in result.plan.cancels] == [resting_a.order_id]
@@ -114,13 +107,7 @@ def test_a_refused_sell_cancel_blocks_only_its_own_token(harness: Harness) -> No
     (resting_a,) = harness.open_orders(TOKEN_A)
     harness.write_spec({TOKEN_A: [], TOKEN_B: [level("BUY", "0.30", "10")]})
     client = RefusingCancels(harness.me.client, refuse={resting_a.order_id})
-    reconciler = Reconciler(
-        client=client,
-        store=harness.store,
-        desired_dir=harness.desired,
-        builder=harness.me.builder,
-        clock=time.time,
-    )
+    reconciler = harness.new_reconciler(client=client)
     result = reconciler.tick()
     assert result.applied is not None and resting_a.order_id in result.applied.still_live
     assert harness.resting(TOKEN_B) == {(Side.BUY, D("0.3")): D("10")}
@@ -192,13 +179,7 @@ def test_token_cap_holds_when_a_cancelled_buy_of_the_same_token_stays_live(
     (old,) = harness.open_orders(TOKEN_A)
     harness.write_spec({TOKEN_A: [level("BUY", "0.49", "100")]}, token_options=options)
     client = RefusingCancels(harness.me.client, refuse={old.order_id})
-    reconciler = Reconciler(
-        client=client,
-        store=harness.store,
-        desired_dir=harness.desired,
-        builder=harness.me.builder,
-        clock=time.time,
-    )
+    reconciler = harness.new_reconciler(client=client)
     result = reconciler.tick()
     assert result.plan is not None and [p.key.price for p in result.plan.posts] == [D("0.49")]
     assert _buy_notional(harness) <= D("60"), harness.resting()
