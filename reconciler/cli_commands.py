@@ -11,6 +11,8 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -70,7 +72,7 @@ def plan(args: argparse.Namespace, settings: Settings) -> int:
         # a running daemon it could judge a post in flight as lost.
         raise SettingsError(f"{exc} `plan` updates the state file too, so it cannot run beside "
                             "the daemon; `reconciler status` and `reconciler orders` can.") from None
-    with lock, connect(settings) as conn, _account_lock(conn), open_store(settings) as store:
+    with _writer(settings, lock) as (conn, store):
         report = make_reconciler(conn, store).plan()
     if args.json:
         print(out.dumps({"plan": report.json, "error": report.error,
@@ -85,8 +87,7 @@ def plan(args: argparse.Namespace, settings: Settings) -> int:
 
 def apply(args: argparse.Namespace, settings: Settings) -> int:
     _logging(args, settings, default="INFO")
-    with StateLock(settings.state_path), connect(settings) as conn, _account_lock(conn), \
-            open_store(settings) as store:
+    with _writer(settings, StateLock(settings.state_path)) as (conn, store):
         result = make_reconciler(conn, store).tick()
     if args.json:
         print(out.dumps({"success": result.success, "outcome": result.outcome,
@@ -104,8 +105,7 @@ def apply(args: argparse.Namespace, settings: Settings) -> int:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     _logging(args, settings, default="INFO")
     once = bool(args.once_and_show)
-    with StateLock(settings.state_path), connect(settings) as conn, _account_lock(conn), \
-            open_store(settings) as store:
+    with _writer(settings, StateLock(settings.state_path)) as (conn, store):
         options = DaemonOptions(
             interval_seconds=settings.interval_seconds,
             debounce_seconds=settings.debounce_seconds,
@@ -128,9 +128,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return code
 
 
-def _account_lock(conn: Any) -> AccountLock:
-    """Held with the state lock: one reconciler per account on this machine (invariant 6)."""
-    return AccountLock(account=conn.wallet.maker, chain_id=conn.settings.chain_id)
+@contextmanager
+def _writer(settings: Settings, state_lock: StateLock) -> Iterator[tuple[Any, Store]]:
+    """What every command that writes the state file holds, in this order: the state lock, the
+    connection, the account lock (one reconciler per account on this machine), the store."""
+    with state_lock, connect(settings) as conn, \
+            AccountLock(account=conn.wallet.maker, chain_id=settings.chain_id), \
+            open_store(settings) as store:
+        yield conn, store
 
 
 def _labels(settings: Settings) -> dict[str, str]:
