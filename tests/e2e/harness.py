@@ -166,14 +166,16 @@ class CountingProxy:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 headers = {k: v for k, v in self.headers.items()
                            if k.lower() not in CountingProxy._HOP_HEADERS}
+                path = self.path.split("?", 1)[0]
+                # Counted before it is forwarded: once the exchange has acted on it, a test
+                # that sees the effect must also see the request.
+                with proxy.lock:
+                    proxy.requests.append((self.command, path))
                 upstream = http.client.HTTPConnection(*proxy.upstream, timeout=DEADLINE)
                 upstream.request(self.command, self.path, body=body or None, headers=headers)
                 answer = upstream.getresponse()
                 data = answer.read()
                 upstream.close()
-                path = self.path.split("?", 1)[0]
-                with proxy.lock:
-                    proxy.requests.append((self.command, path))
                 if proxy.after_forward is not None:
                     proxy.after_forward(self.command, path)
                 try:
