@@ -32,10 +32,11 @@ test: $(DEVSTAMP)
 bench: $(DEVSTAMP)
 	$(BIN)/python -m bench
 
-## make lint: ruff and mypy
+## make lint: ruff, mypy and the import-linter layer contracts (pyproject.toml)
 lint: $(DEVSTAMP)
 	$(BIN)/ruff check reconciler paperclob tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

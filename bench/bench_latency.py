@@ -35,8 +35,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
+from reconciler.cli.settings import DEFAULT_DEBOUNCE_SECONDS
 from reconciler.model import Side
-from reconciler.settings import DEFAULT_DEBOUNCE_SECONDS
 from tests.e2e.harness import (
     ORDER_WRITES,
     Account,

@@ -27,6 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from reconciler.engine import load_desired
 from reconciler.model import (
     InventoryOrder,
     LevelKey,
@@ -37,7 +38,7 @@ from reconciler.model import (
     Side,
 )
 from reconciler.planner import plan
-from reconciler.spec import DesiredState, load_desired, state_from_dicts
+from reconciler.spec import DesiredState, state_from_dicts
 
 TOKENS = 100
 NOW = 1_800_000_000

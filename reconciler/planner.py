@@ -67,9 +67,7 @@ from reconciler.model import (
     Side,
     SkippedToken,
 )
-from reconciler.spec.errors import EmptyDesiredState
-from reconciler.spec.models import Unmanaged
-from reconciler.spec.state import DesiredLevel, DesiredState, DesiredToken
+from reconciler.spec import DesiredLevel, DesiredState, DesiredToken, EmptyDesiredState, Unmanaged
 
 SIZE_STEP = Decimal("0.01")
 ZERO = Decimal(0)

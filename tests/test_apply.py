@@ -7,7 +7,7 @@ import sqlite3
 from decimal import Decimal
 from typing import Any
 
-from reconciler.apply import ApplyResult
+from reconciler.engine.apply import ApplyResult
 from reconciler.model import (
     Cancel,
     CancelReason,
@@ -16,7 +16,7 @@ from reconciler.model import (
     Plan,
     Side,
 )
-from reconciler.store import OrderStatus
+from reconciler.store.store import OrderStatus
 from tests.test_reconcile_kit import (
     TOKEN_A,
     TOKEN_B,

@@ -11,8 +11,8 @@ import pytest
 from eth_account import Account
 
 from paperclob import PaperConfig, PaperExchange
-from reconciler.cli import build_parser, main
-from reconciler.lock import StateLock
+from reconciler.cli.main import build_parser, main
+from reconciler.daemon.lock import StateLock
 
 TOKEN = "71321045679252212594626385532706912750332728571942532289631379312455583992563"
 SPEC = f"""\
@@ -299,7 +299,7 @@ def test_a_second_state_file_on_the_same_account_is_refused(
 ) -> None:
     """Two reconcilers on one wallet, each with its own state file, would post every level
     twice: the account lock refuses the second, whichever --state it was given."""
-    from reconciler.lock import AccountLock
+    from reconciler.daemon.lock import AccountLock
 
     address = Account.from_key(key).address
     with AccountLock(account=address, chain_id=137):  # another reconciler holds the account

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.daemon import Daemon, DaemonOptions
-from reconciler.metrics import Metrics
-from reconciler.sdnotify import SystemdNotifier
+from reconciler.daemon.daemon import Daemon, DaemonOptions
+from reconciler.daemon.metrics import Metrics
+from reconciler.daemon.sdnotify import SystemdNotifier
 
 WAIT = 20.0  # upper bound for anything the test waits for; normally milliseconds
 
@@ -169,7 +169,7 @@ def test_a_change_during_a_tick_runs_another_tick(tmp_path: Path) -> None:
 def test_failures_back_off_log_once_and_recover(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="reconciler.daemon")
+    caplog.set_level(logging.INFO, logger="reconciler.daemon.daemon")
     script = [Result(success=False, error="exchange down")] * 3
     ticker = ScriptedTicker(script)
     metrics = Metrics()
@@ -361,7 +361,7 @@ SIGTERM_SCRIPT = textwrap.dedent("""
     import logging, sys, time
     from dataclasses import dataclass
     from pathlib import Path
-    from reconciler.daemon import Daemon, DaemonOptions
+    from reconciler.daemon.daemon import Daemon, DaemonOptions
 
     @dataclass
     class R:
@@ -406,7 +406,7 @@ def test_signal_stops_cleanly_after_the_tick_in_flight(tmp_path: Path, signum: i
 
 def test_a_scheduled_tick_waits_while_files_are_changing_but_not_forever(tmp_path: Path) -> None:
     """A git pull writes file after file: a timer tick must not read them half-way."""
-    from reconciler.daemon import MAX_DEFERRED_TICKS
+    from reconciler.daemon.daemon import MAX_DEFERRED_TICKS
 
     ticker = ScriptedTicker()
     daemon = make_daemon(ticker, tmp_path / "desired", debounce_seconds=60.0)

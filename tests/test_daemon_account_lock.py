@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from reconciler.lock import AccountInUse, AccountLock, LockHeld
+from reconciler.daemon.lock import AccountInUse, AccountLock, LockHeld
 
 ACCOUNT = "0x19E7E376E7C213B7E7e7e46cc70A5dD086DAff2A"
 
@@ -27,7 +27,7 @@ def test_the_lock_is_machine_wide_and_freed_when_its_holder_dies() -> None:
     holder = subprocess.Popen(
         [sys.executable, "-c",
          "import sys, time\n"
-         "from reconciler.lock import AccountLock\n"
+         "from reconciler.daemon.lock import AccountLock\n"
          f"lock = AccountLock(account={ACCOUNT!r}, chain_id=31337)\n"
          "lock.acquire()  # kept referenced: a collected socket frees the name\n"
          "print('held', flush=True)\n"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.lock import LockHeld, StateLock, lock_path_for
+from reconciler.daemon.lock import LockHeld, StateLock, lock_path_for
 
 
 def test_second_lock_in_same_process_is_refused(tmp_path: Path) -> None:
@@ -38,7 +38,7 @@ def test_other_process_is_refused_and_lock_dies_with_holder(tmp_path: Path) -> N
     script = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from reconciler.lock import StateLock, LockHeld\n"
+        "from reconciler.daemon.lock import StateLock, LockHeld\n"
         "try:\n"
         "    StateLock(Path(sys.argv[1])).acquire()\n"
         "except LockHeld as exc:\n"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.sdnotify import SystemdNotifier
+from reconciler.daemon.sdnotify import SystemdNotifier
 
 
 @pytest.fixture()

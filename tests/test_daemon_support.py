@@ -12,16 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.daemon_support import (
+from reconciler.cli.logs import RedactingFilter, configure_logging, journal_attached
+from reconciler.cli.settings import LogFormat
+from reconciler.daemon.metrics import Metrics, make_metrics_server
+from reconciler.daemon.support import (
     Debouncer,
     FailureLog,
     Health,
     LoopBackoff,
     git_commit_of,
 )
-from reconciler.logs import RedactingFilter, configure_logging, journal_attached
-from reconciler.metrics import Metrics, make_metrics_server
-from reconciler.settings import LogFormat
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.cli import build_parser
+from reconciler.cli.main import build_parser
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from reconciler.model import LevelKey, OrderType, Plan, Post, Side
-from reconciler.store import OrderStatus
+from reconciler.store.store import OrderStatus
 from tests.test_reconcile_kit import (
     TOKEN_A,
     TOKEN_B,

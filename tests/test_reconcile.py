@@ -6,8 +6,9 @@ import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
+from reconciler.cli.render import report_json, report_text
 from reconciler.model import OrderType, Side
-from reconciler.store import OrderStatus
+from reconciler.store.store import OrderStatus
 from tests.test_reconcile_kit import (
     TOKEN_A,
     TOKEN_B,
@@ -245,8 +246,8 @@ def test_plan_shows_what_tick_does_and_sends_no_write(harness: Harness) -> None:
     assert harness.me.session.writes() == []
     assert report.plan is not None and report.has_changes
     assert len(report.plan.cancels) == 1 and len(report.plan.posts) == 1
-    assert "Plan: 1 to post, 1 to cancel" in report.text
-    assert report.json is not None
+    assert "Plan: 1 to post, 1 to cancel" in report_text(report)
+    assert report_json(report) is not None
     result = harness.reconciler.tick()
     assert result.plan is not None
     assert [c.order_id for c in result.plan.cancels] == [c.order_id for c in report.plan.cancels]

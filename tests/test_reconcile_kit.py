@@ -19,14 +19,14 @@ import requests
 import yaml
 
 from paperclob import PaperConfig, PaperExchange
-from reconciler.apply import ApplyResult, apply_plan
 from reconciler.clob.builder import OrderBuilder
 from reconciler.clob.client import ClobClient
 from reconciler.clob.profiles import Profile
 from reconciler.clob.signing import Wallet
+from reconciler.engine.apply import ApplyResult, apply_plan
+from reconciler.engine.reconcile import Reconciler
 from reconciler.model import LevelKey, OpenOrder, OrderType, Plan, Post, Side
-from reconciler.reconcile import Reconciler
-from reconciler.store import Store
+from reconciler.store.store import Store
 
 TOKEN_A = "71321045679252212594626385532706912750332728571942532289631379312455583992563"
 TOKEN_B = "52114319501245915516055106046884209969926127482827954674443846427813813222426"

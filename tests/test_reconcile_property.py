@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from paperclob import PaperConfig, PaperExchange
 from reconciler.clob.errors import ClobError
 from reconciler.model import LevelKey, OrderType, Side
-from reconciler.store import OrderStatus
+from reconciler.store.store import OrderStatus
 from tests.test_reconcile_kit import TOKEN_A, TOKEN_B, Harness, level, make_harness, new_account
 
 D = Decimal

@@ -18,12 +18,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reconciler.cli.render import report_text
+from reconciler.engine import load_desired
+from reconciler.engine.reconcile import Reconciler
 from reconciler.model import OrderType, Side
-from reconciler.reconcile import Reconciler
-from reconciler.spec import load_desired
-from reconciler.spec.loader import MAX_FILE_BYTES, load_files
-from reconciler.store import Store
-from reconciler.store_schema import MIGRATIONS, split_statements
+from reconciler.spec import MAX_FILE_BYTES, load_files
+from reconciler.store.schema import MIGRATIONS, split_statements
+from reconciler.store.store import Store
 from tests.test_reconcile_kit import TOKEN_A, TOKEN_B, Harness, harness, level, new_account, paper
 
 __all__ = ["harness", "paper"]
@@ -148,8 +149,8 @@ def test_plan_after_a_restart_shows_what_the_kept_revision_would_do(harness: Har
         assert harness.me.session.writes() == []
         assert report.error == "invalid desired state" and report.spec_errors
         assert report.plan is not None and len(report.plan.posts) == 1
-        assert "The desired files are invalid" in report.text
-        assert "stays in force; with it:" in report.text and "orders.yaml:4:" in report.text
+        assert "The desired files are invalid" in report_text(report)
+        assert "stays in force; with it:" in report_text(report) and "orders.yaml:4:" in report_text(report)
         assert report.git_commit == COMMIT
         assert fresh.store.latest_revision().valid  # type: ignore[union-attr]  # plan records none
         result = fresh.tick()  # the same plan is what a tick applies

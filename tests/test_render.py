@@ -6,6 +6,7 @@ import json
 from decimal import Decimal as D
 from typing import Any
 
+from reconciler.cli.render import render_json, render_text
 from reconciler.model import (
     Cancel,
     CancelReason,
@@ -22,7 +23,6 @@ from reconciler.model import (
     SkippedToken,
 )
 from reconciler.planner import plan
-from reconciler.render import render_json, render_text
 from reconciler.spec import load_text
 
 T = "71321045679252212594626385532706912750332728571942532289631379312455583992563"

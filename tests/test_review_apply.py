@@ -22,7 +22,7 @@ from reconciler.model import (
     Plan,
     Side,
 )
-from reconciler.store import OrderStatus
+from reconciler.store.store import OrderStatus
 from tests.test_reconcile_kit import (
     TOKEN_A,
     TOKEN_B,

@@ -15,7 +15,7 @@ from eth_account import Account
 
 import paperclob.routes_private
 from paperclob import PaperConfig, PaperExchange
-from reconciler.cli import main
+from reconciler.cli.main import main
 
 
 @pytest.fixture(autouse=True)

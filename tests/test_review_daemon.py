@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from reconciler.daemon import Daemon
+from reconciler.daemon.daemon import Daemon
 from tests.test_daemon import WAIT, Result, Running, ScriptedTicker, make_daemon
 
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.engine import load_desired
 from reconciler.model import Side
-from reconciler.spec import load_desired
 from tests.test_reconcile_kit import TOKEN_A, TOKEN_B, Harness, harness, level, paper, write_spec
 
 __all__ = ["harness", "paper"]

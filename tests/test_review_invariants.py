@@ -21,10 +21,12 @@ from typing import Any
 import pytest
 
 from reconciler import planner
+from reconciler.cli.logs import configure_logging
+from reconciler.cli.settings import LogFormat
 from reconciler.clob.client import ClobClient
 from reconciler.clob.errors import ProtocolError
 from reconciler.clob.types import OrderResult, PostArgs
-from reconciler.logs import configure_logging
+from reconciler.engine import load_desired
 from reconciler.model import (
     InventoryOrder,
     LevelKey,
@@ -33,9 +35,8 @@ from reconciler.model import (
     Plan,
     Side,
 )
-from reconciler.settings import LogFormat
-from reconciler.spec import load_desired, state_from_dicts
-from reconciler.store import OrderStatus
+from reconciler.spec import state_from_dicts
+from reconciler.store.store import OrderStatus
 from tests.test_reconcile_kit import (
     TOKEN_A,
     TOKEN_B,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.settings import (
+from reconciler.cli.settings import (
     LogFormat,
     Secret,
     Settings,

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from reconciler.model import LevelGeneration, LevelKey, OrderType, Post, Side
-from reconciler.store import OrderStatus, Store, decimal_text
-from reconciler.store_schema import MIGRATIONS, SchemaTooNew
+from reconciler.store.schema import MIGRATIONS, SchemaTooNew
+from reconciler.store.store import OrderStatus, Store, decimal_text
 
 TOKEN = "71321045679252212594626385532706912750332728571942532289631379312455583992563"
 OTHER = "52114319501245915516055106046884209969926127482827954674443846427813813222426"
@@ -114,7 +114,7 @@ def test_intent_survives_a_hard_exit_of_the_writer(tmp_path: Path) -> None:
 import os
 from decimal import Decimal
 from reconciler.model import LevelKey, OrderType, Post, Side
-from reconciler.store import Store
+from reconciler.store.store import Store
 s = Store.open({str(path)!r})
 p = Post(key=LevelKey({TOKEN!r}, Side.BUY, Decimal("0.45")), size=Decimal("10"),
          order_type=OrderType.GTC, post_only=True, expires_at=0, generation=1, neg_risk=False,
@@ -349,7 +349,7 @@ def test_prune_bounds_runs_and_old_notification_ids(store: Store, clock: Clock) 
 def test_a_new_migration_upgrades_an_old_file_and_a_failing_one_leaves_it_untouched(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import reconciler.store as store_module
+    import reconciler.store.store as store_module
 
     path = tmp_path / "state.db"
     Store.open(path).close()

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler.model import LevelGeneration, LevelKey, OrderType, Post, Side
-from reconciler.store import Store
+from reconciler.store.store import Store
 
 TOKEN = "1234567890123456789012345678901234567890"
 KEY = LevelKey(TOKEN, Side.BUY, Decimal("0.45"))

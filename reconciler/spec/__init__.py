@@ -1,17 +1,28 @@
-"""Desired state: pydantic models, YAML loading with file:line:col errors, JSON Schema export.
+"""Desired state, PURE: pydantic models, parsing of given bytes with file:line:col errors, JSON Schema.
+
+Reading the desired directory is the engine's (`reconciler.engine.load_desired`); this package
+parses what it is given and reads no file and no clock.
 
 Public API:
-- `load_desired(dir, now=None) -> LoadResult` (`.spec`, `.errors`, `.digest`, `.files`)
+- `load_files({name: bytes}, base=None, now=None) -> LoadResult` (`.spec`, `.errors`, `.digest`)
 - `load_text(text, name=..., now=None) -> LoadResult`
 - `DesiredState`, `DesiredToken`, `DesiredLevel` (what the planner reads), `Unmanaged`
 - `SpecError` (`str()` is `file:line:col: message`), `EmptyDesiredState`
-- `validate_command(dir, out) -> int`, `json_schema() -> dict`
+- `json_schema() -> dict`
 """
 
 from reconciler.spec.errors import EmptyDesiredState, SpecError
-from reconciler.spec.loader import LoadResult, desired_files, is_candidate, load_desired, load_text
+from reconciler.spec.loader import (
+    MAX_FILE_BYTES,
+    LoadResult,
+    load_files,
+    load_read_files,
+    load_text,
+    too_big_error,
+    whole_file_error,
+)
 from reconciler.spec.models import DesiredFile, SpecOrderType, Unmanaged
-from reconciler.spec.schema import json_schema, validate_command
+from reconciler.spec.schema import json_schema
 from reconciler.spec.state import (
     DesiredLevel,
     DesiredState,
@@ -22,6 +33,7 @@ from reconciler.spec.state import (
 )
 
 __all__ = [
+    "MAX_FILE_BYTES",
     "DesiredFile",
     "DesiredLevel",
     "DesiredState",
@@ -32,12 +44,12 @@ __all__ = [
     "SpecOrderType",
     "Unmanaged",
     "build_state",
-    "desired_files",
-    "is_candidate",
     "json_schema",
     "level_digest",
-    "load_desired",
+    "load_files",
+    "load_read_files",
     "load_text",
     "state_from_dicts",
-    "validate_command",
+    "too_big_error",
+    "whole_file_error",
 ]

@@ -1,24 +1,20 @@
-"""Load a directory of desired-state files into one `DesiredState`, or into errors.
+"""Parse desired-state files, given as bytes, into one `DesiredState`, or into errors.
 
 All-or-nothing: if any file has any problem, `LoadResult.spec` is None and `errors` lists every
 problem found, each as `file:line:col: message` with a hint of what to write instead. A partial
 spec is never returned, because applying half a directory would cancel the other half's orders.
 
-Which files: every `*.yaml` / `*.yml` under the directory (subdirectories too), in sorted order
-of their relative paths. Hidden files and directories (`.git`, `.x.yaml`, emacs' `.#x.yaml`)
-and editor leftovers (`x.yaml~`, `#x.yaml#`, swap files, vim's `4913` probe) are skipped, so
-saving in an editor never feeds a half-written temp file to the daemon.
+PURE: this module reads no file and no clock. Which files of a directory are read, and reading
+them, is the engine's (`reconciler.engine.desired_files`); it hands the bytes to `load_files`.
 
 `now` (unix seconds), when given, makes a GTD expiry in the past an error. The loader itself
-never reads the clock; `validate_command` passes the current time.
+never reads the clock; `reconciler validate` passes the current time.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import hashlib
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +27,6 @@ from reconciler.spec.models import Defaults, DesiredFile, LevelSpec, Limits, Tok
 from reconciler.spec.state import DesiredState, build_state
 from reconciler.spec.yamlsource import Marks, YamlProblem, parse_yaml
 
-SUFFIXES = (".yaml", ".yml")
 #: Also rejected: files bigger than this are not hand-written desired state.
 MAX_FILE_BYTES = 4 * 1024 * 1024
 
@@ -65,69 +60,6 @@ class _Parsed:
     marks: Marks
 
 
-def is_candidate(name: str) -> bool:
-    """Whether a file name is a desired-state file (not hidden, not an editor leftover)."""
-    if name.startswith((".", "#", "~")) or name.endswith(("~", "#")):
-        return False
-    return name.endswith(SUFFIXES)
-
-
-def desired_files(directory: Path, *, errors: list[SpecError] | None = None) -> list[Path]:
-    """The files `load_desired` reads, sorted by path relative to `directory`.
-
-    What cannot be seen whole is added to `errors` when given, so all-or-nothing holds: a
-    subdirectory that cannot be listed, and a candidate name that is not a readable regular file
-    (a dangling symlink mid-checkout, a fifo). Skipping either would drop its tokens, and so
-    cancel their orders."""
-    problems: list[SpecError] = [] if errors is None else errors
-
-    def unlistable(exc: OSError) -> None:
-        where = Path(exc.filename) if exc.filename else directory
-        problems.append(_whole(where, f"cannot list this directory ({exc.strerror}); fix its "
-                                      "permissions, or move it out of the desired directory"))
-
-    found: list[Path] = []
-    for root, dirs, names in os.walk(directory, onerror=unlistable):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found.extend(Path(root) / n for n in names if is_candidate(n))
-    files: list[Path] = []
-    for path in sorted(found, key=lambda p: p.relative_to(directory).as_posix()):
-        try:
-            regular = path.is_file()
-        except OSError:  # e.g. a permission error on stat: reported as unreadable below
-            regular = False
-        if regular:
-            files.append(path)
-        else:
-            problems.append(_whole(path, "not a readable regular file (a dangling symlink?); "
-                                         "restore its target or remove it"))
-    return files
-
-
-def load_desired(directory: Path, *, now: float | None = None) -> LoadResult:
-    """Load every desired-state file under `directory` (see the module docstring)."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        return LoadResult(
-            spec=None,
-            errors=[
-                _whole(
-                    directory, "not a directory; create it or point to the desired state directory"
-                )
-            ],
-        )
-    errors: list[SpecError] = []
-    contents: dict[str, bytes] = {}
-    files = desired_files(directory, errors=errors)
-    for path in files:
-        data = _read(path, errors)
-        if data is not None:
-            contents[path.relative_to(directory).as_posix()] = data
-    result = _load_contents(contents, base=directory, now=now, errors=errors)
-    # `files` lists what was found, including a file that could not be read.
-    return dataclasses.replace(result, files=files)
-
-
 def load_files(
     contents: Mapping[str, bytes], *, base: Path | None = None, now: float | None = None
 ) -> LoadResult:
@@ -136,10 +68,10 @@ def load_files(
     `load_desired` on a directory holding exactly these files (every name given is loaded: the
     caller chose them). `base`, when given, is the directory the names are reported under, so
     a spec rebuilt from stored files equals the one first loaded from `base`."""
-    return _load_contents(contents, base=base, now=now, errors=[])
+    return load_read_files(contents, base=base, now=now, errors=[])
 
 
-def _load_contents(
+def load_read_files(
     contents: Mapping[str, bytes],
     *,
     base: Path | None,
@@ -153,13 +85,13 @@ def _load_contents(
     if not names and not errors:
         where = base if base is not None else Path(".")
         message = "no *.yaml or *.yml files; add one with `version: 1` and a `tokens:` list"
-        return LoadResult(spec=None, errors=[_whole(where, message)])
+        return LoadResult(spec=None, errors=[whole_file_error(where, message)])
     hasher = hashlib.sha256()
     parsed: list[_Parsed] = []
     for name, path in zip(names, files, strict=True):
         data = contents[name]
         if len(data) > MAX_FILE_BYTES:  # not hashed, as a directory's too-big file is not read
-            errors.append(_too_big(path))
+            errors.append(too_big_error(path))
             continue
         hasher.update(f"{name}\0{len(data)}\0".encode())
         hasher.update(data)
@@ -186,27 +118,15 @@ def load_text(text: str, *, name: str = "inline.yaml", now: float | None = None)
     return LoadResult(spec=build_state([one.model], sources=[name]), digest=digest)
 
 
-def _whole(path: Path, message: str) -> SpecError:
+def whole_file_error(path: Path, message: str) -> SpecError:
     return SpecError(str(path), 1, 1, message)
 
 
-def _too_big(path: Path) -> SpecError:
-    return _whole(
+def too_big_error(path: Path) -> SpecError:
+    return whole_file_error(
         path,
         f"file is larger than {MAX_FILE_BYTES} bytes; split it or remove what is not desired state",
     )
-
-
-def _read(path: Path, errors: list[SpecError]) -> bytes | None:
-    try:
-        # Checked before reading too, so a huge file is never read into memory.
-        if path.stat().st_size > MAX_FILE_BYTES:
-            errors.append(_too_big(path))
-            return None
-        return path.read_bytes()
-    except OSError as exc:
-        errors.append(SpecError(str(path), 1, 1, f"cannot read the file: {exc.strerror}"))
-        return None
 
 
 def _parse_file(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.spec import load_desired
+from reconciler.engine import load_desired
 
 CORPUS = Path(__file__).parent / "corpus"
 NOW = 1767225600  # 2026-01-01T00:00:00Z: the clock injected for "expiry in the past"

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from reconciler.engine import load_desired, validate_directory
 from reconciler.model import OrderType, Side
 from reconciler.spec import (
     DesiredFile,
@@ -20,10 +21,8 @@ from reconciler.spec import (
     Unmanaged,
     json_schema,
     level_digest,
-    load_desired,
     load_text,
     state_from_dicts,
-    validate_command,
 )
 from reconciler.spec.yamlsource import YamlProblem, parse_yaml
 
@@ -237,16 +236,16 @@ def test_spec_error_formats_as_file_line_col() -> None:
 # --- CLI helpers -----------------------------------------------------------------------------
 
 
-def test_validate_command_on_the_example_directory() -> None:
+def test_validate_directory_on_the_example_directory() -> None:
     out = io.StringIO()
-    assert validate_command(REPO / "desired", out) == 0
+    assert validate_directory(REPO / "desired", out) == 0
     assert "valid (3 files" in out.getvalue()
 
 
-def test_validate_command_prints_one_error_per_line(tmp_path: Path) -> None:
+def test_validate_directory_prints_one_error_per_line(tmp_path: Path) -> None:
     write(tmp_path, {"a.yaml": one_level("{side: BUY, price: 2, size: 0}")})
     out = io.StringIO()
-    assert validate_command(tmp_path, out, now=0) == 1
+    assert validate_directory(tmp_path, out, now=0) == 1
     name = tmp_path / "a.yaml"
     assert out.getvalue().splitlines() == [
         f"{name}:5:28: price 2 is outside (0, 1); write a probability such as 0.45",
@@ -254,11 +253,11 @@ def test_validate_command_prints_one_error_per_line(tmp_path: Path) -> None:
     ]
 
 
-def test_validate_command_reads_the_clock_for_past_expiries(tmp_path: Path) -> None:
+def test_validate_directory_reads_the_clock_for_past_expiries(tmp_path: Path) -> None:
     write(tmp_path, {"a.yaml": one_level(
         '{side: SELL, price: 0.5, size: 5, order_type: GTD, expires_at: "2001-01-01T00:00:00Z"}')})
     out = io.StringIO()
-    assert validate_command(tmp_path, out) == 1
+    assert validate_directory(tmp_path, out) == 1
     assert "is in the past" in out.getvalue()
 
 

@@ -21,10 +21,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from reconciler.spec import DesiredState, load_desired
-from reconciler.spec.loader import LoadResult, load_files
-from reconciler.store import Store
-from reconciler.store_schema import Revision
+from reconciler.engine.desired_files import load_desired
+from reconciler.spec import DesiredState, LoadResult, load_files
+from reconciler.store import Revision, Store
 
 log = logging.getLogger(__name__)
 

@@ -17,25 +17,33 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from reconciler import cli_output as out
-from reconciler.clob.types import AssetType
-from reconciler.daemon import Daemon, DaemonOptions
-from reconciler.lock import AccountLock, LockHeld, StateLock, holder_pid
-from reconciler.logs import configure_logging
-from reconciler.render import render_json, render_text
-from reconciler.sdnotify import SystemdNotifier
-from reconciler.settings import Settings, SettingsError, ShutdownPolicy
-from reconciler.spec import json_schema, load_desired, validate_command
-from reconciler.store import Store
-from reconciler.wiring import (
+from reconciler.cli import output as out
+from reconciler.cli.logs import configure_logging
+from reconciler.cli.render import render_json, render_text, report_json, report_text
+from reconciler.cli.settings import Settings, SettingsError, ShutdownPolicy
+from reconciler.cli.wiring import (
     cancel_managed_orders,
     connect,
     heartbeat_sender,
     make_reconciler,
     open_store,
 )
+from reconciler.clob import AssetType
+from reconciler.daemon import (
+    AccountLock,
+    Daemon,
+    DaemonOptions,
+    LockHeld,
+    StateLock,
+    SystemdNotifier,
+    holder_pid,
+    tick_text,
+)
+from reconciler.engine import load_desired, validate_directory
+from reconciler.spec import json_schema
+from reconciler.store import Store
 
-log = logging.getLogger("reconciler.cli")
+log = logging.getLogger("reconciler.cli.main")
 
 #: `run --once-and-show` gives up (exit 1) after this many failed ticks in a row.
 ONCE_MAX_FAILURES = 5
@@ -51,7 +59,7 @@ def _logging(args: argparse.Namespace, settings: Settings, *, default: str) -> N
 
 def validate(args: argparse.Namespace, settings: Settings) -> int:
     directory = Path(args.dir) if args.dir else settings.desired_dir
-    return validate_command(directory, sys.stdout)
+    return validate_directory(directory, sys.stdout)
 
 
 def schema(args: argparse.Namespace, settings: Settings) -> int:
@@ -75,11 +83,11 @@ def plan(args: argparse.Namespace, settings: Settings) -> int:
     with _writer(settings, lock) as (conn, store):
         report = make_reconciler(conn, store).plan()
     if args.json:
-        print(out.dumps({"plan": report.json, "error": report.error,
+        print(out.dumps({"plan": report_json(report), "error": report.error,
                          "spec_errors": list(report.spec_errors), "digest": report.digest,
                          "has_changes": report.has_changes}))
     else:
-        print(report.text)
+        print(report_text(report))
     if report.error:
         return 1
     return 2 if args.detailed_exitcode and report.has_changes else 0
@@ -96,7 +104,7 @@ def apply(args: argparse.Namespace, settings: Settings) -> int:
     else:
         if result.plan is not None:
             print(render_text(result.plan, labels=_labels(settings)))
-        print(out.tick_text(result))
+        print(tick_text(result))
     # Broken files fail a one-shot apply even when the kept revision was applied (the daemon, in
     # contrast, counts that pass as a success so it keeps its watchdog and cadence).
     return 0 if result.success and result.spec_valid else 1
@@ -151,7 +159,7 @@ def _show_converged(result: Any, *, conn: Any, labels: dict[str, str]) -> None:
     print(f"\n== plan applied ({conn.host}) ==")
     plan = getattr(result, "plan", None)
     print(render_text(plan, labels=labels) if plan is not None else "(no plan)")
-    print(out.tick_text(result))
+    print(tick_text(result))
     print("\n== open orders on the exchange ==")
     print(out.orders_table(conn.client.get_open_orders(), labels=labels))
 

@@ -34,7 +34,7 @@ from typing import Any
 import sqlite_utils
 
 from reconciler.model import InventoryOrder, LevelGeneration, LevelKey, LevelState, Post
-from reconciler.store_schema import (
+from reconciler.store.schema import (
     INVENTORY_STATUSES,
     MIGRATIONS,
     UNRESOLVED_STATUSES,

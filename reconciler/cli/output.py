@@ -144,23 +144,3 @@ def history_text(entries: Sequence[Mapping[str, Any]]) -> str:
 
 def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def tick_text(result: Any) -> str:
-    """One line for `apply` and the daemon's STATUS=: outcome, counts, error."""
-    summary = getattr(result, "summary", None) or {}
-    if not isinstance(summary, Mapping):
-        return str(summary)
-    parts = [str(summary.get("outcome") or getattr(result, "outcome", "") or "done")]
-    for key in ("posted", "cancelled", "kept"):
-        if summary.get(key):
-            parts.append(f"{key} {summary[key]}")
-    for key in ("rejected", "unknown"):
-        if summary.get(key):
-            parts.append(f"{key} {len(summary[key])}")
-    if summary.get("spec_errors"):
-        parts.append("desired files invalid (last valid revision in force)")
-    error = getattr(result, "error", None)
-    if error:
-        parts.append(f"error: {error}")
-    return ", ".join(parts)

@@ -17,16 +17,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.apply import apply_plan
-from reconciler.clob.auth import ApiCreds
-from reconciler.clob.builder import OrderBuilder
-from reconciler.clob.client import ClobClient
-from reconciler.clob.signing import Wallet
-from reconciler.daemon_support import git_commit_of
-from reconciler.logs import add_secrets
+from reconciler.cli.logs import add_secrets
+from reconciler.cli.settings import Settings, SettingsError
+from reconciler.clob import ApiCreds, ClobClient, OrderBuilder, Wallet
+from reconciler.daemon import git_commit_of
+from reconciler.engine import Reconciler, apply_plan
 from reconciler.model import Cancel, CancelReason, Plan
-from reconciler.reconcile import Reconciler
-from reconciler.settings import Settings, SettingsError
 from reconciler.store import Store
 
 log = logging.getLogger(__name__)

@@ -44,12 +44,11 @@ from apscheduler.triggers.interval import IntervalTrigger
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from reconciler.cli_output import tick_text
-from reconciler.daemon_support import Debouncer, FailureLog, Health, LoopBackoff
-from reconciler.metrics import Metrics, make_metrics_server, record_tick_result
-from reconciler.sdnotify import SystemdNotifier
+from reconciler.daemon.metrics import Metrics, make_metrics_server, record_tick_result
+from reconciler.daemon.sdnotify import SystemdNotifier
+from reconciler.daemon.support import Debouncer, FailureLog, Health, LoopBackoff, tick_text
 
-log = logging.getLogger("reconciler.daemon")
+log = logging.getLogger("reconciler.daemon.daemon")
 
 TICK_JOB = "tick"
 #: A file that never stops changing must not starve the loop: tick anyway after this many.

@@ -34,18 +34,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from reconciler.clob.errors import (
+from reconciler.clob import (
     AuthenticationFailed,
+    CancelResult,
     ClobError,
     CredentialsRequired,
     ExchangeRejected,
     NotFound,
+    OrderDetails,
+    OrderResult,
+    PostArgs,
+    Profile,
     RateLimited,
+    SignedOrder,
     TransportError,
 )
-from reconciler.clob.profiles import Profile
-from reconciler.clob.signing import SignedOrder
-from reconciler.clob.types import CancelResult, OrderDetails, OrderResult, PostArgs
 from reconciler.model import GTD_MIN_LIFETIME_SECONDS, Cancel, OrderType, Plan, Post, Side
 from reconciler.store import OrderStatus, Store
 

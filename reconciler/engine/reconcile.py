@@ -40,17 +40,17 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
-from reconciler import planner, render
-from reconciler.apply import ApplyResult, Signer, WriteClient, apply_plan, look_up_order
-from reconciler.clob.errors import ClobError, RateLimited
+from reconciler import planner
+from reconciler.clob import ClobError, RateLimited
 from reconciler.clob.types import AssetType, BalanceAllowance, Notification, order_id_key
-from reconciler.desired_state import DesiredStateKeeper
+from reconciler.engine.apply import ApplyResult, Signer, WriteClient, apply_plan, look_up_order
+from reconciler.engine.in_force import DesiredStateKeeper
 from reconciler.model import MarketInfo, OpenOrder, Plan, Post, Side
 from reconciler.spec import DesiredState, EmptyDesiredState
 from reconciler.store import INVENTORY_STATUSES, OrderStatus, Store
@@ -87,15 +87,17 @@ class ExchangeClient(WriteClient, Protocol):
 
 @dataclass(frozen=True)
 class PlanReport:
-    """What `reconciler plan` shows: the plan a pass would apply now, and why not if none."""
+    """What `reconciler plan` shows: the plan a pass would apply now, and why not if none.
+    The CLI renders it (`cli.render.report_text`, `report_json`)."""
 
     plan: Plan | None
-    text: str
-    json: dict[str, Any] | None
     digest: str
     spec_errors: tuple[str, ...] = ()
     error: str | None = None
     git_commit: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    kept: str | None = None  # the revision kept in force while the files are invalid
+    refusal: str | None = None  # why there is no plan (an empty desired state)
 
     @property
     def has_changes(self) -> bool:
@@ -190,24 +192,19 @@ class Reconciler:
         desired = self.desired.for_plan()
         spec, errors, digest = desired.spec, desired.errors, desired.digest
         if spec is None:
-            text = "The desired state is invalid; nothing would change:\n" + "\n".join(errors)
-            return PlanReport(None, text, None, digest, spec_errors=errors, error=INVALID)
+            return PlanReport(None, digest, spec_errors=errors, error=INVALID)
         try:
             plan = self._observe_and_plan(spec, run_id=None, persist_notifications=False)
         except EmptyDesiredState as exc:
-            return PlanReport(None, str(exc), None, digest, spec_errors=errors, error=str(exc))
-        text = render.render_text(plan, labels=spec.labels)
-        if errors:  # a tick would apply the revision kept in force: show that, and why
-            head = "The desired files are invalid:\n" + "\n".join(errors)
-            text = f"{head}\n{desired.kept} stays in force; with it:\n{text}"
+            return PlanReport(None, digest, spec_errors=errors, error=str(exc), refusal=str(exc))
         return PlanReport(
             plan,
-            text,
-            render.render_json(plan),
             digest,
             spec_errors=errors,
             error=INVALID if errors else None,
             git_commit=desired.git_commit,
+            labels=dict(spec.labels),
+            kept=desired.kept if errors else None,
         )
 
     def tick(self) -> TickResult:

@@ -18,10 +18,10 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from reconciler import cli_commands as c
-from reconciler.clob.errors import ClobError
-from reconciler.lock import LockHeld
-from reconciler.settings import LogFormat, SettingsError, load_settings
+from reconciler.cli import commands as c
+from reconciler.cli.settings import LogFormat, SettingsError, load_settings
+from reconciler.clob import ClobError
+from reconciler.daemon import LockHeld
 from reconciler.spec import EmptyDesiredState
 
 EPILOG = """\

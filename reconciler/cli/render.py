@@ -13,9 +13,12 @@ from collections import defaultdict
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.model import Cancel, Keep, LevelKey, Plan, Post
+
+if TYPE_CHECKING:  # rendering stays pure: the report is read, never built, here
+    from reconciler.engine import PlanReport
 
 
 def _short_id(order_id: str) -> str:
@@ -137,3 +140,22 @@ def render_json(plan: Plan) -> dict[str, Any]:
             for g in plan.generations
         ],
     }
+
+
+def report_text(report: PlanReport) -> str:
+    """What `reconciler plan` prints for a report (the plan, or why there is none)."""
+    if report.plan is None:
+        if report.refusal is not None:
+            return report.refusal
+        return "The desired state is invalid; nothing would change:\n" + "\n".join(
+            report.spec_errors
+        )
+    text = render_text(report.plan, labels=report.labels)
+    if report.spec_errors:  # a tick would apply the revision kept in force: show that, and why
+        head = "The desired files are invalid:\n" + "\n".join(report.spec_errors)
+        text = f"{head}\n{report.kept} stays in force; with it:\n{text}"
+    return text
+
+
+def report_json(report: PlanReport) -> dict[str, Any] | None:
+    return render_json(report.plan) if report.plan is not None else None

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import IO
 
-from reconciler.settings import LogFormat
+from reconciler.cli.settings import LogFormat
 
 # LogRecord attributes that are not "extra" fields.
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}

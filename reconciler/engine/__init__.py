@@ -1,0 +1,45 @@
+"""One pass: which desired state is in force, observe the exchange, plan, apply through the journal.
+
+- `desired_files`: which files of the desired directory are read, and reading them;
+- `in_force`: the revision a pass works from (the last valid one while the files are broken);
+- `reconcile`: the pass itself (`Reconciler.plan()`, `Reconciler.tick()`);
+- `apply`: carrying out a `Plan`, journaled so a crash never duplicates an order.
+"""
+
+from reconciler.engine.apply import (
+    ApplyResult,
+    Rejection,
+    Signer,
+    WriteClient,
+    apply_plan,
+    look_up_order,
+    record_order_state,
+)
+from reconciler.engine.desired_files import (
+    desired_files,
+    is_candidate,
+    load_desired,
+    validate_directory,
+)
+from reconciler.engine.in_force import DesiredStateKeeper, InForce
+from reconciler.engine.reconcile import ExchangeClient, PlanReport, Reconciler, TickResult
+
+__all__ = [
+    "ApplyResult",
+    "DesiredStateKeeper",
+    "ExchangeClient",
+    "InForce",
+    "PlanReport",
+    "Reconciler",
+    "Rejection",
+    "Signer",
+    "TickResult",
+    "WriteClient",
+    "apply_plan",
+    "desired_files",
+    "is_candidate",
+    "load_desired",
+    "look_up_order",
+    "record_order_state",
+    "validate_directory",
+]
