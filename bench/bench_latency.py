@@ -1,8 +1,8 @@
 """Save-to-resting latency and requests per change, the daemon and the exchange as processes.
 
 The idea: measure what a user sees. `reconciler run` and `python -m paperclob` run as separate
-processes on 127.0.0.1, started by the end-to-end harness (tests/e2e/harness.py, imported, not
-copied); every change is an editor's save (a temp file renamed over the target) and every
+processes on 127.0.0.1, started by the end-to-end harness (tests/support/processes.py, imported,
+not copied); every change is an editor's save (a temp file renamed over the target) and every
 observation is made on the exchange itself.
 
 1. Latency: one level's price moves on each of 30 saves; the clock runs from the completed
@@ -37,13 +37,13 @@ from typing import Any, TypeVar
 
 from reconciler.cli.settings import DEFAULT_DEBOUNCE_SECONDS
 from reconciler.model import Side
-from tests.e2e.harness import (
+from tests.support.accounts import new_key
+from tests.support.processes import (
     ORDER_WRITES,
     Account,
     CountingProxy,
     DaemonProcess,
     PaperProcess,
-    new_key,
     spec,
     wait_until,
     write_yaml,

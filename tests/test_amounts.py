@@ -1,20 +1,20 @@
-"""Amounts: exact Decimal values, per-tick tables, the SDK's float bugs by name, and a property
-test against the official SDKs that explains every difference instead of skipping it."""
+"""Amounts: exact Decimal values, per-tick tables, the SDK's float artefacts by name, a property
+test against the official SDKs that explains every difference instead of skipping it, and the
+exchange's 4-decimal taker rule for market BUYs on every tick.
+
+The independent model of the arithmetic and the SDKs' values are in tests/support/amounts_model.py.
+"""
 
 from __future__ import annotations
 
-import math
 from decimal import Decimal
-from fractions import Fraction
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from py_clob_client.order_builder.builder import ROUNDING_CONFIG as SDK_V1_ROUNDING
-from py_clob_client.order_builder.builder import OrderBuilder as SdkV1Builder
-from py_clob_client_v2.order_builder.builder import ROUNDING_CONFIG as SDK_ROUNDING
-from py_clob_client_v2.order_builder.builder import OrderBuilder as SdkV2Builder
 
+from paperclob import PaperConfig, PaperExchange
+from paperclob.verify import amount_digits, check_precision
 from reconciler.clob.amounts import (
     ROUNDING,
     InvalidOrderError,
@@ -26,101 +26,19 @@ from reconciler.clob.amounts import (
     market_price_from_book,
 )
 from reconciler.model import TICK_SIZES, OrderType, Side
+from tests.support.accounts import new_client
+from tests.support.amounts_model import (
+    SDK_ROUNDING,
+    SDK_V1_ROUNDING,
+    SDK_V2,
+    TICKS,
+    explain_sdk_difference,
+    model_amounts,
+    priced_orders,
+    sdk_amounts,
+)
 
 D = Decimal
-SDK_V2 = SdkV2Builder(None)  # amount helpers only; no signer needed
-
-
-class _NoKeySigner:
-    def address(self) -> str:
-        return "0x" + "00" * 20
-
-
-SDK_V1 = SdkV1Builder(_NoKeySigner())  # type: ignore[arg-type]
-
-
-# --- an independent model of the arithmetic (Fractions), used to explain differences -----------
-
-
-def exact_floor(x: Decimal | Fraction, digits: int) -> Fraction:
-    return Fraction(math.floor(Fraction(x) * 10**digits), 10**digits)
-
-
-def float_floor(x: Decimal | Fraction, digits: int) -> Fraction:
-    """What the SDK's `floor(x * 10**d) / 10**d` on a Python float yields."""
-    return Fraction(math.floor(float(x) * (10**digits)), 10**digits)
-
-
-def model_amounts(
-    kind: str, side: str, price: Decimal, size: Decimal, tick: Decimal,
-    *, size_floor=exact_floor, price_floor=None, sdk_digits=False,
-) -> tuple[int, int]:
-    """maker/taker in base units: shares (or pUSD for a market BUY) floored to 2 dp, notional
-    floored to the tick's amount digits (a market BUY's shares to at most 4: the exchange's
-    rule; `sdk_digits` keeps the tick's digits as the SDKs do). `size_floor`/`price_floor` swap
-    in the SDK's float floors; price_floor=None keeps the price exact (limit orders, V1 market
-    orders)."""
-    cfg = ROUNDING[tick]
-    p = Fraction(price) if price_floor is None else price_floor(price, cfg.price)
-    given = size_floor(size, cfg.size)
-    units = 10**6
-    if kind == "market" and side == "BUY":
-        digits = cfg.amount if sdk_digits else min(cfg.amount, 4)
-        return int(given * units), int(exact_floor(given / p, digits) * units)
-    notional = exact_floor(given * p, cfg.amount)
-    if side == "BUY":
-        return int(notional * units), int(given * units)
-    return int(given * units), int(notional * units)
-
-
-def sdk_amounts(
-    kind: str, side: str, price: Decimal, size: Decimal, tick: Decimal, *, sdk: str = "v2"
-) -> tuple[int, int]:
-    """The official SDK's amounts for the same inputs (it takes floats)."""
-    if sdk == "v2":
-        cfg = SDK_ROUNDING[str(tick)]
-        fn = SDK_V2.get_order_amounts if kind == "limit" else SDK_V2.get_market_order_amounts
-    else:
-        cfg = SDK_V1_ROUNDING[str(tick)]
-        fn = SDK_V1.get_order_amounts if kind == "limit" else SDK_V1.get_market_order_amounts
-    _, maker, taker = fn(side, float(size), float(price), cfg)
-    return maker, taker
-
-
-def explain_sdk_difference(
-    kind: str, side: str, price: Decimal, size: Decimal, tick: Decimal,
-    sdk_value: tuple[int, int], *, sdk: str = "v2",
-) -> str:
-    """Name the float artefact that makes the SDK's value differ from the exact one, after
-    checking that the SDK's value is exactly what that artefact produces. Fails otherwise."""
-    cfg = ROUNDING[tick]
-    # V2 market orders floor the price (in float); V1 rounds it (exact for on-grid prices).
-    price_floor = float_floor if (kind == "market" and sdk == "v2") else None
-    modelled = model_amounts(
-        kind, side, price, size, tick, size_floor=float_floor, price_floor=price_floor,
-        sdk_digits=True,
-    )
-    reasons = []
-    if model_amounts(kind, side, price, size, tick, sdk_digits=True) != model_amounts(
-        kind, side, price, size, tick
-    ):
-        reasons.append("market BUY shares floored to 4 decimals (the exchange's rule)")
-    if sdk_value != modelled:
-        # At millions of units a float's spacing (ulp) exceeds the 10**-(amount+4) that the SDK's
-        # snap step absorbs, so its product/quotient can land one unit of its last digit low or high.
-        for got, want in zip(sdk_value, modelled, strict=True):
-            if got != want:
-                one_digit = 10 ** (6 - cfg.amount)  # one unit of the last amount digit
-                assert abs(got - want) in (1, one_digit) and 2 * math.ulp(want / 10**6) > 10.0 ** -(
-                    cfg.amount + 4
-                ), f"SDK value {sdk_value} is not explained by float artefacts (model {modelled})"
-        reasons.append("float noise beyond the snap at large magnitudes")
-    if float_floor(size, cfg.size) != exact_floor(size, cfg.size):
-        reasons.append("float floor of size/amount")
-    if price_floor is not None and float_floor(price, cfg.price) != Fraction(price):
-        reasons.append("float floor of market price")
-    assert reasons, "SDK differs but no float artefact applies"
-    return " + ".join(reasons)
 
 
 # --- tables -------------------------------------------------------------------------------------
@@ -177,9 +95,9 @@ def test_rounding_table_matches_sdk_and_model() -> None:
         assert (cfg.price, cfg.size, cfg.amount) == (sdk.price, sdk.size, sdk.amount)
 
 
-# --- the SDK's float bugs, by name: we are right, and the SDK really sends the other value -------
+# --- the SDK's float artefacts, by name: we are right, and the SDK really sends the other value --
 
-SDK_FLOAT_BUGS = [
+SDK_FLOAT_ARTEFACTS = [
     # name, kind, tick, side, price, size/amount, ours, SDK v2's value
     ("market BUY $2.03 @ 0.58: 2.03*100 = 202.999.., and V2 floors 0.58 to 0.57",
      "market", "0.01", "BUY", "0.58", "2.03", (2030000, 3500000), (2020000, 3543800)),
@@ -214,9 +132,11 @@ SDK_FLOAT_BUGS = [
 
 
 @pytest.mark.parametrize(
-    "name,kind,tick,side,price,size,ours,sdk_value", SDK_FLOAT_BUGS, ids=[c[0] for c in SDK_FLOAT_BUGS]
+    "name,kind,tick,side,price,size,ours,sdk_value",
+    SDK_FLOAT_ARTEFACTS,
+    ids=[c[0] for c in SDK_FLOAT_ARTEFACTS],
 )
-def test_sdk_float_bugs(
+def test_sdk_float_artefacts(
     name: str, kind: str, tick: str, side: str, price: str, size: str,
     ours: tuple[int, int], sdk_value: tuple[int, int],
 ) -> None:
@@ -228,21 +148,6 @@ def test_sdk_float_bugs(
 
 
 # --- property test against the SDKs --------------------------------------------------------------
-
-TICKS = sorted(ROUNDING)
-
-
-@st.composite
-def priced_orders(draw: st.DrawFn) -> tuple[Decimal, Decimal, Decimal, str]:
-    tick = draw(st.sampled_from(TICKS))
-    steps = int(1 / tick)
-    price = tick * draw(st.integers(min_value=1, max_value=steps - 1))
-    digits = draw(st.sampled_from([0, 1, 2, 3, 4]))
-    size = D(draw(st.integers(min_value=10 ** max(digits - 2, 0), max_value=10**5 * 10**digits)))
-    size = size.scaleb(-digits)
-    side = draw(st.sampled_from(["BUY", "SELL"]))
-    return tick, price, size, side
-
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(order=priced_orders(), kind=st.sampled_from(["limit", "market"]))
@@ -411,3 +316,51 @@ def test_book_walk_against_sdk(book: tuple[list[dict[str, str]], Decimal, str, s
         # Only a float sum landing just below/above an exact tie may differ.
         exact_totals = [covered(i) for i in range(1, len(levels) + 1)]
         assert any(abs(t - amount) <= amount * D("1e-12") for t in exact_totals), (ours, sdk_price)
+
+
+# --- a market BUY meets the exchange's 4-decimal taker rule on every tick ------------------------
+# clob-v1-wire.md 5.4: "the market buy orders maker amount supports a max accuracy of 2 decimals,
+# taker amount a max of 4 decimals", independent of the tick. Flooring the shares to the tick's
+# amount digits instead (5 or 6 on ticks finer than 0.01, as the SDK does) would make most market
+# BUYs on such markets refused, by the paper exchange as by the real one.
+
+FINE_TOKEN = "777001"
+
+
+@pytest.fixture
+def paper_config() -> PaperConfig:
+    return PaperConfig(seed=3, markets={FINE_TOKEN: {"tick_size": "0.001", "min_order_size": 5}})
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    tick=st.sampled_from(sorted(ROUNDING)),
+    ticks=st.integers(min_value=1, max_value=9999),
+    cents=st.integers(min_value=1, max_value=10**7),
+)
+def test_market_buy_amounts_pass_the_exchange_precision_rule(
+    tick: Decimal, ticks: int, cents: int
+) -> None:
+    price = tick * (ticks % (int(1 / tick) - 1) + 1)  # on the grid, within [tick, 1 - tick]
+    maker, taker = market_amounts(Side.BUY, Decimal(cents).scaleb(-2), price, tick)
+    assert maker % 10**4 == 0 and taker % 10**2 == 0  # 2 and 4 decimals
+    check_precision(
+        side=Side.BUY, is_market=True, maker=maker, taker=taker, digits=amount_digits(tick)
+    )  # the paper exchange's copy of the rule: raises OrderRejected if refused
+
+
+def test_reference_example_is_floored_to_four_decimals() -> None:
+    # clob-v1-wire.md 5.3: BUY $9.98 @ 0.985 on tick 0.001; the SDK's 10131970 is refused.
+    assert market_amounts(Side.BUY, Decimal("9.98"), Decimal("0.985"), Decimal("0.001")) == (
+        9980000,
+        10131900,
+    )
+
+
+def test_market_buy_on_a_fine_tick_market_is_accepted_end_to_end(paper: PaperExchange) -> None:
+    maker, taker = new_client(paper.url), new_client(paper.url)
+    assert maker.create_and_post_order(FINE_TOKEN, Side.SELL, "0.985", "50").ok
+    result = taker.create_and_post_market_order(
+        FINE_TOKEN, Side.BUY, "9.98", order_type=OrderType.FOK
+    )
+    assert result.ok and result.status == "matched", result

@@ -1,4 +1,8 @@
-"""The CLI in-process against a real paper exchange on 127.0.0.1 and a real state file."""
+"""The CLI in-process against a real paper exchange on 127.0.0.1 and a real state file.
+
+Money is printed exactly, never through a float. The paper exchange grants unlimited
+allowances; one test gives it a finite allowance (its module constant) to see how it prints.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
+import paperclob.routes_private
 from paperclob import PaperConfig, PaperExchange
 from reconciler.cli.main import build_parser, main
 from reconciler.daemon.lock import StateLock
@@ -39,24 +44,18 @@ def _detach_our_log_handler() -> Iterator[None]:
 
 
 @pytest.fixture
-def exchange() -> Iterator[PaperExchange]:
-    with PaperExchange(PaperConfig()) as paper:
-        yield paper
+def paper_config() -> PaperConfig:
+    return PaperConfig()
 
 
 @pytest.fixture
-def key() -> str:
-    return "0x" + bytes(Account.create().key).hex()
-
-
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, exchange: PaperExchange,
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, paper: PaperExchange,
         key: str) -> Path:
     """Connection settings in the environment, as systemd would pass them; returns the cwd."""
     for var in ("API_KEY", "SECRET", "PASSPHRASE", "CREDENTIALS_DIRECTORY", "JOURNAL_STREAM",
                 "NOTIFY_SOCKET", "RECONCILER_DESIRED", "RECONCILER_STATE"):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("CLOB_HOST", exchange.url)
+    monkeypatch.setenv("CLOB_HOST", paper.url)
     monkeypatch.setenv("PRIVATE_KEY", key)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "desired").mkdir()
@@ -201,6 +200,27 @@ def test_state_lock_refuses_a_second_writer(env: Path, capsys: pytest.CaptureFix
         assert code == 1 and "cannot run beside the daemon" in err
         code, out, _ = run_cli(capsys, "status")  # status reads alongside a running daemon
     assert code == 1  # no state file yet: nothing has run
+
+
+def test_balance_prints_an_allowance_exactly(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 1,234,567,891,234.567891 pUSD: a float keeps ~16 digits and would print ...234.5679.
+    monkeypatch.setattr(paperclob.routes_private, "MAX_UINT256", "1234567891234567891")
+    assert main(["balance"]) == 0
+    out = capsys.readouterr().out
+    allowances = [line for line in out.splitlines() if "allowance" in line]
+    assert allowances, out
+    assert all(line.endswith(": 1234567891234.567891") for line in allowances), out
+
+
+def test_balance_prints_an_unlimited_allowance_as_such(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["balance"]) == 0
+    out = capsys.readouterr().out
+    allowances = [line for line in out.splitlines() if "allowance" in line]
+    assert allowances and all(line.endswith(": unlimited") for line in allowances), out
 
 
 def test_client_commands(env: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -17,22 +17,11 @@ from reconciler.clob.errors import OrderVersionMismatch, ProtocolError
 from reconciler.clob.profiles import Profile
 from reconciler.clob.signing import SignedOrder, Wallet
 from reconciler.model import OrderType, Side
-from tests import test_client_transport as loopback
-from tests.test_client_transport import FIXED_NOW, LoopbackServer, Scripted, make_creds
-
-# The loopback fixtures, shared with test_client_transport.
-server, client, key = loopback.server, loopback.client, loopback.key
+from tests.support.clock import ManualClock
+from tests.support.loopback import FIXED_NOW, LoopbackServer, Scripted, make_creds
 
 TOKEN = "71321045679252212594626385532706912750332728571942532289631379312455583992563"
 OK = {"success": True, "errorMsg": "", "orderID": "0x01", "status": "live"}
-
-
-class Clock:
-    def __init__(self, now: float = FIXED_NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _order(client: ClobClient, price: str = "0.45") -> SignedOrder:
@@ -198,7 +187,7 @@ def test_version_mismatch_is_not_retried_when_the_version_is_unchanged(
 
 
 def test_tick_size_is_cached_until_the_ttl_expires(server: LoopbackServer, key: str) -> None:
-    clock = Clock()
+    clock = ManualClock(FIXED_NOW)
     c = ClobClient(server.url, chain_id=137, clock=clock, market_cache_ttl=300)
     server.push(
         Scripted(body={"minimum_tick_size": "0.01"}), Scripted(body={"minimum_tick_size": 0.001})

@@ -3,74 +3,39 @@
 The paper exchange verifies L1 signatures, L2 HMACs over the raw bytes and every order
 signature exactly as the exchange does, so a happy path here proves the client's bytes, headers
 and signatures, not only its parsing. Two accounts (alice makes, bob takes) produce real trades
-and notifications. Fault paths are in test_client_paper_faults.py.
+and notifications (the `alice` and `bob` fixtures). Fault paths are in
+test_client_paper_faults.py.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
-import requests
-from eth_account import Account
 
-from paperclob import PaperConfig, PaperExchange
+from paperclob import PaperConfig
 from reconciler.clob.client import ClobClient, PostArgs
 from reconciler.clob.errors import AuthenticationFailed, ExchangeRejected
-from reconciler.clob.signing import Wallet
 from reconciler.clob.types import AssetType, OrderDetails
 from reconciler.model import OpenOrder, OrderType, Side
+from tests.support.accounts import new_wallet
+from tests.support.paper import TOKEN
 
-TOKEN = "71321045679252212594626385532706912750332728571942532289631379312455583992563"
 OTHER = "4242"
 PAGE_SIZE = 3
 
 
-def new_wallet() -> Wallet:
-    return Wallet.from_private_key("0x" + bytes(Account.create().key).hex())
-
-
-def new_client(
-    url: str, *, timeout: float = 5.0, session: requests.Session | None = None
-) -> ClobClient:
-    """A client with a fresh wallet and its API key (created through L1 on the exchange)."""
-    client = ClobClient(url, chain_id=137, wallet=new_wallet(), timeout=timeout, session=session)
-    client.creds = client.create_or_derive_api_key()
-    return client
-
-
 @pytest.fixture
-def paper() -> Iterator[PaperExchange]:
-    exchange = PaperExchange(PaperConfig(page_size=PAGE_SIZE, seed=7))
-    exchange.start()
-    try:
-        yield exchange
-    finally:
-        exchange.stop()
-
-
-@pytest.fixture
-def url(paper: PaperExchange) -> str:
-    return paper.url
-
-
-@pytest.fixture
-def alice(url: str) -> ClobClient:
-    return new_client(url)
-
-
-@pytest.fixture
-def bob(url: str) -> ClobClient:
-    return new_client(url)
+def paper_config() -> PaperConfig:
+    return PaperConfig(page_size=PAGE_SIZE, seed=7)
 
 
 # --- L1: API keys --------------------------------------------------------------------------------
 
 
-def test_create_derive_and_create_or_derive_agree(url: str) -> None:
-    client = ClobClient(url, chain_id=137, wallet=new_wallet())
+def test_create_derive_and_create_or_derive_agree(paper_url: str) -> None:
+    client = ClobClient(paper_url, chain_id=137, wallet=new_wallet())
     created = client.create_api_key()
     with pytest.raises(ExchangeRejected, match="Could not create api key"):
         client.create_api_key()
@@ -81,8 +46,8 @@ def test_create_derive_and_create_or_derive_agree(url: str) -> None:
     assert created.secret not in repr(created) and created.passphrase not in repr(created)
 
 
-def test_derive_unknown_key_is_rejected(url: str) -> None:
-    client = ClobClient(url, chain_id=137, wallet=new_wallet())
+def test_derive_unknown_key_is_rejected(paper_url: str) -> None:
+    client = ClobClient(paper_url, chain_id=137, wallet=new_wallet())
     with pytest.raises(ExchangeRejected, match="Could not derive api key"):
         client.derive_api_key(nonce=5)
 
@@ -110,8 +75,8 @@ def test_wrong_secret_is_authentication_failed(alice: ClobClient) -> None:
 # --- public reads --------------------------------------------------------------------------------
 
 
-def test_public_reads(url: str, alice: ClobClient) -> None:
-    public = ClobClient(url, chain_id=137)
+def test_public_reads(paper_url: str, alice: ClobClient) -> None:
+    public = ClobClient(paper_url, chain_id=137)
     assert public.get_version() == 2
     assert abs(public.get_server_time() - int(time.time())) < 3600
     assert public.get_tick_size(TOKEN) == Decimal("0.01")

@@ -8,8 +8,6 @@ the hash it already knows, and find it resting.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import requests
 
@@ -24,27 +22,13 @@ from reconciler.clob.errors import (
 )
 from reconciler.clob.profiles import Profile
 from reconciler.model import OrderType, Side
-from tests.test_client_paper import TOKEN, new_client, new_wallet
+from tests.support.accounts import new_client, new_wallet
+from tests.support.paper import TOKEN
 
 
 @pytest.fixture
-def paper() -> Iterator[PaperExchange]:
-    exchange = PaperExchange(PaperConfig(page_size=5, seed=11))
-    exchange.start()
-    try:
-        yield exchange
-    finally:
-        exchange.stop()
-
-
-@pytest.fixture
-def alice(paper: PaperExchange) -> ClobClient:
-    return new_client(paper.url)
-
-
-@pytest.fixture
-def bob(paper: PaperExchange) -> ClobClient:
-    return new_client(paper.url)
+def paper_config() -> PaperConfig:
+    return PaperConfig(page_size=5, seed=11)
 
 
 def set_faults(paper: PaperExchange, **faults: object) -> None:

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from paperclob import PaperConfig, PaperExchange
 from reconciler.clob.client import PostArgs
 from reconciler.model import MAX_BATCH_POST, Side
-from tests.test_client_paper import TOKEN, new_client
+from tests.support.accounts import new_client
+from tests.support.paper import TOKEN
 
 PAGE_SIZES = (1, 2, 7)
 

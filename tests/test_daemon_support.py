@@ -22,6 +22,8 @@ from reconciler.daemon.support import (
     LoopBackoff,
     git_commit_of,
 )
+from tests.support.accounts import new_key
+from tests.support.clock import ManualClock
 
 
 @pytest.fixture(autouse=True)
@@ -31,16 +33,6 @@ def _restore_root_logger() -> object:
     yield None
     root.handlers[:] = handlers
     root.setLevel(level)
-
-
-class FakeClock:
-    """A clock the test moves by hand (time is an input, not a wait)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_backoff_doubles_caps_and_resets() -> None:
@@ -58,7 +50,7 @@ def test_backoff_honours_retry_after_exactly() -> None:
 
 
 def test_failure_log_is_rate_limited_and_says_recovered(caplog: pytest.LogCaptureFixture) -> None:
-    clock = FakeClock()
+    clock = ManualClock(1000.0)  # moved by hand: time is an input, not a wait
     flog = FailureLog(logger=logging.getLogger("t.flog"), every_seconds=60, clock=clock)
     caplog.set_level(logging.INFO, logger="t.flog")
     assert flog.failure("boom", delay=1)
@@ -77,7 +69,7 @@ def test_failure_log_is_rate_limited_and_says_recovered(caplog: pytest.LogCaptur
 
 
 def test_health_for_watchdog() -> None:
-    clock = FakeClock()
+    clock = ManualClock(1000.0)
     health = Health(clock=clock)
     assert not health.healthy(watchdog_seconds=30)  # not before the first success
     health.tick_started_now()
@@ -125,7 +117,7 @@ def test_debouncer_fires_once_after_a_burst() -> None:
 
 
 def test_debouncer_waits_for_quiet_with_a_manual_clock() -> None:
-    clock = FakeClock()
+    clock = ManualClock(1000.0)
     calls: list[float] = []
     debouncer = Debouncer(quiet_seconds=0.15, callback=lambda: calls.append(clock.now), clock=clock)
     debouncer.poke()
@@ -160,6 +152,18 @@ def test_json_logs_carry_extras_and_scrub_secrets() -> None:
     assert lines[1]["msg"] == "leaked *** here"
     assert "RuntimeError" in lines[2]["exc"]
     assert secret not in stream.getvalue()
+
+
+def test_logs_scrub_a_private_key_without_its_0x() -> None:
+    key = new_key()
+    stream = io.StringIO()
+    handler = configure_logging(log_format=LogFormat.TEXT, secrets=[key], stream=stream)
+    try:
+        logging.getLogger("reconciler.test").error("eth said: bad key %s", key[2:])
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert "bad key ***" in stream.getvalue()
+    assert key[2:] not in stream.getvalue()
 
 
 def test_text_logs_and_journal_detection(tmp_path: Path) -> None:

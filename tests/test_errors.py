@@ -11,10 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import traceback
-from collections.abc import Iterator
 
 import pytest
-from eth_account import Account
 
 from reconciler.clob.client import ClobClient
 from reconciler.clob.errors import (
@@ -30,7 +28,8 @@ from reconciler.clob.errors import (
     TransportError,
 )
 from reconciler.clob.signing import Wallet
-from tests.test_client_transport import LoopbackServer, Scripted, make_creds
+from tests.support.accounts import new_wallet
+from tests.support.loopback import LoopbackServer, Scripted, make_creds
 
 
 def test_tree_sorts_errors_by_what_to_do_next() -> None:
@@ -66,7 +65,7 @@ def test_missing_credentials_say_what_to_do() -> None:
     wallet_only = ClobClient(
         "http://127.0.0.1:9",
         chain_id=137,
-        wallet=Wallet.from_private_key("0x" + bytes(Account.create().key).hex()),
+        wallet=new_wallet(),
     )
     with pytest.raises(CredentialsRequired, match="create_or_derive_api_key"):
         wallet_only.get_open_orders()
@@ -75,20 +74,9 @@ def test_missing_credentials_say_what_to_do() -> None:
 # --- no secret in errors, reprs or logs -----------------------------------------------------------
 
 
-@pytest.fixture
-def private_key() -> str:
-    return "0x" + bytes(Account.create().key).hex()
-
-
-@pytest.fixture
-def leaky_server() -> Iterator[LoopbackServer]:
-    with LoopbackServer() as srv:
-        yield srv
-
-
-def _secrets(private_key: str) -> list[str]:
+def _secrets(key: str) -> list[str]:
     creds = make_creds()
-    return [creds.secret, creds.passphrase, private_key, private_key[2:], private_key[2:].upper()]
+    return [creds.secret, creds.passphrase, key, key[2:], key[2:].upper()]
 
 
 def _assert_clean(text: str, secrets: list[str]) -> None:
@@ -98,23 +86,23 @@ def _assert_clean(text: str, secrets: list[str]) -> None:
 
 @pytest.mark.parametrize("status", [400, 401, 404, 429, 500])
 def test_no_secret_in_exchange_errors_even_if_the_server_echoes_them(
-    leaky_server: LoopbackServer,
-    private_key: str,
+    server: LoopbackServer,
+    key: str,
     status: int,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     creds = make_creds()
     client = ClobClient(
-        leaky_server.url,
+        server.url,
         chain_id=137,
-        wallet=Wallet.from_private_key(private_key),
+        wallet=Wallet.from_private_key(key),
         creds=creds,
         timeout=2.0,
     )
     # The "server" quotes our passphrase and secret back, as a careless proxy might.
     echoed = {"error": f"bad request: passphrase={creds.passphrase} secret={creds.secret}"}
-    leaky_server.push(Scripted(status=status, body=echoed))
+    server.push(Scripted(status=status, body=echoed))
     with pytest.raises(ClobError) as info:
         client.cancel_orders(["0x01"])
     exc = info.value
@@ -130,36 +118,36 @@ def test_no_secret_in_exchange_errors_even_if_the_server_echoes_them(
         repr(client.wallet),
     ]
     for text in texts:
-        _assert_clean(text, _secrets(private_key))
+        _assert_clean(text, _secrets(key))
 
 
 def test_no_secret_in_transport_errors(
-    leaky_server: LoopbackServer, private_key: str, caplog: pytest.LogCaptureFixture
+    server: LoopbackServer, key: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     client = ClobClient(
-        leaky_server.url,
+        server.url,
         chain_id=137,
-        wallet=Wallet.from_private_key(private_key),
+        wallet=Wallet.from_private_key(key),
         creds=make_creds(),
         timeout=2.0,
     )
-    leaky_server.push(Scripted(close=True))
+    server.push(Scripted(close=True))
     with pytest.raises(TransportError) as info:
         client.post_heartbeat("")
     text = "".join(traceback.format_exception(info.value)) + caplog.text + repr(info.value)
-    _assert_clean(text, _secrets(private_key))
+    _assert_clean(text, _secrets(key))
 
 
 def test_no_secret_in_l1_failures(
-    leaky_server: LoopbackServer, private_key: str, caplog: pytest.LogCaptureFixture
+    server: LoopbackServer, key: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     client = ClobClient(
-        leaky_server.url, chain_id=137, wallet=Wallet.from_private_key(private_key), timeout=2.0
+        server.url, chain_id=137, wallet=Wallet.from_private_key(key), timeout=2.0
     )
-    leaky_server.push(Scripted(status=401, body={"error": "Invalid L1 Request headers"}))
+    server.push(Scripted(status=401, body={"error": "Invalid L1 Request headers"}))
     with pytest.raises(AuthenticationFailed) as info:
         client.derive_api_key()
     text = "".join(traceback.format_exception(info.value)) + caplog.text + repr(client)
-    _assert_clean(text, _secrets(private_key))
+    _assert_clean(text, _secrets(key))

@@ -1,45 +1,42 @@
 """The safety invariants of DESIGN.md that the engine upholds (1-5, 8; 6 and 7 are the daemon's
 and the client's). Each test fails if its invariant is broken: against the real paper exchange
-and a real state file."""
+and a real state file (tests/support/engine.py).
+
+Where the paper exchange cannot make a fault (a garbled order in a page, an answer "delayed"),
+the real answer is altered in flight by the test's session or a thin client wrapper; everything
+else is real.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
-from reconciler.model import LevelKey, OrderType, Plan, Post, Side
+import pytest
+
+from reconciler.clob.client import ClobClient
+from reconciler.clob.errors import ProtocolError
+from reconciler.clob.types import OrderResult, PostArgs
+from reconciler.model import OrderType, Plan, Post, Side
 from reconciler.store.store import OrderStatus
-from tests.test_reconcile_kit import (
+from tests.support.engine import (
     TOKEN_A,
     TOKEN_B,
     Harness,
     apply_to,
-    harness,
+    buy_notional,
+    clear_faults,
+    converge,
     level,
     make_post,
     new_account,
-    paper,
+    set_faults,
+    write_spec,
 )
 
-__all__ = ["harness", "paper"]
-
 D = Decimal
-
-
-def converge(h: Harness, tokens: dict, **options: object) -> None:
-    h.write_spec(tokens, **options)
-    result = h.reconciler.tick()
-    assert result.success, (result.error, result.details)
-    h.me.session.reset()
-
-
-def set_faults(h: Harness, **faults: object) -> None:
-    with h.paper.exchange.lock:
-        h.paper.exchange.faults.update(dict(faults))
-
-
-def clear_faults(h: Harness) -> None:
-    with h.paper.exchange.lock:
-        h.paper.exchange.faults.reset()
 
 
 # --- 1. a failed read of open orders aborts the tick ---------------------------------------
@@ -79,6 +76,43 @@ def test_1_failed_read_on_a_later_page_is_not_a_shorter_list(harness: Harness) -
     assert not result.success
     assert harness.me.session.writes() == []
     assert len(harness.open_orders(TOKEN_A)) == 10
+
+
+def _garble_first_order(h: Harness) -> None:
+    """Make the next GET /data/orders answer carry one order with an unreadable side."""
+    real = h.me.session.request
+    done = {"n": 0}
+
+    def request(method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
+        response = real(method, url, *args, **kwargs)
+        if "/data/orders" in str(url) and not done["n"]:
+            done["n"] += 1
+            page = json.loads(response.content)
+            page["data"][0]["side"] = "HOLD"
+            response._content = json.dumps(page).encode()
+        return response
+
+    h.me.session.request = request  # type: ignore[method-assign]
+
+
+def test_a_garbled_order_in_the_open_orders_read_aborts_the_tick(harness: Harness) -> None:
+    harness.write_spec({TOKEN_A: [level("BUY", "0.45", "10"), level("BUY", "0.44", "10")]})
+    assert harness.reconciler.tick().success
+    before = harness.resting()
+    _garble_first_order(harness)
+    harness.me.session.reset()
+    result = harness.reconciler.tick()
+    assert not result.success and "ProtocolError" in (result.error or ""), result
+    assert harness.me.session.order_writes() == []
+    assert harness.resting() == before
+
+
+def test_a_garbled_order_makes_get_open_orders_raise(harness: Harness) -> None:
+    harness.write_spec({TOKEN_A: [level("BUY", "0.45", "10")]})
+    assert harness.reconciler.tick().success
+    _garble_first_order(harness)
+    with pytest.raises(ProtocolError):
+        harness.me.client.get_open_orders()
 
 
 # --- 2. invalid YAML changes no order --------------------------------------------------------
@@ -128,6 +162,26 @@ def test_2_after_a_restart_broken_yaml_changes_nothing(harness: Harness) -> None
     assert valid is not None and result.revision_id == valid.id
     assert result.outcome == "noop" and result.spec_errors, result
     assert "orders.yaml:" in result.spec_errors[0]
+    assert harness.me.session.order_writes() == []
+    assert harness.resting() == before
+
+
+def test_one_broken_file_among_valid_ones_changes_no_order(harness: Harness) -> None:
+    write_spec(harness.desired, {TOKEN_A: [level("BUY", "0.45", "10")]}, name="a.yaml")
+    write_spec(harness.desired, {TOKEN_B: [level("BUY", "0.30", "10")]}, name="b.yaml")
+    assert harness.reconciler.tick().success
+    before = harness.resting()
+    # a.yaml gains a level (valid); b.yaml breaks. Applying a.yaml alone would also cancel
+    # TOKEN_B's order as "token removed": neither may happen.
+    write_spec(
+        harness.desired,
+        {TOKEN_A: [level("BUY", "0.45", "10"), level("BUY", "0.40", "10")]},
+        name="a.yaml",
+    )
+    (harness.desired / "b.yaml").write_text("version: 1\ntokens:\n  - token_id: [broken\n")
+    harness.me.session.reset()
+    result = harness.reconciler.tick()
+    assert result.spec_errors and any("b.yaml" in e for e in result.spec_errors)
     assert harness.me.session.order_writes() == []
     assert harness.resting() == before
 
@@ -215,17 +269,27 @@ def test_4_a_5xx_on_post_is_unknown_then_resolved_and_posted_once(harness: Harne
     assert statuses == ["live", "void"]
 
 
+def test_4_a_lost_post_that_filled_meanwhile_is_learned_by_hash_not_reposted(
+    harness: Harness,
+) -> None:
+    harness.write_spec({TOKEN_A: [level("BUY", "0.45", "10")]})
+    set_faults(harness, lose_response_next=1)
+    first = harness.reconciler.tick()
+    assert first.applied is not None and len(first.applied.unknown) == 1
+    other = new_account(harness.url)
+    assert other.client.create_and_post_order(TOKEN_A, Side.SELL, "0.45", "10").ok
+    assert harness.open_orders(TOKEN_A) == []  # filled: the open-orders read cannot tell
+    harness.me.session.reset()
+    second = harness.reconciler.tick()
+    assert second.success, second.error
+    assert harness.me.session.order_writes() == []
+    (order,) = harness.store.orders()
+    assert order.status is OrderStatus.FILLED and order.size_matched == D("10")
+    assert next(iter(harness.store.level_states().values())).filled == D("10")
+
+
 def _signed_intent(h: Harness, price: str) -> tuple[str, Post, object]:
-    post = Post(
-        key=LevelKey(TOKEN_A, Side.BUY, D(price)),
-        size=D("10"),
-        order_type=OrderType.GTC,
-        post_only=True,
-        expires_at=0,
-        generation=1,
-        neg_risk=False,
-        tick_size=D("0.01"),
-    )
+    post = make_post(price)
     order = h.me.builder.build_limit(
         TOKEN_A, Side.BUY, D(price), D("10"), D("0.01"), False, expiration=0
     )
@@ -251,8 +315,6 @@ def test_4_crash_after_the_intent_before_the_post_is_resolved_then_posted_once(
 def test_4_crash_after_the_post_before_the_result_is_resolved_without_a_duplicate(
     harness: Harness,
 ) -> None:
-    from reconciler.clob.types import PostArgs
-
     harness.write_spec({TOKEN_A: [level("BUY", "0.45", "10")]})
     order_id, _, order = _signed_intent(harness, "0.45")
     sent = harness.me.client.post_orders([PostArgs(order, OrderType.GTC, True)])  # type: ignore[arg-type]
@@ -301,14 +363,68 @@ def test_5_an_unknown_buy_holds_every_buy_under_a_total_cap(harness: Harness) ->
     assert result.plan is not None and result.plan.posts == ()
     assert harness.resting() == {}
     assert harness.reconciler.tick().success
-    assert _buy_notional(harness) <= D("8")
+    assert buy_notional(harness) <= D("8")
+
+
+class DelayedAnswers:
+    """The real client, except that each POST /orders answer says "delayed" with an error: the
+    exchange took the order but has not placed it yet."""
+
+    def __init__(self, client: ClobClient) -> None:
+        self._client = client
+
+    def post_orders(self, orders: Sequence[PostArgs]) -> list[OrderResult]:
+        return [
+            OrderResult(
+                success=False, error_msg="order delayed", order_id=r.order_id, status="delayed"
+            )
+            for r in self._client.post_orders(orders)
+        ]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_a_delayed_answer_is_unknown_and_resolved_by_hash_without_a_repost(
+    harness: Harness,
+) -> None:
+    post = make_post("0.45")
+    result = apply_to(harness, Plan(posts=(post,)), client=DelayedAnswers(harness.me.client))
+    (order,) = harness.store.orders()
+    # "rejected" would mean "certainly not placed", and the level would be posted again.
+    assert order.status is OrderStatus.UNKNOWN and result.unknown == [order.order_id]
+    assert not result.rejected
+    harness.write_spec({TOKEN_A: [level("BUY", "0.45", "10")]})
+    harness.me.session.reset()
+    assert harness.reconciler.tick().success
+    assert harness.me.session.order_writes() == []
+    assert harness.store.order(order.order_id).status is OrderStatus.LIVE  # type: ignore[union-attr]
+    assert harness.resting() == {(Side.BUY, D("0.45")): D("10")}
+
+
+def test_a_vanished_order_whose_lookup_fails_holds_its_level(harness: Harness) -> None:
+    """Our order leaves the open set (it filled), the lookup fails and so does the notification
+    read: we cannot tell a fill from a cancel, so nothing is posted for the level until we can
+    (posting would buy again what may already have filled)."""
+    harness.write_spec({TOKEN_A: [level("BUY", "0.45", "10")]})
+    assert harness.reconciler.tick().success
+    (ours,) = harness.open_orders(TOKEN_A)
+    other = new_account(harness.url)
+    assert other.client.create_and_post_order(TOKEN_A, Side.SELL, "0.45", "10").ok
+    set_faults(harness, error_5xx_next=2, paths=["/notifications", f"/data/order/{ours.order_id}"])
+    harness.me.session.reset()
+    harness.reconciler.tick()
+    assert harness.me.session.order_writes() == [], "posted again before learning of the fill"
+    assert harness.store.order(ours.order_id).status is OrderStatus.UNKNOWN  # type: ignore[union-attr]
+    with harness.paper.exchange.lock:
+        harness.paper.exchange.faults.reset()
+    assert harness.reconciler.tick().success
+    assert harness.me.session.order_writes() == []
+    assert harness.store.order(ours.order_id).status is OrderStatus.FILLED  # type: ignore[union-attr]
+    assert harness.resting(TOKEN_A) == {}
 
 
 # --- 5. caps ---------------------------------------------------------------------------------
-
-
-def _buy_notional(h: Harness, token_id: str | None = None) -> Decimal:
-    return sum((o.price * o.remaining for o in h.open_orders(token_id) if o.side is Side.BUY), D(0))
 
 
 def test_5_token_and_total_caps_hold_after_apply(harness: Harness) -> None:
@@ -321,16 +437,16 @@ def test_5_token_and_total_caps_hold_after_apply(harness: Harness) -> None:
         limits={"max_total_buy_notional": "80"},
     )
     assert harness.reconciler.tick().success
-    assert _buy_notional(harness, TOKEN_A) <= D("60")
-    assert _buy_notional(harness) <= D("80")
-    assert _buy_notional(harness) > D("70")  # the caps trim; they do not zero everything
+    assert buy_notional(harness, TOKEN_A) <= D("60")
+    assert buy_notional(harness) <= D("80")
+    assert buy_notional(harness) > D("70")  # the caps trim; they do not zero everything
     # Lowering the cap cancels down to it.
     harness.write_spec(
         {TOKEN_A: [level("BUY", "0.50", "100"), level("BUY", "0.40", "100")]},
         token_options={TOKEN_A: {"max_buy_notional": "25"}},
     )
     assert harness.reconciler.tick().success
-    assert _buy_notional(harness, TOKEN_A) <= D("25")
+    assert buy_notional(harness, TOKEN_A) <= D("25")
 
 
 def test_5_sells_never_exceed_the_share_balance(harness: Harness) -> None:
@@ -348,7 +464,23 @@ def test_5_direct_apply_of_a_plan_within_caps_keeps_notional(harness: Harness) -
     """apply_plan posts exactly the plan: it adds no size of its own."""
     post = make_post("0.5", "20")
     result = apply_to(harness, Plan(posts=(post,)))
-    assert result.posted and _buy_notional(harness) == D("10")
+    assert result.posted and buy_notional(harness) == D("10")
+
+
+def test_an_unreadable_share_balance_posts_no_sell(harness: Harness) -> None:
+    with harness.paper.exchange.lock:
+        harness.paper.exchange.fund(harness.me.wallet.address, token_id=TOKEN_A, shares="50")
+    harness.write_spec(
+        {TOKEN_A: [level("SELL", "0.60", "10")], TOKEN_B: [level("BUY", "0.3", "10")]}
+    )
+    set_faults(harness, error_5xx_next=1, paths=["/balance-allowance"])
+    result = harness.reconciler.tick()
+    assert result.success, result.error
+    assert harness.resting(TOKEN_A) == {}, "a sell went out without a known share balance"
+    assert harness.resting(TOKEN_B) == {(Side.BUY, D("0.3")): D("10")}  # buys go on
+    # Once the balance reads again, the sell goes out.
+    assert harness.reconciler.tick().success
+    assert harness.resting(TOKEN_A) == {(Side.SELL, D("0.6")): D("10")}
 
 
 # --- 8. rate limits and per-token backoff ----------------------------------------------------
@@ -401,22 +533,3 @@ def test_8_one_failing_token_does_not_stop_another_and_backs_off(harness: Harnes
         harness.reconciler.tick()
     assert harness.resting(TOKEN_B) == {(Side.BUY, D("0.3")): D("10")}
     assert TOKEN_B not in harness.reconciler.backoff_state()
-
-
-def test_4_a_lost_post_that_filled_meanwhile_is_learned_by_hash_not_reposted(
-    harness: Harness,
-) -> None:
-    harness.write_spec({TOKEN_A: [level("BUY", "0.45", "10")]})
-    set_faults(harness, lose_response_next=1)
-    first = harness.reconciler.tick()
-    assert first.applied is not None and len(first.applied.unknown) == 1
-    other = new_account(harness.url)
-    assert other.client.create_and_post_order(TOKEN_A, Side.SELL, "0.45", "10").ok
-    assert harness.open_orders(TOKEN_A) == []  # filled: the open-orders read cannot tell
-    harness.me.session.reset()
-    second = harness.reconciler.tick()
-    assert second.success, second.error
-    assert harness.me.session.order_writes() == []
-    (order,) = harness.store.orders()
-    assert order.status is OrderStatus.FILLED and order.size_matched == D("10")
-    assert next(iter(harness.store.level_states().values())).filled == D("10")

@@ -381,6 +381,38 @@ def test_sells_never_exceed_the_balance() -> None:
     assert any("share balance" in w for w in p.warnings)
 
 
+@pytest.mark.parametrize(
+    ("limits", "token_options"),
+    [({}, {"max_buy_notional": "10"}), ({"max_total_buy_notional": "10"}, {})],
+)
+def test_planner_counts_an_unresolved_buy_toward_the_caps(
+    limits: dict[str, Any], token_options: dict[str, Any]
+) -> None:
+    """The planner's contract (planner.py rule 6): an order whose post outcome is unknown may
+    rest, so it uses cap room. 0.50 x 10 unresolved leaves 5 of 10: the 0.40 level gets 12.5."""
+    s = spec(token(T, lvl("BUY", "0.50", "10"), lvl("BUY", "0.40", "100"), **token_options),
+             limits=limits or None)
+    lost = LevelKey(T, Side.BUY, D("0.50"))
+    p = run(s, inventory=[InventoryOrder("0xlost", lost, 1, D("10"), 1, unresolved=True)])
+    assert [(x.key.price, x.size) for x in p.posts] == [(D("0.40"), D("12.5"))]
+
+
+def test_planner_counts_an_unresolved_sell_toward_the_balance() -> None:
+    s = spec(token(T, lvl("SELL", "0.60", "10"), lvl("SELL", "0.70", "10")))
+    lost = LevelKey(T, Side.SELL, D("0.60"))
+    p = run(s, levels={}, balances={T: D("16")},
+            inventory=[InventoryOrder("0xlost", lost, 1, D("10"), 1, unresolved=True)])
+    assert [(x.key.price, x.size) for x in p.posts] == [(D("0.70"), D("6"))]
+
+
+def test_a_token_cap_is_not_exceeded_by_rounding_the_trimmed_size() -> None:
+    """10 pUSD at 0.30 is 33.333... shares: trimmed DOWN to 33.33 (9.999), never up to 33.34."""
+    s = spec(token(T, lvl("BUY", "0.30", "100"), max_buy_notional="10"))
+    p = run(s, levels={}, inventory=[])
+    (post,) = p.posts
+    assert post.size == D("33.33") and post.key.price * post.size <= D("10")
+
+
 def test_empty_desired_state_is_refused_unless_allowed() -> None:
     ours = order("BUY", "0.45", 10)
     with pytest.raises(EmptyDesiredState):

@@ -9,26 +9,9 @@ from pathlib import Path
 from reconciler.cli.render import report_json, report_text
 from reconciler.model import OrderType, Side
 from reconciler.store.store import OrderStatus
-from tests.test_reconcile_kit import (
-    TOKEN_A,
-    TOKEN_B,
-    Harness,
-    harness,
-    level,
-    new_account,
-    paper,
-)
-
-__all__ = ["harness", "paper"]
+from tests.support.engine import TOKEN_A, TOKEN_B, Harness, converge, level, new_account
 
 D = Decimal
-
-
-def converge(h: Harness, tokens: dict, **options: object) -> None:
-    h.write_spec(tokens, **options)
-    result = h.reconciler.tick()
-    assert result.success, (result.error, result.details)
-    h.me.session.reset()
 
 
 def cancelled_ids(h: Harness) -> list[str]:
@@ -421,7 +404,7 @@ def test_after_a_version_mismatch_the_next_passes_sign_with_the_servers_protocol
     """A V1-only exchange refuses our V2 orders once; then we sign V1 and converge."""
     from paperclob import PaperConfig, PaperExchange
     from reconciler.clob.profiles import Profile
-    from tests.test_reconcile_kit import make_harness
+    from tests.support.engine import make_harness
 
     exchange = PaperExchange(PaperConfig(seed=7, protocol="v1", strict_version=True))
     url = exchange.start()

@@ -20,7 +20,7 @@ from paperclob import PaperConfig, PaperExchange
 from reconciler.clob.errors import ClobError
 from reconciler.model import LevelKey, OrderType, Side
 from reconciler.store.store import OrderStatus
-from tests.test_reconcile_kit import TOKEN_A, TOKEN_B, Harness, level, make_harness, new_account
+from tests.support.engine import TOKEN_A, TOKEN_B, Harness, level, make_harness, new_account
 
 D = Decimal
 MIN_SIZE = D(5)

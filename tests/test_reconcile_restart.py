@@ -25,9 +25,7 @@ from reconciler.model import OrderType, Side
 from reconciler.spec import MAX_FILE_BYTES, load_files
 from reconciler.store.schema import MIGRATIONS, split_statements
 from reconciler.store.store import Store
-from tests.test_reconcile_kit import TOKEN_A, TOKEN_B, Harness, harness, level, new_account, paper
-
-__all__ = ["harness", "paper"]
+from tests.support.engine import TOKEN_A, TOKEN_B, Harness, level, new_account
 
 D = Decimal
 COMMIT = "c0ffee" + "0" * 34

@@ -3,8 +3,9 @@ byte: py-clob-client-v2 1.2.1 (V2, V3 via position_id, and its V1 builder) and p
 0.34.6 + py-order-utils (V1). Salt and clock are fixed by patching the SDK modules here only.
 
 Where the SDK's float arithmetic gives different amounts, the difference must be one of the
-named float artefacts (tests.test_amounts.explain_sdk_difference), and our order re-signed with
-the SDK's amounts must then equal the SDK's order exactly: the signing itself never differs.
+named float artefacts (tests.support.amounts_model.explain_sdk_difference), and our order
+re-signed with the SDK's amounts must then equal the SDK's order exactly: the signing itself
+never differs.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from reconciler.clob.signing import (
     recover_order_signer,
     sign_order,
 )
-from tests.test_amounts import explain_sdk_difference, priced_orders
+from tests.support.amounts_model import explain_sdk_difference, priced_orders
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 

@@ -14,29 +14,21 @@ import pytest
 from reconciler.model import LevelGeneration, LevelKey, OrderType, Post, Side
 from reconciler.store.schema import MIGRATIONS, SchemaTooNew
 from reconciler.store.store import OrderStatus, Store, decimal_text
+from tests.support.clock import ManualClock
 
 TOKEN = "71321045679252212594626385532706912750332728571942532289631379312455583992563"
 OTHER = "52114319501245915516055106046884209969926127482827954674443846427813813222426"
 
 
-class Clock:
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(1_700_000_000.0)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> Store:
-    s = Store.open(tmp_path / "state" / "r.db", clock=clock)
-    yield s
-    s.close()
+def store_clock(clock: ManualClock) -> ManualClock:
+    """The `store` fixture (conftest.py) runs on this module's clock."""
+    return clock
 
 
 def key(price: str, side: Side = Side.BUY, token: str = TOKEN) -> LevelKey:
@@ -203,7 +195,7 @@ def test_retire_levels_forgets_removed_ones(store: Store) -> None:
 # --- inventory and fills -------------------------------------------------------------------
 
 
-def test_inventory_holds_live_unknown_and_intent_only(store: Store, clock: Clock) -> None:
+def test_inventory_holds_live_unknown_and_intent_only(store: Store, clock: ManualClock) -> None:
     for i, status in enumerate(OrderStatus):
         clock.now += 1
         store.add_order_intent(order_id=f"0x{i}", post=post("0.45", "10"), revision=7, run_id=1)
@@ -276,7 +268,9 @@ def test_atomic_rolls_back_everything_on_error(store: Store) -> None:
 # --- journal, runs, notifications, status --------------------------------------------------
 
 
-def test_journal_intent_then_result_and_history_newest_first(store: Store, clock: Clock) -> None:
+def test_journal_intent_then_result_and_history_newest_first(
+    store: Store, clock: ManualClock
+) -> None:
     a = store.journal_intent(run_id=1, kind="post", order_id="0xa", payload={"size": "10"})
     clock.now += 1
     b = store.journal_intent(run_id=1, kind="cancel", order_id="0xb", payload={})
@@ -298,7 +292,7 @@ def test_close_open_journal_resolves_post_intents_of_an_order(store: Store) -> N
     assert store.history()[-1]["id"] == a and store.history()[-1]["result"] == "live"
 
 
-def test_runs_and_status(store: Store, clock: Clock) -> None:
+def test_runs_and_status(store: Store, clock: ManualClock) -> None:
     rev = store.record_revision(digest="d", git_commit="abc", valid=True, errors=[], files=[])
     r1 = store.start_run(rev)
     clock.now += 2
@@ -335,7 +329,7 @@ def test_notifications_processed_ids_and_cursor(store: Store) -> None:
     assert len(store.processed_notification_ids(many)) == 700
 
 
-def test_prune_bounds_runs_and_old_notification_ids(store: Store, clock: Clock) -> None:
+def test_prune_bounds_runs_and_old_notification_ids(store: Store, clock: ManualClock) -> None:
     for _ in range(5):
         store.finish_run(store.start_run(None), outcome="ok", summary={})
     store.mark_notification_processed("old", type_=2)

@@ -24,7 +24,9 @@ from paperclob.exchange import Exchange
 from reconciler.clob.builder import OrderBuilder
 from reconciler.clob.signing import Wallet
 from reconciler.model import Side
-from tests.paper.conftest import TOKEN, ManualClock, new_key
+from tests.support.accounts import new_key
+from tests.support.clock import ManualClock
+from tests.support.paper import TOKEN
 
 ACCOUNTS = 3
 KEYS = [new_key() for _ in range(ACCOUNTS)]  # generated per run, never stored

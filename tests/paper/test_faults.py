@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from paperclob import PaperExchange, RateLimit
-from tests.paper.helpers import Trader
+from tests.support.paper import Trader
 
 
 def admin(paper: PaperExchange, **faults: object) -> dict:

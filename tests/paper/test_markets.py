@@ -11,8 +11,7 @@ import requests
 
 from paperclob import PaperConfig, PaperExchange
 from paperclob.markets import MarketBook, MarketError, synthetic_condition_id
-from tests.paper.conftest import OTHER_TOKEN, TOKEN
-from tests.paper.helpers import Trader
+from tests.support.paper import OTHER_TOKEN, TOKEN, Trader
 
 YES, NO = "1001", "1002"
 CONDITION = "0x" + "ab" * 32

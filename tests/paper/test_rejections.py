@@ -7,8 +7,7 @@ import time
 import pytest
 
 from paperclob import PaperExchange
-from tests.paper.conftest import TOKEN
-from tests.paper.helpers import Trader, body_bytes
+from tests.support.paper import TOKEN, Trader, body_bytes
 
 UNAUTHORIZED = {"error": "Unauthorized/Invalid api key"}
 

@@ -26,7 +26,8 @@ from py_clob_client_v2.clob_types import (
 from py_clob_client_v2.exceptions import PolyApiException
 
 from paperclob import PaperExchange
-from tests.paper.conftest import OTHER_TOKEN, TOKEN, new_key
+from tests.support.accounts import new_key
+from tests.support.paper import OTHER_TOKEN, TOKEN
 
 START = 10_000 * 10**6
 

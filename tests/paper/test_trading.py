@@ -5,8 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from paperclob import PaperExchange
-from tests.paper.conftest import TOKEN
-from tests.paper.helpers import Trader
+from tests.support.paper import TOKEN, Trader
 
 UNIT = 10**6
 START = 10_000 * UNIT  # paper collateral and shares of a new account
@@ -239,7 +238,7 @@ def test_trades_page_and_filter_by_time(paper: PaperExchange, clock) -> None:
 def test_a_partly_eaten_ask_then_a_resting_remainder_stays_exact(paper: PaperExchange) -> None:
     # A market buy leaves an odd remainder on an ask at 0.3 ($1 / 0.3 is no whole number of
     # shares); a bid at 0.53 then takes that remainder and rests with the rest. Every amount
-    # must stay a whole number of units (regression: this used to fail reserving the rest).
+    # must stay a whole number of units, the collateral reserved for the resting rest included.
     seller, market_buyer, bidder = Trader(paper.url), Trader(paper.url), Trader(paper.url)
     seller.place("SELL", "0.30", "10")
     bought = market_buyer.post(market_buyer.market("BUY", "1", "0.3"), "FAK").json()

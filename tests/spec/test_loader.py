@@ -1,9 +1,20 @@
-"""Loading desired state: exact decimals, defaults, file discovery, digests, the CLI helpers."""
+"""Loading desired state: exact decimals, defaults, file discovery, digests, the CLI helpers.
+
+A directory that cannot be read whole is an error, never a smaller spec: the loader promises
+all-or-nothing (applying half a directory would cancel the other half's orders). `os.walk`
+ignores a directory it cannot list unless given `onerror`, and `is_file()` is False for a
+dangling symlink, so both are tested, down to "no order changed" on a real paper exchange. As
+root (as in CI here) a chmod does not stop a read, so the denial is injected at the one call that
+lists a directory (`os.scandir`, which `os.walk` uses); as another user a real chmod does it.
+"""
 
 from __future__ import annotations
 
 import io
 import json
+import os
+import stat
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,10 +36,12 @@ from reconciler.spec import (
     state_from_dicts,
 )
 from reconciler.spec.yamlsource import YamlProblem, parse_yaml
+from tests.support.engine import TOKEN_A, TOKEN_B, Harness, level, write_spec
 
 T = "71321045679252212594626385532706912750332728571942532289631379312455583992563"
 U = "52114319501245915516055106046884209969926127482827954674443846427813813222426"
 REPO = Path(__file__).resolve().parents[2]
+D = Decimal
 
 
 def one_level(level: str, *, token: str = T, extra: str = "") -> str:
@@ -222,6 +235,12 @@ def test_missing_directory_is_an_error(tmp_path: Path) -> None:
         "point to the desired state directory"
 
 
+def test_an_empty_desired_directory_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("no yaml here")
+    result = load_desired(tmp_path)
+    assert result.spec is None and "no *.yaml" in str(result.errors[0])
+
+
 def test_empty_token_list_loads_as_an_empty_state(tmp_path: Path) -> None:
     write(tmp_path, {"a.yaml": "version: 1\nlimits: {allow_empty: true}\ntokens: []\n"})
     result = load_desired(tmp_path)
@@ -231,6 +250,86 @@ def test_empty_token_list_loads_as_an_empty_state(tmp_path: Path) -> None:
 
 def test_spec_error_formats_as_file_line_col() -> None:
     assert str(SpecError("d/a.yaml", 3, 7, "bad")) == "d/a.yaml:3:7: bad"
+
+
+# --- a directory that cannot be read whole changes no order ----------------------------------
+
+
+@pytest.fixture
+def deny_listing(monkeypatch: pytest.MonkeyPatch) -> Iterator[set[Path]]:
+    """Directories added to the yielded set cannot be listed (PermissionError)."""
+    denied: set[Path] = set()
+    real_scandir = os.scandir
+    chmodded: list[Path] = []
+
+    def scandir(path: object = ".") -> object:
+        if Path(os.fsdecode(path)).resolve() in denied:  # type: ignore[arg-type]
+            raise PermissionError(13, "Permission denied", os.fsdecode(path))  # type: ignore[arg-type]
+        return real_scandir(path)  # type: ignore[arg-type]
+
+    if os.geteuid() == 0:
+        monkeypatch.setattr(os, "scandir", scandir)
+        yield denied
+        return
+
+    class Chmod(set[Path]):
+        def add(self, path: Path) -> None:
+            path.chmod(0)
+            chmodded.append(path)
+
+    try:
+        yield Chmod()
+    finally:
+        for path in chmodded:
+            path.chmod(stat.S_IRWXU)
+
+
+def _two_files(desired: Path) -> Path:
+    write_spec(desired, {TOKEN_A: [level("BUY", "0.45", "10")]}, name="a.yaml")
+    sub = desired / "more"
+    write_spec(sub, {TOKEN_B: [level("BUY", "0.30", "10")]}, name="b.yaml")
+    return sub
+
+
+def test_both_files_load_when_readable(tmp_path: Path) -> None:
+    """The baseline of the tests below: the two files make one spec with both tokens."""
+    _two_files(tmp_path)
+    result = load_desired(tmp_path)
+    assert result.spec is not None
+    assert {t.token_id for t in result.spec.tokens} == {TOKEN_A, TOKEN_B}
+
+
+def test_an_unreadable_subdirectory_is_an_error_not_an_absent_token(
+    tmp_path: Path, deny_listing: set[Path]
+) -> None:
+    sub = _two_files(tmp_path)
+    deny_listing.add(sub.resolve())
+    result = load_desired(tmp_path)
+    assert result.spec is None, "a spec without the unreadable directory's tokens was returned"
+    assert any("more" in str(e) for e in result.errors)
+
+
+def test_an_unreadable_subdirectory_cancels_no_order(
+    harness: Harness, deny_listing: set[Path]
+) -> None:
+    sub = _two_files(harness.desired)
+    assert harness.reconciler.tick().success
+    before = harness.resting()
+    assert before == {(Side.BUY, D("0.45")): D("10"), (Side.BUY, D("0.3")): D("10")}
+    deny_listing.add(sub.resolve())
+    harness.me.session.reset()
+    harness.reconciler.tick()
+    assert harness.me.session.order_writes() == [], (
+        "the unreadable directory's token lost its orders"
+    )
+    assert harness.resting() == before
+
+
+def test_a_dangling_yaml_symlink_is_an_error_not_an_absent_token(tmp_path: Path) -> None:
+    write_spec(tmp_path, {TOKEN_A: [level("BUY", "0.45", "10")]}, name="a.yaml")
+    (tmp_path / "b.yaml").symlink_to(tmp_path / "elsewhere" / "b.yaml")
+    result = load_desired(tmp_path)
+    assert result.spec is None, "b.yaml cannot be read, yet a spec without it was returned"
 
 
 # --- CLI helpers -----------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""End-to-end harness: the paper exchange and the daemon as real processes, a counting proxy.
+"""The end-to-end harness: the paper exchange and the daemon as real processes, a counting proxy.
 
 - `PaperProcess`: `python -m paperclob --port 0`, its URL read from its first line.
 - `CountingProxy`: a real HTTP/1.1 forwarding proxy on 127.0.0.1 between the daemon and the
@@ -8,6 +8,8 @@
 - `DaemonProcess`: `python -m reconciler run ...` with the key in its ENVIRONMENT (never argv),
   JSON logs collected line by line from stderr.
 - `Account`: a client in the test process, for observing the book and for a counterparty.
+- `Stack`: one of each, with a desired directory and a state file (the `stack` fixture of
+  tests/e2e/test_daemon_e2e.py builds it and stops everything at the end).
 
 Every wait is bounded by a deadline; nothing sleeps for a fixed time to "let things settle".
 """
@@ -31,19 +33,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from eth_account import Account as EthAccount
-
 from reconciler.clob.client import ClobClient
 from reconciler.clob.signing import Wallet
 from reconciler.model import OpenOrder, Side
+from tests.support.accounts import new_key
 
 REPO = Path(__file__).resolve().parents[2]
 DEADLINE = 30.0  # seconds: the bound of every wait; normally reached in milliseconds
 ORDER_WRITES = {"/order", "/orders", "/cancel-all", "/cancel-market-orders"}
-
-
-def new_key() -> str:
-    return "0x" + bytes(EthAccount.create().key).hex()
 
 
 def wait_until(predicate: Callable[[], Any], *, timeout: float = DEADLINE,
@@ -309,3 +306,26 @@ def spec(tokens: dict[str, list[tuple[str, str, str]]], *, replenish: bool = Fal
         lines += [f'  - token_id: "{token_id}"', f"    unmanaged: {unmanaged}", "    orders:"]
         lines += [f'      - {{side: {s}, price: "{p}", size: {z}}}' for s, p, z in levels]
     return "\n".join(lines) + "\n"
+
+
+@dataclass
+class Stack:
+    paper: PaperProcess
+    proxy: CountingProxy
+    key: str  # the daemon's key: generated here, passed to it through the environment only
+    desired: Path
+    state: Path
+    daemons: list[DaemonProcess]
+
+    def start_daemon(self, *args: str, env: dict[str, str] | None = None) -> DaemonProcess:
+        daemon = DaemonProcess(host=self.proxy.url, key=self.key, desired=self.desired,
+                               state=self.state, extra_args=args, env=env)
+        self.daemons.append(daemon)
+        return daemon
+
+    def observer(self) -> Account:
+        """The daemon's own account, seen directly (not through the proxy)."""
+        return Account.connect(self.paper.url, self.key)
+
+    def counterparty(self) -> Account:
+        return Account.connect(self.paper.url)

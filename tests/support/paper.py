@@ -1,6 +1,7 @@
-"""A minimal raw-HTTP trader for the paper tests: our own signing, `requests`, exact bytes.
+"""For the paper exchange tests: the tokens they trade, and a minimal raw-HTTP trader (our own
+signing, `requests`, exact bytes).
 
-The official SDK is the client in the fidelity tests; this helper is for tests that need to
+The official SDK is the client in the fidelity tests; the trader is for tests that need to
 tamper with a request (signature, HMAC, amounts) or to look at raw status codes and headers.
 """
 
@@ -19,7 +20,10 @@ from reconciler.clob.builder import OrderBuilder
 from reconciler.clob.profiles import Profile
 from reconciler.clob.signing import SignatureType, SignedOrder, Wallet, sign_order
 from reconciler.model import Side
-from tests.paper.conftest import TOKEN, new_key
+from tests.support.accounts import new_key
+
+TOKEN = "71321045679252212594626385532706912750332728571942532289631379312455583992563"
+OTHER_TOKEN = "123456789"
 
 
 def body_bytes(payload: Any) -> bytes:

@@ -1,24 +1,25 @@
-"""Shared fixtures for the engine tests: a real paper exchange on 127.0.0.1, a real SQLite file,
-real keys generated here, and a requests session that counts what is sent.
+"""The engine harness: a Reconciler on a real paper exchange on 127.0.0.1 and a real SQLite
+state file, with real keys generated here and a requests session that counts what is sent.
 
-Imported by test_apply*.py, test_reconcile*.py and test_invariants.py; it holds no tests itself.
+The `harness` fixture (tests/conftest.py) builds one per test; `make_harness` builds one by
+hand (property tests that need a fresh state file per example). Also here: writing desired files
+(`write_spec`, `level`), building and applying plans by hand (`make_post`, `apply_to`), and
+switching the paper exchange's faults (`set_faults`, `clear_faults`).
 """
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Iterator
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import pytest
 import requests
 import yaml
 
-from paperclob import PaperConfig, PaperExchange
+from paperclob import PaperExchange
 from reconciler.clob.builder import OrderBuilder
 from reconciler.clob.client import ClobClient
 from reconciler.clob.profiles import Profile
@@ -27,6 +28,7 @@ from reconciler.engine.apply import ApplyResult, apply_plan
 from reconciler.engine.reconcile import Reconciler
 from reconciler.model import LevelKey, OpenOrder, OrderType, Plan, Post, Side
 from reconciler.store.store import Store
+from tests.support.accounts import new_key
 
 TOKEN_A = "71321045679252212594626385532706912750332728571942532289631379312455583992563"
 TOKEN_B = "52114319501245915516055106046884209969926127482827954674443846427813813222426"
@@ -118,7 +120,7 @@ class Harness:
 
 
 def new_account(url: str) -> Account:
-    key_hex = "0x" + secrets.token_hex(32)
+    key_hex = new_key()
     wallet = Wallet.from_private_key(key_hex)
     session = CountingSession()
     client = ClobClient(url, chain_id=CHAIN_ID, wallet=wallet, session=session)
@@ -193,9 +195,13 @@ def apply_to(h: Harness, plan: Plan, *, client: Any = None, run_id: int | None =
     )
 
 
-def make_harness(tmp_path: Path, paper: PaperExchange, url: str) -> Harness:
+def make_harness(tmp_path: Path, paper: PaperExchange, url: str, *,
+                 store: Store | None = None) -> Harness:
+    """A harness on `paper`, with a new account, `tmp_path/desired` and the state file `store`
+    (or a new one at `tmp_path/state/reconciler.db`)."""
     me = new_account(url)
-    store = Store.open(tmp_path / "state" / "reconciler.db")
+    if store is None:
+        store = Store.open(tmp_path / "state" / "reconciler.db")
     desired = tmp_path / "desired"
     desired.mkdir()
     reconciler = Reconciler(
@@ -203,7 +209,7 @@ def make_harness(tmp_path: Path, paper: PaperExchange, url: str) -> Harness:
         store=store,
         desired_dir=desired,
         builder=me.builder,
-        clock=paper_clock(paper),
+        clock=time.time,
     )
     creds = me.client.creds
     assert creds is not None
@@ -219,27 +225,27 @@ def make_harness(tmp_path: Path, paper: PaperExchange, url: str) -> Harness:
     )
 
 
-def paper_clock(paper: PaperExchange) -> Any:
-    import time
-
-    return time.time
-
-
-@pytest.fixture
-def paper() -> Iterator[tuple[PaperExchange, str]]:
-    exchange = PaperExchange(PaperConfig(seed=7, page_size=7))
-    url = exchange.start()
-    try:
-        yield exchange, url
-    finally:
-        exchange.stop()
+def converge(h: Harness, tokens: dict[str, list[dict[str, Any]]], **options: Any) -> None:
+    """Write the spec and run one pass that must succeed; then forget what was sent."""
+    h.write_spec(tokens, **options)
+    result = h.reconciler.tick()
+    assert result.success, (result.error, result.details)
+    h.me.session.reset()
 
 
-@pytest.fixture
-def harness(tmp_path: Path, paper: tuple[PaperExchange, str]) -> Iterator[Harness]:
-    exchange, url = paper
-    h = make_harness(tmp_path, exchange, url)
-    try:
-        yield h
-    finally:
-        h.store.close()
+def set_faults(h: Harness, **faults: object) -> None:
+    """Switch on the paper exchange's fault injection (paperclob/faults.py)."""
+    with h.paper.exchange.lock:
+        h.paper.exchange.faults.update(dict(faults))
+
+
+def clear_faults(h: Harness) -> None:
+    with h.paper.exchange.lock:
+        h.paper.exchange.faults.reset()
+
+
+def buy_notional(h: Harness, token_id: str | None = None) -> Decimal:
+    """pUSD that my open buys (of `token_id`, or all) would spend: price x remaining."""
+    return sum(
+        (o.price * o.remaining for o in h.open_orders(token_id) if o.side is Side.BUY), Decimal(0)
+    )
