@@ -87,19 +87,13 @@ def _assert_clean(text: str, secrets: list[str]) -> None:
 @pytest.mark.parametrize("status", [400, 401, 404, 429, 500])
 def test_no_secret_in_exchange_errors_even_if_the_server_echoes_them(
     server: LoopbackServer,
+    client: ClobClient,
     key: str,
     status: int,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    creds = make_creds()
-    client = ClobClient(
-        server.url,
-        chain_id=137,
-        wallet=Wallet.from_private_key(key),
-        creds=creds,
-        timeout=2.0,
-    )
+    creds = make_creds()  # the client's own (conftest.py)
     # The "server" quotes our passphrase and secret back, as a careless proxy might.
     echoed = {"error": f"bad request: passphrase={creds.passphrase} secret={creds.secret}"}
     server.push(Scripted(status=status, body=echoed))
@@ -122,16 +116,9 @@ def test_no_secret_in_exchange_errors_even_if_the_server_echoes_them(
 
 
 def test_no_secret_in_transport_errors(
-    server: LoopbackServer, key: str, caplog: pytest.LogCaptureFixture
+    server: LoopbackServer, client: ClobClient, key: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    client = ClobClient(
-        server.url,
-        chain_id=137,
-        wallet=Wallet.from_private_key(key),
-        creds=make_creds(),
-        timeout=2.0,
-    )
     server.push(Scripted(close=True))
     with pytest.raises(TransportError) as info:
         client.post_heartbeat("")

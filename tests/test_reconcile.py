@@ -9,7 +9,7 @@ from pathlib import Path
 from reconciler.cli.render import report_json, report_text
 from reconciler.model import OrderType, Side
 from reconciler.store.store import OrderStatus
-from tests.support.engine import TOKEN_A, TOKEN_B, Harness, converge, level, new_account
+from tests.support.engine import TOKEN_A, TOKEN_B, Harness, converge, level, sell_into
 
 D = Decimal
 
@@ -118,17 +118,9 @@ def test_removing_a_level_and_a_token_cancels_only_ours(harness: Harness) -> Non
     assert harness.store.status()["resting_orders"] == {TOKEN_A: 1}
 
 
-def _sell_into(h: Harness, price: str, size: str) -> None:
-    other = new_account(h.url)
-    answer = other.client.create_and_post_order(
-        TOKEN_A, Side.SELL, price, size, order_type=OrderType.GTC
-    )
-    assert answer.ok, answer
-
-
 def test_a_filled_level_is_not_reposted_without_replenish(harness: Harness) -> None:
     converge(harness, {TOKEN_A: [level("BUY", "0.45", "10"), level("BUY", "0.40", "10")]})
-    _sell_into(harness, "0.45", "10")
+    sell_into(harness, "0.45", "10")
     result = harness.reconciler.tick()
     assert result.success, result.error
     assert harness.me.session.order_writes() == []
@@ -143,7 +135,7 @@ def test_a_filled_level_is_not_reposted_without_replenish(harness: Harness) -> N
 
 def test_a_partly_filled_level_without_replenish_rests_only_the_rest(harness: Harness) -> None:
     converge(harness, {TOKEN_A: [level("BUY", "0.45", "20")]})
-    _sell_into(harness, "0.45", "8")
+    sell_into(harness, "0.45", "8")
     result = harness.reconciler.tick()
     assert result.outcome == "noop", result.details
     assert harness.resting(TOKEN_A) == {(Side.BUY, D("0.45")): D("12")}
@@ -151,7 +143,7 @@ def test_a_partly_filled_level_without_replenish_rests_only_the_rest(harness: Ha
 
 def test_a_filled_level_is_reposted_with_replenish(harness: Harness) -> None:
     converge(harness, {TOKEN_A: [level("BUY", "0.45", "10", replenish=True)]})
-    _sell_into(harness, "0.45", "10")
+    sell_into(harness, "0.45", "10")
     assert harness.resting(TOKEN_A) == {}
     result = harness.reconciler.tick()
     assert result.success and result.applied is not None
@@ -161,7 +153,7 @@ def test_a_filled_level_is_reposted_with_replenish(harness: Harness) -> None:
 
 def test_a_partial_fill_with_replenish_is_topped_up(harness: Harness) -> None:
     converge(harness, {TOKEN_A: [level("BUY", "0.45", "20", replenish=True)]})
-    _sell_into(harness, "0.45", "7")
+    sell_into(harness, "0.45", "7")
     result = harness.reconciler.tick()
     assert result.success and result.applied is not None and len(result.applied.posted) == 1
     assert harness.resting(TOKEN_A) == {(Side.BUY, D("0.45")): D("20")}
@@ -171,7 +163,7 @@ def test_fill_notifications_are_committed_before_drop_and_never_double_counted(
     harness: Harness,
 ) -> None:
     converge(harness, {TOKEN_A: [level("BUY", "0.45", "20")]})
-    _sell_into(harness, "0.45", "6")
+    sell_into(harness, "0.45", "6")
     faults = harness.paper.exchange.faults
     with harness.paper.exchange.lock:
         faults.update({"error_5xx_next": 1, "paths": ["/notifications"]})
@@ -347,7 +339,7 @@ def test_an_expired_gtd_level_is_skipped_and_does_not_freeze_the_other_levels(
 def test_the_state_file_holds_no_secret(harness: Harness) -> None:
     """Keys, API secret and passphrase never reach the database, whatever happened."""
     converge(harness, {TOKEN_A: [level("BUY", "0.45", "20"), level("BUY", "0.44", "10")]})
-    _sell_into(harness, "0.45", "6")
+    sell_into(harness, "0.45", "6")
     with harness.paper.exchange.lock:
         harness.paper.exchange.faults.update({"lose_response_next": 1})
     harness.write_spec({TOKEN_A: [level("BUY", "0.45", "20"), level("BUY", "0.43", "10")]})

@@ -21,11 +21,11 @@ from hypothesis import strategies as st
 from reconciler.cli.render import report_text
 from reconciler.engine import load_desired
 from reconciler.engine.reconcile import Reconciler
-from reconciler.model import OrderType, Side
+from reconciler.model import Side
 from reconciler.spec import MAX_FILE_BYTES, load_files
 from reconciler.store.schema import MIGRATIONS, split_statements
 from reconciler.store.store import Store
-from tests.support.engine import TOKEN_A, TOKEN_B, Harness, level, new_account
+from tests.support.engine import TOKEN_A, TOKEN_B, Harness, level, sell_into
 
 D = Decimal
 COMMIT = "c0ffee" + "0" * 34
@@ -48,12 +48,11 @@ def restarted(h: Harness) -> Iterator[Reconciler]:
         yield h.new_reconciler(store=store, git_commit_of=lambda _: COMMIT)
 
 
-def sell_into(h: Harness, price: str, size: str) -> None:
-    other = new_account(h.url)
-    answer = other.client.create_and_post_order(
-        TOKEN_A, Side.SELL, price, size, order_type=OrderType.GTC
-    )
-    assert answer.ok, answer
+def write_state_file(h: Harness, sql: str) -> None:
+    """Change the state file behind the store's back, as another process would (committed)."""
+    with sqlite3.connect(h.store.path) as conn:
+        conn.execute(sql)
+    conn.close()
 
 
 # --- the scenario of the brief ---------------------------------------------------------------
@@ -166,9 +165,7 @@ def test_a_valid_revision_recorded_without_its_files_is_not_guessed(
 ) -> None:
     """A state file written before migration 2 knows the revision but not its files."""
     converge(harness, {TOKEN_A: [level("BUY", "0.45", "10", replenish=True)]})
-    with sqlite3.connect(harness.store.path) as conn:
-        conn.execute("DELETE FROM revision_files")
-    conn.close()
+    write_state_file(harness, "DELETE FROM revision_files")
     (harness.desired / "orders.yaml").write_text(BROKEN)
     sell_into(harness, "0.45", "10")
     with restarted(harness) as fresh:
@@ -187,9 +184,7 @@ def test_the_first_valid_read_after_an_upgrade_keeps_the_files(harness: Harness)
     converge(harness, {TOKEN_A: [level("BUY", "0.45", "10")]})
     revision = harness.store.last_valid_revision()
     assert revision is not None
-    with sqlite3.connect(harness.store.path) as conn:
-        conn.execute("DELETE FROM revision_files")
-    conn.close()
+    write_state_file(harness, "DELETE FROM revision_files")
     assert harness.store.revision_files(revision.id) == {}
     assert harness.reconciler.tick().revision_id == revision.id  # same files, same revision
     on_disk = (harness.desired / "orders.yaml").read_bytes()
@@ -201,9 +196,9 @@ def test_kept_files_that_no_longer_match_their_digest_are_refused(
 ) -> None:
     converge(harness, {TOKEN_A: [level("BUY", "0.45", "10", replenish=True)]})
     # Still a valid spec, but not the bytes the revision was recorded with.
-    with sqlite3.connect(harness.store.path) as conn:
-        conn.execute("UPDATE revision_files SET content = replace(content, '0.45', '0.44')")
-    conn.close()
+    write_state_file(
+        harness, "UPDATE revision_files SET content = replace(content, '0.45', '0.44')"
+    )
     (harness.desired / "orders.yaml").write_text(BROKEN)
     with restarted(harness) as fresh:
         caplog.set_level(logging.INFO, logger="reconciler")
@@ -216,9 +211,7 @@ def test_kept_files_that_the_loader_now_refuses_are_refused(
     harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
     converge(harness, {TOKEN_A: [level("BUY", "0.45", "10")]})
-    with sqlite3.connect(harness.store.path) as conn:
-        conn.execute("UPDATE revision_files SET content = 'version: 1\ntokens: [\n'")
-    conn.close()
+    write_state_file(harness, "UPDATE revision_files SET content = 'version: 1\ntokens: [\n'")
     (harness.desired / "orders.yaml").write_text(BROKEN)
     with restarted(harness) as fresh:
         caplog.set_level(logging.INFO, logger="reconciler")

@@ -67,6 +67,18 @@ def _wallet(key: str, sig_type: int, funder: str) -> Wallet:
     )
 
 
+def _build(ours_builder: OrderBuilder, kind: str, token_id: int,
+           order: tuple[Decimal, Decimal, Decimal, str], neg_risk: bool, *, expiration: int,
+           **fields: Any) -> SignedOrder:
+    """Our limit or market order (a market order has no expiration)."""
+    tick, price, size, side = order
+    if kind == "limit":
+        return ours_builder.build_limit(
+            token_id, side, price, size, tick, neg_risk, expiration=expiration, **fields
+        )
+    return ours_builder.build_market(token_id, side, size, price, tick, neg_risk, **fields)
+
+
 def _resigned_with(ours: SignedOrder, wire: dict[str, Any], wallet: Wallet, *, chain_id: int,
                    neg_risk: bool) -> SignedOrder:
     """Our order with the SDK's amounts, signed by us."""
@@ -159,21 +171,13 @@ def test_v2_v3_orders_equal_sdk(
     order: tuple[Decimal, Decimal, Decimal, str], kind: str, neg_risk: bool, profile: Profile,
     chain_id: int, salt: int, ts_ms: int, expiration: int, metadata: str, builder: str,
 ) -> None:
-    tick, price, size, side = order
     wallet = _wallet(key, sig_type, funder)
     ours_builder = OrderBuilder(
         wallet, chain_id=chain_id, profile=profile, clock_ms=lambda: ts_ms,
         salt_source=lambda: salt,
     )
-    if kind == "limit":
-        ours = ours_builder.build_limit(
-            token_id, side, price, size, tick, neg_risk, expiration=expiration,
-            metadata=metadata, builder=builder,
-        )
-    else:
-        ours = ours_builder.build_market(
-            token_id, side, size, price, tick, neg_risk, metadata=metadata, builder=builder
-        )
+    ours = _build(ours_builder, kind, token_id, order, neg_risk, expiration=expiration,
+                  metadata=metadata, builder=builder)
     sdk_order = _sdk_v2_order(
         key=key, chain_id=chain_id, sig_type=sig_type, funder=funder, kind=kind,
         token_id=token_id, order=order, neg_risk=neg_risk, profile=profile, salt=salt,
@@ -265,20 +269,12 @@ def test_v1_orders_equal_py_clob_client(
     salt: int, fee_rate_bps: int, nonce: int, expiration: int,
 ) -> None:
     chain_id, neg_risk = market
-    tick, price, size, side = order
     wallet = _wallet(key, sig_type, funder)
     ours_builder = OrderBuilder(
         wallet, chain_id=chain_id, profile=Profile.V1, salt_source=lambda: salt
     )
-    if kind == "limit":
-        ours = ours_builder.build_limit(
-            token_id, side, price, size, tick, neg_risk, expiration=expiration,
-            fee_rate_bps=fee_rate_bps, nonce=nonce,
-        )
-    else:
-        ours = ours_builder.build_market(
-            token_id, side, size, price, tick, neg_risk, fee_rate_bps=fee_rate_bps, nonce=nonce
-        )
+    ours = _build(ours_builder, kind, token_id, order, neg_risk, expiration=expiration,
+                  fee_rate_bps=fee_rate_bps, nonce=nonce)
     sdk_wire = _sdk_v1_dict(
         key=key, chain_id=chain_id, sig_type=sig_type, funder=funder, kind=kind,
         token_id=token_id, order=order, neg_risk=neg_risk, salt=salt,

@@ -233,6 +233,15 @@ def converge(h: Harness, tokens: dict[str, list[dict[str, Any]]], **options: Any
     h.me.session.reset()
 
 
+def sell_into(h: Harness, price: str, size: str) -> None:
+    """A counterparty sells `size` of TOKEN_A at `price` (into my bid there)."""
+    other = new_account(h.url)
+    answer = other.client.create_and_post_order(
+        TOKEN_A, Side.SELL, price, size, order_type=OrderType.GTC
+    )
+    assert answer.ok, answer
+
+
 def set_faults(h: Harness, **faults: object) -> None:
     """Switch on the paper exchange's fault injection (paperclob/faults.py)."""
     with h.paper.exchange.lock:
