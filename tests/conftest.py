@@ -13,6 +13,7 @@ fixture used by one module only stays in that module.
   a module overrides it).
 - `harness`: the engine harness of tests/support/engine.py (its own paper exchange on real time
   with pages of 7, and `store`).
+- `notify_socket`: a datagram socket where $NOTIFY_SOCKET would point (systemd's), and its path.
 - `server`, `client`: the scripted loopback server of tests/support/loopback.py and a client
   of it with a fresh key, fixed credentials and a fixed clock.
 
@@ -22,6 +23,7 @@ The suite refuses to start while a module under tests/ imports a test module or 
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -128,6 +130,20 @@ def harness(
         yield h
     finally:
         h.store.close()  # a restart may have replaced `store`
+
+
+# --- systemd's notify socket --------------------------------------------------------------------
+
+
+@pytest.fixture
+def notify_socket(tmp_path: Path) -> Iterator[tuple[socket.socket, str]]:
+    """A datagram socket listening where $NOTIFY_SOCKET would point, and that path."""
+    path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(20.0)  # the bound of a wait for one message; normally milliseconds
+    yield sock, str(path)
+    sock.close()
 
 
 # --- the scripted loopback server ----------------------------------------------------------------

@@ -17,7 +17,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,16 +61,6 @@ class ScriptedTicker:
     def wait_for(self, count: int, timeout: float = WAIT) -> bool:
         with self.changed:
             return self.changed.wait_for(lambda: len(self.times) >= count, timeout=timeout)
-
-
-@pytest.fixture()
-def notify_socket(tmp_path: Path) -> Iterator[tuple[socket.socket, dict[str, str]]]:
-    path = tmp_path / "notify.sock"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(path))
-    sock.settimeout(WAIT)
-    yield sock, {"NOTIFY_SOCKET": str(path)}
-    sock.close()
 
 
 class Running:
@@ -256,10 +246,10 @@ def test_a_raising_tick_is_a_failure_not_a_crash(tmp_path: Path) -> None:
 
 
 def test_ready_status_and_watchdog(
-    tmp_path: Path, notify_socket: tuple[socket.socket, dict[str, str]]
+    tmp_path: Path, notify_socket: tuple[socket.socket, str]
 ) -> None:
-    sock, env = notify_socket
-    env = {**env, "WATCHDOG_USEC": "1000000", "WATCHDOG_PID": str(os.getpid())}
+    sock, path = notify_socket
+    env = {"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "1000000", "WATCHDOG_PID": str(os.getpid())}
     ticker = ScriptedTicker([Result(success=False, error="first fails")])
     daemon = Daemon(ticker=ticker, desired_dir=tmp_path,
                     options=DaemonOptions(interval_seconds=3600, backoff_base_seconds=0.01),
@@ -273,10 +263,10 @@ def test_ready_status_and_watchdog(
 
 
 def test_no_watchdog_ping_while_failing_past_the_interval(
-    tmp_path: Path, notify_socket: tuple[socket.socket, dict[str, str]]
+    tmp_path: Path, notify_socket: tuple[socket.socket, str]
 ) -> None:
-    sock, env = notify_socket
-    env = {**env, "WATCHDOG_USEC": "1000000"}
+    sock, path = notify_socket
+    env = {"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "1000000"}
     fail = Result(success=False, error="down", retry_after=3600)
     ticker = ScriptedTicker([Result(), fail])
     daemon = Daemon(ticker=ticker, desired_dir=tmp_path,

@@ -4,22 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from reconciler.daemon.sdnotify import SystemdNotifier
-
-
-@pytest.fixture()
-def listener(tmp_path: Path) -> Iterator[tuple[socket.socket, str]]:
-    path = tmp_path / "notify.sock"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(path))
-    sock.settimeout(5)
-    yield sock, str(path)
-    sock.close()
 
 
 def test_disabled_without_socket() -> None:
@@ -29,8 +16,8 @@ def test_disabled_without_socket() -> None:
     assert notifier.watchdog_seconds is None
 
 
-def test_ready_status_watchdog_stopping(listener: tuple[socket.socket, str]) -> None:
-    sock, path = listener
+def test_ready_status_watchdog_stopping(notify_socket: tuple[socket.socket, str]) -> None:
+    sock, path = notify_socket
     notifier = SystemdNotifier(env={"NOTIFY_SOCKET": path})
     assert notifier.ready(status="converged\nrev 3")
     assert sock.recv(1024) == b"READY=1\nSTATUS=converged rev 3"

@@ -16,10 +16,7 @@ from reconciler.cli.settings import (
     ShutdownPolicy,
     load_settings,
 )
-
-
-def fresh_key() -> str:
-    return "0x" + secrets.token_hex(32)
+from tests.support.accounts import new_key
 
 
 def test_defaults_are_safe() -> None:
@@ -44,7 +41,7 @@ def test_flags_win_over_environment() -> None:
 
 
 def test_private_key_from_env_is_hidden_in_repr() -> None:
-    key = fresh_key()
+    key = new_key()
     settings = load_settings(flags={}, env={"PRIVATE_KEY": key})
     assert settings.private_key is not None
     assert settings.private_key.reveal() == key
@@ -60,7 +57,7 @@ def test_private_key_without_prefix_is_normalised() -> None:
 
 
 def test_private_key_from_file_and_from_credentials_directory(tmp_path: Path) -> None:
-    key_a, key_b = fresh_key(), fresh_key()
+    key_a, key_b = new_key(), new_key()
     (tmp_path / "keyfile").write_text(key_a + "\n")
     creds = tmp_path / "creds"
     creds.mkdir()
@@ -94,7 +91,7 @@ def test_unreadable_key_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_a_key_given_as_the_key_file_is_refused_without_echo() -> None:
-    key = fresh_key()
+    key = new_key()
     with pytest.raises(SettingsError) as info:
         load_settings(flags={"private_key_file": key}, env={})
     assert "looks like a key" in str(info.value)
@@ -141,11 +138,11 @@ def test_require_exchange_mentions_paper() -> None:
     with pytest.raises(SettingsError, match="--paper"):
         Settings(host="https://clob.example").require_exchange()
     Settings(paper=True).require_exchange()
-    Settings(host="https://x.example", private_key=Secret(fresh_key())).require_exchange()
+    Settings(host="https://x.example", private_key=Secret(new_key())).require_exchange()
 
 
 def test_secrets_lists_every_secret_in_force() -> None:
-    key = fresh_key()
+    key = new_key()
     settings = load_settings(
         flags={}, env={"PRIVATE_KEY": key, "API_KEY": "k", "SECRET": "s3cr3t-x", "PASSPHRASE": "pp-1"}
     )
