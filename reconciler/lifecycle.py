@@ -7,8 +7,9 @@ order, its state and the event, and the store changes nothing. PURE: no I/O, no 
 
 An order is born `intent` (the store writes the row, with its hash, before the request that
 places it: invariant 4). From then on only events move it. An event is something we learnt:
-the answer to our post or cancel, the open-orders read, a lookup by hash, a notification. Each
-event is fired by one place in the engine (`engine/apply.py`, `engine/ledger.py`).
+the answer to our post or cancel, the open-orders read, a lookup by hash, a notification. The
+engine fires them in two places only: `engine/apply.py` (the answers to our own requests) and
+`engine/ledger.py` (everything else it learns).
 
 A move to the state the order already has is "no change": the event confirms what the store
 knows, and the store writes nothing (so a tick with nothing to learn makes no write).

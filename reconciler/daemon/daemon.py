@@ -14,7 +14,7 @@ The loop wakes on a timer or on a change, whichever comes first, and backs off o
   the tick re-reads every file itself: the watcher only says "look now". A change during a tick
   marks the loop dirty, and the tick that finishes runs again at once.
 - systemd: READY=1 after the first successful tick, WATCHDOG=1 after every successful tick and
-  on a timer while the loop is healthy (see `daemon_support.Health`), STATUS= a one-line summary.
+  on a timer while the loop is healthy (see `support.Health`), STATUS= a one-line summary.
 - SIGTERM/SIGINT: stop taking new ticks, let the one in flight finish (bounded by the stop
   timeout), optionally cancel our managed orders (`on_shutdown: cancel`), exit 0.
 - Optional exchange heartbeats (off by default): while the loop is healthy, post one every 5 s.
