@@ -10,9 +10,13 @@ depend on it without pulling in I/O.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from enum import Enum
+from enum import Enum, IntEnum, StrEnum
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class Side(str, Enum):
@@ -38,6 +42,77 @@ GTD_MIN_LIFETIME_SECONDS = 180
 
 #: At most this many orders in one POST /orders.
 MAX_BATCH_POST = 15
+
+
+def in_batches(items: Sequence[T], size: int = MAX_BATCH_POST) -> list[Sequence[T]]:
+    """`items` in order, cut into groups of at most `size` (POST /orders takes 15)."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def decimal_of(value: object) -> Decimal:
+    """The Decimal of a number or of its text, exactly: through `str`, never through float
+    arithmetic (`str(0.1)` is "0.1"). Raises `decimal.InvalidOperation` (an ArithmeticError)
+    for text that is not a number."""
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+# --- named outcomes and codes ----------------------------------------------------------------
+
+
+class TickOutcome(StrEnum):
+    """How a pass ended: the `outcome` of its run row, and what the daemon acts on."""
+
+    OK = "ok"  # everything the plan asked for was done
+    PARTIAL = "partial"  # done, with rejections, unknown outcomes, voided posts or refused cancels
+    NOOP = "noop"  # nothing to do
+    HELD = "held"  # nothing sent, but posts wait (a backoff, an unknown outcome)
+    ERROR = "error"
+    RATE_LIMITED = "rate_limited"
+    INVALID_SPEC = "invalid_spec"  # no valid desired state at all: nothing changed
+    REFUSED = "refused"  # an empty desired state without allow_empty
+    CRASHED = "crashed"  # the daemon's: the pass raised (no run row records it)
+
+
+#: The outcomes of a pass that did its job: the daemon pings the watchdog after them, and
+#: `status` shows the newest such run as the last success.
+SUCCESS_OUTCOMES: frozenset[TickOutcome] = frozenset(
+    {TickOutcome.OK, TickOutcome.PARTIAL, TickOutcome.NOOP, TickOutcome.HELD}
+)
+
+
+class ShutdownOutcome(StrEnum):
+    """The run row of an `on_shutdown: cancel` sweep: not a pass, and it has no revision."""
+
+    OK = "shutdown_ok"
+    PARTIAL = "shutdown_partial"
+
+
+class NotificationType(IntEnum):
+    """`type` of GET /notifications (clob-v2-wire.md 2.12; the unified SDK 0.14.0 knows 1-11)."""
+
+    ORDER_CANCELLATION = 1  # order payload
+    ORDER_FILL = 2  # order payload
+    MARKET_REGISTERED = 3  # market payload
+    MARKET_RESOLVED = 4  # market payload (`tokens[].winner` marks the winner)
+    REWARD_PAYOUT = 5
+    CHILD_COMMENT_CREATED = 6
+    YIELD_PAYOUT = 7
+    ORDER_FILL_FAILED = 8  # order payload: a fill on one of our orders failed to settle
+    AUTO_REDEEMED = 9
+    COMBO_AUTO_REDEEMED = 10
+    TAKER_TIER_UPGRADED = 11
+
+
+class TradingRestriction(StrEnum):
+    """Why the exchange refuses to trade right now (clob-v2-wire.md 2.13, "Trading modes and
+    restarts"). Each is a definite refusal: the order was not taken."""
+
+    DISABLED = "disabled"  # 503 "Trading is currently disabled": no orders and no cancels
+    CANCEL_ONLY = "cancel_only"  # 503 "... cancel-only ...": cancels only
+    POST_ONLY = "post_only"  # 503 + Retry-After, code post_only_mode: post-only orders, cancels
+    RESTARTING = "restarting"  # 425: the matching engine restarts (~90 s); back off
+    CLOSED_ONLY = "closed_only"  # 400 "address in closed only mode": only closing positions
+    BANNED = "banned"  # 400 "address banned": the address may not trade
 
 
 @dataclass(frozen=True, order=True)
@@ -199,6 +274,6 @@ class Plan:
         """No write is needed (skips and warnings do not make a change)."""
         return not self.cancels and not self.posts
 
-    def post_batches(self, size: int = MAX_BATCH_POST) -> list[tuple[Post, ...]]:
+    def post_batches(self, size: int = MAX_BATCH_POST) -> list[Sequence[Post]]:
         """Posts grouped for POST /orders, at most `size` each, in plan order."""
-        return [self.posts[i : i + size] for i in range(0, len(self.posts), size)]
+        return in_batches(self.posts, size)

@@ -18,7 +18,6 @@ import textwrap
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -26,30 +25,33 @@ import pytest
 from reconciler.daemon.daemon import Daemon, DaemonOptions
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.sdnotify import SystemdNotifier
+from reconciler.engine import TickResult
+from reconciler.model import TickOutcome
 
 WAIT = 20.0  # upper bound for anything the test waits for; normally milliseconds
 
 
-@dataclass(frozen=True)
-class Result:
-    success: bool = True
-    error: str | None = None
-    retry_after: float | None = None
-    summary: str = "converged"
-    posted: int = 0
+def Result(  # noqa: N802 (read as the result it builds)
+    success: bool = True, error: str | None = None, retry_after: float | None = None
+) -> TickResult:
+    """A scripted tick's result: a quiet success, a failure, or a rate limit (retry_after)."""
+    if success:
+        return TickResult(outcome=TickOutcome.NOOP)
+    failed = TickOutcome.ERROR if retry_after is None else TickOutcome.RATE_LIMITED
+    return TickResult(outcome=failed, error=error, retry_after=retry_after)
 
 
 class ScriptedTicker:
     """Returns scripted results (then successes); records when each tick ran."""
 
-    def __init__(self, script: list[Result] | None = None,
+    def __init__(self, script: list[TickResult] | None = None,
                  on_tick: Callable[[int], None] | None = None) -> None:
         self.script = list(script or [])
         self.on_tick = on_tick
         self.times: list[float] = []
         self.changed = threading.Condition()
 
-    def tick(self) -> Result:
+    def tick(self) -> TickResult:
         if self.on_tick is not None:
             self.on_tick(len(self.times))
         result = self.script.pop(0) if self.script else Result()
@@ -257,7 +259,7 @@ def test_ready_status_and_watchdog(
     with Running(daemon):
         messages = [sock.recv(512).decode() for _ in range(5)]
     assert messages[0].startswith("STATUS=failing (1x): first fails")
-    assert messages[1] == "READY=1\nSTATUS=converged"  # only after a successful tick
+    assert messages[1] == f"READY=1\nSTATUS={Result().status_line}"  # only after a success
     assert messages[2] == "WATCHDOG=1"
     assert messages[3:] == ["WATCHDOG=1", "WATCHDOG=1"]  # the pulse keeps pinging while healthy
 
@@ -388,23 +390,17 @@ def test_no_heartbeat_without_a_healthy_loop(tmp_path: Path) -> None:
 
 SIGTERM_SCRIPT = textwrap.dedent("""
     import logging, sys, time
-    from dataclasses import dataclass
     from pathlib import Path
     from reconciler.daemon.daemon import Daemon, DaemonOptions
-
-    @dataclass
-    class R:
-        success: bool = True
-        error: str | None = None
-        retry_after: float | None = None
-        summary: str = "ok"
+    from reconciler.engine import TickResult
+    from reconciler.model import TickOutcome
 
     class T:
         def tick(self):
             print("tick", flush=True)
             time.sleep(0.3)  # a request in flight when the signal arrives
             print("tick done", flush=True)
-            return R()
+            return TickResult(outcome=TickOutcome.OK)
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     code = Daemon(ticker=T(), desired_dir=Path(sys.argv[1]),

@@ -233,7 +233,7 @@ def test_4_lost_post_response_is_resolved_by_hash_without_a_duplicate(harness: H
     harness.write_spec({TOKEN_A: [level("BUY", "0.45", "10"), level("BUY", "0.44", "10")]})
     set_faults(harness, lose_response_next=1)
     first = harness.reconciler.tick()
-    assert first.applied is not None and len(first.applied.unknown) == 2, first.details
+    assert first.applied is not None and len(first.applied.unknown) == 2, first.run_summary
     assert {o.status for o in harness.store.orders()} == {OrderStatus.UNKNOWN}
     # The orders were placed although the answer was lost.
     assert len(harness.open_orders(TOKEN_A)) == 2

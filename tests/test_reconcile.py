@@ -42,7 +42,7 @@ def test_converges_from_nothing_then_a_second_tick_sends_no_write(harness: Harne
     assert harness.me.session.order_writes() == [("POST", "/orders")]
     harness.me.session.reset()
     second = harness.reconciler.tick()
-    assert second.success and second.outcome == "noop", second.details
+    assert second.success and second.outcome == "noop", second.run_summary
     assert harness.me.session.writes() == []
     # Market info is cached: the second tick read only orders and notifications.
     paths = {p for _, p in harness.me.session.sent}
@@ -137,7 +137,7 @@ def test_a_partly_filled_level_without_replenish_rests_only_the_rest(harness: Ha
     converge(harness, {TOKEN_A: [level("BUY", "0.45", "20")]})
     sell_into(harness, "0.45", "8")
     result = harness.reconciler.tick()
-    assert result.outcome == "noop", result.details
+    assert result.outcome == "noop", result.run_summary
     assert harness.resting(TOKEN_A) == {(Side.BUY, D("0.45")): D("12")}
 
 
@@ -289,9 +289,9 @@ def test_tick_result_speaks_to_the_daemon(harness: Harness) -> None:
     result = harness.reconciler.tick()
     assert (result.posted, result.cancelled, result.rejected, result.unknown) == (2, 0, 0, 0)
     assert result.drift == 2 and result.spec_valid
-    assert result.summary.startswith("ok; posted 2, cancelled 0")
+    assert result.status_line.startswith("ok; posted 2, cancelled 0")
     again = harness.reconciler.tick()
-    assert again.drift == 0 and again.summary == "noop; 2 orders resting as desired"
+    assert again.drift == 0 and again.status_line == "noop; 2 orders resting as desired"
     run = harness.store.recent_runs(2)[1]
     assert run["summary"]["posted"] == 2 and run["outcome"] == "ok"
 
@@ -327,7 +327,7 @@ def test_an_expired_gtd_level_is_skipped_and_does_not_freeze_the_other_levels(
         }
     )
     result = harness.reconciler.tick()
-    assert result.success and result.outcome == "ok", (result.error, result.details)
+    assert result.success and result.outcome == "ok", (result.error, result.run_summary)
     assert result.spec_errors == ()
     assert harness.resting(TOKEN_A) == {(Side.BUY, D("0.44")): D("10")}
     assert harness.resting(TOKEN_B) == {(Side.BUY, D("0.3")): D("20")}

@@ -228,7 +228,7 @@ def converge_and_check(model: Model) -> None:
         if result.outcome == "noop" and not h.store.unresolved_orders():
             break
     else:
-        raise AssertionError(f"no convergence: last tick {result.outcome}: {result.details}")
+        raise AssertionError(f"no convergence: last tick {result.outcome}: {result.run_summary}")
     check_never_above_target(model)
     h.me.session.reset()
     assert model.tick().outcome == "noop"

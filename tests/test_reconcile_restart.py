@@ -35,7 +35,7 @@ BROKEN = "version: 1\ntokens:\n  - token_id: [\n"
 def converge(h: Harness, tokens: dict, **options: object) -> None:
     h.write_spec(tokens, **options)
     result = h.reconciler.tick()
-    assert result.success and not result.spec_errors, (result.error, result.details)
+    assert result.success and not result.spec_errors, (result.error, result.run_summary)
     h.me.session.reset()
 
 
@@ -71,12 +71,12 @@ def test_after_a_restart_with_broken_yaml_the_kept_revision_replenishes_a_fill(
         caplog.set_level(logging.INFO, logger="reconciler")
         result = fresh.tick()
         # The kept revision is in force: the fill is re-posted, and the errors are reported.
-        assert result.success and result.outcome == "ok", result.details
+        assert result.success and result.outcome == "ok", result.run_summary
         assert result.revision_id == valid.id
         assert result.applied is not None and len(result.applied.posted) == 1
         assert harness.resting(TOKEN_A) == {(Side.BUY, D("0.45")): D("10")}
         assert result.spec_errors and "orders.yaml:4:" in result.spec_errors[0]
-        assert "desired state invalid" in result.summary
+        assert "desired state invalid" in result.status_line
         status = fresh.store.status()
         assert status["revision_in_force"]["id"] == valid.id
         assert status["desired_files_valid"] is False
@@ -126,7 +126,7 @@ def test_a_kept_revision_never_overrides_valid_files(harness: Harness) -> None:
         report = fresh.plan()
         assert report.error is None and not report.spec_errors
         result = fresh.tick()
-        assert result.success and not result.spec_errors, result.details
+        assert result.success and not result.spec_errors, result.run_summary
         assert result.revision_id is not None and result.revision_id != old.id
         assert harness.resting() == {(Side.BUY, D("0.3")): D("10")}  # TOKEN_A's bid cancelled
         assert fresh.store.status()["revision_in_force"]["id"] == result.revision_id

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.lifecycle import Event
 from reconciler.model import LevelGeneration, LevelKey, OrderType, Post, Side
 from reconciler.store.schema import MIGRATIONS, SchemaTooNew
 from reconciler.store.store import OrderStatus, Store, decimal_text
@@ -195,11 +196,25 @@ def test_retire_levels_forgets_removed_ones(store: Store) -> None:
 # --- inventory and fills -------------------------------------------------------------------
 
 
+#: Events that bring a new intent to each status (an intent stays an intent with none).
+REACH = {
+    OrderStatus.INTENT: (),
+    OrderStatus.LIVE: (Event.POST_ACCEPTED,),
+    OrderStatus.FILLED: (Event.POST_ACCEPTED, Event.LOOKUP_FILLED),
+    OrderStatus.CANCELED: (Event.POST_ACCEPTED, Event.CANCEL_CONFIRMED),
+    OrderStatus.UNKNOWN: (Event.OUTCOME_LOST,),
+    OrderStatus.REJECTED: (Event.POST_REJECTED,),
+    OrderStatus.VOID: (Event.NEVER_SENT,),
+}
+
+
 def test_inventory_holds_live_unknown_and_intent_only(store: Store, clock: ManualClock) -> None:
     for i, status in enumerate(OrderStatus):
         clock.now += 1
         store.add_order_intent(order_id=f"0x{i}", post=post("0.45", "10"), revision=7, run_id=1)
-        assert store.mark_order(f"0x{i}", status=status, error="why" if i else None)
+        for event in REACH[status]:
+            assert store.apply_event(f"0x{i}", event, error="why" if i else None)
+        assert store.order(f"0x{i}").status is status  # type: ignore[union-attr]
     inv = {o.order_id for o in store.inventory()}
     expected = {
         f"0x{i}"
@@ -213,7 +228,7 @@ def test_inventory_holds_live_unknown_and_intent_only(store: Store, clock: Manua
         for i, s in enumerate(OrderStatus)
         if s in (OrderStatus.UNKNOWN, OrderStatus.INTENT)
     }
-    assert store.mark_order("0xnotours", status=OrderStatus.CANCELED) is False
+    assert store.apply_event("0xnotours", Event.CANCEL_CONFIRMED) is None
     one = store.order("0x1")
     assert one is not None and one.revision == 7 and one.size == Decimal("10")
     assert one.key == key("0.45")
@@ -300,9 +315,9 @@ def test_runs_and_status(store: Store, clock: ManualClock) -> None:
     r2 = store.start_run(rev)
     store.finish_run(r2, outcome="error", summary={}, error="open orders read failed")
     store.add_order_intent(order_id="0x1", post=post("0.45", "10"), revision=rev, run_id=r1)
-    store.mark_order("0x1", status=OrderStatus.LIVE)
+    store.apply_event("0x1", Event.POST_ACCEPTED)
     store.add_order_intent(order_id="0x2", post=post("0.44", "10"), revision=rev, run_id=r1)
-    store.mark_order("0x2", status=OrderStatus.UNKNOWN)
+    store.apply_event("0x2", Event.OUTCOME_LOST)
     st = store.status()
     assert st["last_run"]["id"] == r2 and st["last_run"]["error"] == "open orders read failed"
     assert st["last_success"]["id"] == r1 and st["last_success"]["summary"] == {"posted": 2}

@@ -37,9 +37,9 @@ from reconciler.daemon import (
     StateLock,
     SystemdNotifier,
     holder_pid,
-    tick_text,
 )
-from reconciler.engine import load_desired, validate_directory
+from reconciler.engine import TickResult, load_desired, validate_directory
+from reconciler.model import NotificationType
 from reconciler.spec import json_schema
 from reconciler.store import Store
 
@@ -99,12 +99,12 @@ def apply(args: argparse.Namespace, settings: Settings) -> int:
         result = make_reconciler(conn, store).tick()
     if args.json:
         print(out.dumps({"success": result.success, "outcome": result.outcome,
-                         "error": result.error, "summary": result.summary,
+                         "error": result.error, "summary": result.status_line,
                          "plan": render_json(result.plan) if result.plan else None}))
     else:
         if result.plan is not None:
             print(render_text(result.plan, labels=_labels(settings)))
-        print(tick_text(result))
+        print(result.status_line)
     # Broken files fail a one-shot apply even when the kept revision was applied (the daemon, in
     # contrast, counts that pass as a success so it keeps its watchdog and cadence).
     return 0 if result.success and result.spec_valid else 1
@@ -151,15 +151,15 @@ def _labels(settings: Settings) -> dict[str, str]:
     return dict(loaded.spec.labels) if loaded.spec is not None else {}
 
 
-def _show_converged(result: Any, *, conn: Any, labels: dict[str, str]) -> None:
+def _show_converged(result: TickResult | None, *, conn: Any, labels: dict[str, str]) -> None:
     """Print what the one converge did, then the book as the exchange has it."""
     if result is None:
         print("no tick ran")
         return
     print(f"\n== plan applied ({conn.host}) ==")
-    plan = getattr(result, "plan", None)
+    plan = result.plan
     print(render_text(plan, labels=labels) if plan is not None else "(no plan)")
-    print(tick_text(result))
+    print(result.status_line)
     print("\n== open orders on the exchange ==")
     print(out.orders_table(conn.client.get_open_orders(), labels=labels))
 
@@ -271,10 +271,18 @@ def notifications(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(out.dumps(found))
     else:
-        rows = [(n.id, {1: "cancelled", 2: "filled", 4: "resolved"}.get(n.type, n.type),
+        rows = [(n.id, _NOTIFICATION_WORDS.get(n.type, n.type),
                  json.dumps(dict(n.payload), sort_keys=True, default=str)[:100]) for n in found]
         print(out.table(("ID", "TYPE", "PAYLOAD"), rows))
     return 0
+
+
+#: How `notifications` names the types the daemon acts on (others print as their number).
+_NOTIFICATION_WORDS: dict[int, str] = {
+    NotificationType.ORDER_CANCELLATION: "cancelled",
+    NotificationType.ORDER_FILL: "filled",
+    NotificationType.MARKET_RESOLVED: "resolved",
+}
 
 
 def cancel(args: argparse.Namespace, settings: Settings) -> int:

@@ -22,7 +22,7 @@ from reconciler.cli.settings import Settings, SettingsError
 from reconciler.clob import ApiCreds, ClobClient, OrderBuilder, Wallet
 from reconciler.daemon import git_commit_of
 from reconciler.engine import Reconciler, apply_plan
-from reconciler.model import Cancel, CancelReason, Plan
+from reconciler.model import Cancel, CancelReason, Plan, ShutdownOutcome
 from reconciler.store import Store
 
 log = logging.getLogger(__name__)
@@ -149,9 +149,9 @@ def cancel_managed_orders(*, conn: Connection, store: Store) -> str:
     run_id = store.start_run(None)
     result = apply_plan(Plan(cancels=cancels), client=conn.client, signer=conn.builder,
                         store=store, run_id=run_id, revision_id=None)
-    outcome = "ok" if result.error is None and not result.not_cancelled else "partial"
-    store.finish_run(run_id, outcome=f"shutdown_{outcome}", summary=result.summary(),
-                     error=result.error)
+    done = result.error is None and not result.not_cancelled
+    outcome = ShutdownOutcome.OK if done else ShutdownOutcome.PARTIAL
+    store.finish_run(run_id, outcome=outcome, summary=result.run_summary(), error=result.error)
     text = f"cancelled {len(result.cancelled)} of {len(cancels)} managed orders"
     if result.error:
         text += f" ({result.error})"

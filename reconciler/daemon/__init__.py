@@ -7,7 +7,7 @@ from reconciler.daemon.daemon import MAX_DEFERRED_TICKS, Daemon, DaemonOptions
 from reconciler.daemon.lock import AccountInUse, AccountLock, LockHeld, StateLock, holder_pid
 from reconciler.daemon.metrics import Metrics, make_metrics_server
 from reconciler.daemon.sdnotify import SystemdNotifier
-from reconciler.daemon.support import git_commit_of, tick_text
+from reconciler.daemon.support import git_commit_of
 
 __all__ = [
     "MAX_DEFERRED_TICKS",
@@ -22,5 +22,4 @@ __all__ = [
     "git_commit_of",
     "holder_pid",
     "make_metrics_server",
-    "tick_text",
 ]

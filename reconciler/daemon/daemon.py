@@ -14,14 +14,14 @@ The loop wakes on a timer or on a change, whichever comes first, and backs off o
   the tick re-reads every file itself: the watcher only says "look now". A change during a tick
   marks the loop dirty, and the tick that finishes runs again at once.
 - systemd: READY=1 after the first successful tick, WATCHDOG=1 after every successful tick and
-  on a timer while the loop is healthy (see `daemon_support.Health`), STATUS= a one-line summary.
+  on a timer while the loop is healthy (see `support.Health`), STATUS= a one-line summary.
 - SIGTERM/SIGINT: stop taking new ticks, let the one in flight finish (bounded by the stop
   timeout), optionally cancel our managed orders (`on_shutdown: cancel`), exit 0.
 - Optional exchange heartbeats (off by default): while the loop is healthy, post one every 5 s.
   The exchange cancels EVERY order of the API key when they stop for ~10 s.
 
-The daemon knows nothing about orders: it drives anything with `.tick()` returning an object
-with `success`, `error`, `retry_after` and `summary` (reconcile.Reconciler in production).
+The daemon knows nothing about orders: it drives anything whose `.tick()` returns an engine
+`TickResult` (reconcile.Reconciler in production), and reads that result's fields.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ from watchdog.observers import Observer
 
 from reconciler.daemon.metrics import Metrics, make_metrics_server, record_tick_result
 from reconciler.daemon.sdnotify import SystemdNotifier
-from reconciler.daemon.support import Debouncer, FailureLog, Health, LoopBackoff, tick_text
+from reconciler.daemon.support import Debouncer, FailureLog, Health, LoopBackoff
+from reconciler.engine import TickResult
 
 log = logging.getLogger("reconciler.daemon.daemon")
 
@@ -57,21 +58,8 @@ _WATCHED_SUFFIXES = (".yaml", ".yml")
 _CHANGE_EVENTS = frozenset({"created", "modified", "moved", "deleted", "closed"})
 
 
-class TickOutcome(Protocol):
-    """What the daemon reads from a tick (reconcile.TickResult satisfies it)."""
-
-    @property
-    def success(self) -> bool: ...
-    @property
-    def error(self) -> str | None: ...
-    @property
-    def retry_after(self) -> float | None: ...
-    @property
-    def summary(self) -> str: ...
-
-
 class Ticker(Protocol):
-    def tick(self) -> Any: ...  # returns a TickOutcome
+    def tick(self) -> TickResult: ...
 
 
 class _ChosenTimeTrigger(BaseTrigger):
@@ -103,16 +91,6 @@ class _ChosenTimeTrigger(BaseTrigger):
 
     def __str__(self) -> str:
         return f"chosen-time (fallback {self._fallback})"
-
-
-@dataclass(frozen=True)
-class CrashedTick:
-    """A tick that raised instead of returning a result: a failure like any other."""
-
-    error: str
-    success: bool = False
-    retry_after: float | None = None
-    summary: str = "tick crashed"
 
 
 @dataclass(frozen=True)
@@ -167,11 +145,14 @@ class Daemon:
         )
         self._failures = FailureLog(logger=log, every_seconds=options.error_log_every_seconds)
         self.health = Health()
-        self.last_result: Any = None
+        self.last_result: TickResult | None = None
         self.ticks_run = 0
-        self._heartbeat_id = ""
         self._tick_wall_start = 0.0
-        self._heartbeat_failures = 0
+        self._pulses = _Pulses(
+            notifier=self._notifier, health=self.health, heartbeat=heartbeat,
+            interval_seconds=options.interval_seconds,
+            heartbeat_seconds=options.heartbeat_seconds, ready=lambda: self._ready_sent,
+        )
         self._debouncer = Debouncer(
             quiet_seconds=options.debounce_seconds, callback=self.request_tick
         )
@@ -220,29 +201,11 @@ class Daemon:
             self._tick_job, trigger=self._trigger, id=TICK_JOB, max_instances=1, coalesce=True, misfire_grace_time=None,
             next_run_time=datetime.now(UTC),
         )
-        self._add_pulse_jobs()
+        self._pulses.add_jobs(self._scheduler)
         # Watch before the first tick: a save between the first read and the watch is not lost.
         self._debouncer.start()
         self._start_watcher()
         self._scheduler.start()
-
-    def _add_pulse_jobs(self) -> None:
-        watchdog = self._notifier.watchdog_seconds
-        if watchdog:
-            self._scheduler.add_job(
-                self._watchdog_pulse, trigger=IntervalTrigger(seconds=max(watchdog / 2, 0.5)),
-                id="watchdog", max_instances=1, coalesce=True, misfire_grace_time=None,
-            )
-        if self._heartbeat is not None and self._options.heartbeat_seconds:
-            log.warning(
-                "exchange heartbeats are on: if they stop for ~10 s (daemon stopped, crashed or "
-                "unhealthy), the exchange cancels EVERY order of this API key"
-            )
-            self._scheduler.add_job(
-                self._heartbeat_pulse,
-                trigger=IntervalTrigger(seconds=self._options.heartbeat_seconds),
-                id="heartbeat", max_instances=1, coalesce=True, misfire_grace_time=None,
-            )
 
     def _start_watcher(self) -> None:
         if not self._desired_dir.is_dir():
@@ -349,21 +312,21 @@ class Daemon:
             result = self._ticker.tick()
         except Exception as exc:
             log.exception("tick raised")
-            result = CrashedTick(error=f"{type(exc).__name__}: {exc}")
+            result = TickResult.crashed(f"{type(exc).__name__}: {exc}")
         elapsed = time.monotonic() - started
         self.ticks_run += 1
         self.last_result = result
-        ok = bool(result.success)
+        ok = result.success
         self.health.tick_finished(ok=ok)
         self._metrics.set("reconciler_tick_duration_seconds", round(elapsed, 6))
         delay = self._after_success(result) if ok else self._after_failure(result)
         with self._lock:
             self._next_delay = delay
             # Only a rate-limit answer holds back a tick a file change asks for.
-            waits = not ok and bool(getattr(result, "retry_after", None))
+            waits = not ok and bool(result.retry_after)
             self._not_before = time.monotonic() + delay if waits else 0.0
 
-    def _after_success(self, result: Any) -> float:
+    def _after_success(self, result: TickResult) -> float:
         streak = self._backoff.after_success()
         if streak:
             self._failures.success()
@@ -371,36 +334,35 @@ class Daemon:
         self._metrics.set("reconciler_last_success_timestamp_seconds", round(time.time(), 3))
         self._metrics.set("reconciler_consecutive_failures", 0)
         record_tick_result(self._metrics, result)
-        summary = tick_text(result)
+        line = result.status_line
         if not self._ready_sent:
-            self._notifier.ready(status=summary)
+            self._notifier.ready(status=line)
             self._ready_sent = True
-            log.info("first tick done: %s", summary, extra=self._tick_fields(result))
+            log.info("first tick done: %s", line, extra=self._tick_fields(result))
         else:
-            self._notifier.status(summary)
-            changed = (getattr(result, "posted", 0) or 0) + (getattr(result, "cancelled", 0) or 0)
+            self._notifier.status(line)
+            changed = result.posted + result.cancelled
             # A tick that changed orders is worth a line; a quiet one is not (every 10 s).
-            log.log(logging.INFO if changed else logging.DEBUG, "tick: %s", summary,
+            log.log(logging.INFO if changed else logging.DEBUG, "tick: %s", line,
                     extra=self._tick_fields(result))
         self._notifier.watchdog()
         if self._options.exit_after_first_success:
             self.stop("converged once (--once-and-show)")
         return self._options.interval_seconds
 
-    def _tick_fields(self, result: Any) -> dict[str, Any]:
+    def _tick_fields(self, result: TickResult) -> dict[str, Any]:
         """Structured fields of a tick's log line (JSON logs carry them as keys)."""
         return {
             "tick_started": round(self._tick_wall_start, 3),
             "tick_seconds": self._metrics.value("reconciler_tick_duration_seconds"),
-            "outcome": getattr(result, "outcome", None),
-            "posted": getattr(result, "posted", None),
-            "cancelled": getattr(result, "cancelled", None),
+            "outcome": result.outcome.value,
+            "posted": result.posted,
+            "cancelled": result.cancelled,
         }
 
-    def _after_failure(self, result: Any) -> float:
-        retry_after = getattr(result, "retry_after", None)
-        delay = self._backoff.after_failure(retry_after=retry_after)
-        error = str(getattr(result, "error", None) or "unknown error")
+    def _after_failure(self, result: TickResult) -> float:
+        delay = self._backoff.after_failure(retry_after=result.retry_after)
+        error = result.error or "unknown error"
         self._failures.failure(error, delay=delay)
         self._metrics.inc("reconciler_ticks_total", outcome="failure")
         self._metrics.inc("reconciler_errors_total")
@@ -434,18 +396,59 @@ class Daemon:
         except Exception as exc:  # the scheduler is shutting down; nothing left to schedule
             log.debug("not rescheduled: %s", exc)
 
-    # --- pulses -------------------------------------------------------------------------------
 
-    def _watchdog_pulse(self) -> None:
+
+class _Pulses:
+    """The timers beside the tick: the systemd watchdog ping, and the exchange heartbeat (off by
+    default). Both are sent only while the loop is healthy."""
+
+    def __init__(
+        self,
+        *,
+        notifier: SystemdNotifier,
+        health: Health,
+        heartbeat: Callable[[str], str] | None,
+        interval_seconds: float,
+        heartbeat_seconds: float | None,
+        ready: Callable[[], bool],
+    ) -> None:
+        self._notifier = notifier
+        self._health = health
+        self._heartbeat = heartbeat
+        self._interval = interval_seconds
+        self._heartbeat_seconds = heartbeat_seconds
+        self._ready = ready
+        self._heartbeat_id = ""
+        self._heartbeat_failures = 0
+
+    def add_jobs(self, scheduler: BackgroundScheduler) -> None:
+        watchdog = self._notifier.watchdog_seconds
+        if watchdog:
+            scheduler.add_job(
+                self.watchdog, trigger=IntervalTrigger(seconds=max(watchdog / 2, 0.5)),
+                id="watchdog", max_instances=1, coalesce=True, misfire_grace_time=None,
+            )
+        if self._heartbeat is not None and self._heartbeat_seconds:
+            log.warning(
+                "exchange heartbeats are on: if they stop for ~10 s (daemon stopped, crashed or "
+                "unhealthy), the exchange cancels EVERY order of this API key"
+            )
+            scheduler.add_job(
+                self.heartbeat,
+                trigger=IntervalTrigger(seconds=self._heartbeat_seconds),
+                id="heartbeat", max_instances=1, coalesce=True, misfire_grace_time=None,
+            )
+
+    def watchdog(self) -> None:
         watchdog = self._notifier.watchdog_seconds
         # Health turns good before READY=1 is sent (same tick); never ping ahead of READY.
-        if watchdog and self._ready_sent and self.health.healthy(watchdog_seconds=watchdog):
+        if watchdog and self._ready() and self._health.healthy(watchdog_seconds=watchdog):
             self._notifier.watchdog()
 
-    def _heartbeat_pulse(self) -> None:
+    def heartbeat(self) -> None:
         # Heartbeats keep the exchange's dead-man switch armed only while we are doing our job.
-        grace = max(self._options.interval_seconds * 3, 30.0)
-        if self._heartbeat is None or not self.health.healthy(watchdog_seconds=grace):
+        grace = max(self._interval * 3, 30.0)
+        if self._heartbeat is None or not self._health.healthy(watchdog_seconds=grace):
             return
         try:
             self._heartbeat_id = self._heartbeat(self._heartbeat_id) or ""
@@ -475,11 +478,4 @@ class _ChangeHandler(FileSystemEventHandler):
             self._poke()
 
 
-def run_daemon(daemon: Daemon) -> int:
-    """Run in the main thread with signal handling (the CLI's entry into the loop)."""
-    return daemon.run(install_signals=True)
-
-
-__all__ = [
-    "CrashedTick", "Daemon", "DaemonOptions", "TickOutcome", "Ticker", "run_daemon", "TICK_JOB",
-]
+__all__ = ["Daemon", "DaemonOptions", "Ticker", "TICK_JOB"]

@@ -11,7 +11,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+
+from reconciler.engine import TickResult
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -69,21 +70,22 @@ class Metrics:
         return "\n".join(lines) + "\n"
 
 
-def record_tick_result(metrics: Metrics, result: Any) -> None:
-    """Copy what a TickResult carries into metrics; fields it lacks are skipped."""
-    for kind in ("posted", "cancelled", "rejected", "unknown"):
-        count = getattr(result, kind, None)
-        if isinstance(count, int) and count:
+def record_tick_result(metrics: Metrics, result: TickResult) -> None:
+    """Copy what a successful tick carries into metrics (drift and revision when it has them)."""
+    counts = {
+        "posted": result.posted,
+        "cancelled": result.cancelled,
+        "rejected": result.rejected,
+        "unknown": result.unknown,
+    }
+    for kind, count in counts.items():
+        if count:
             metrics.inc("reconciler_actions_total", count, kind=kind)
-    drift = getattr(result, "drift", None)
-    if isinstance(drift, int):
-        metrics.set("reconciler_drift", drift)
-    revision = getattr(result, "revision_id", None)
-    if isinstance(revision, int):
-        metrics.set("reconciler_applied_revision", revision)
-    spec_ok = getattr(result, "spec_valid", None)
-    if isinstance(spec_ok, bool):
-        metrics.set("reconciler_spec_valid", 1 if spec_ok else 0)
+    if result.drift is not None:
+        metrics.set("reconciler_drift", result.drift)
+    if result.revision_id is not None:
+        metrics.set("reconciler_applied_revision", result.revision_id)
+    metrics.set("reconciler_spec_valid", 1 if result.spec_valid else 0)
 
 
 def _labels(labels: Labels) -> str:

@@ -19,10 +19,9 @@ import logging
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 Clock = Callable[[], float]
 
@@ -190,23 +189,3 @@ def git_commit_of(directory: Path) -> str | None:
         return None
     commit = done.stdout.strip()
     return commit if done.returncode == 0 and len(commit) >= 40 else None
-
-
-def tick_text(result: Any) -> str:
-    """One line for `apply` and the daemon's STATUS=: outcome, counts, error."""
-    summary = getattr(result, "summary", None) or {}
-    if not isinstance(summary, Mapping):
-        return str(summary)
-    parts = [str(summary.get("outcome") or getattr(result, "outcome", "") or "done")]
-    for key in ("posted", "cancelled", "kept"):
-        if summary.get(key):
-            parts.append(f"{key} {summary[key]}")
-    for key in ("rejected", "unknown"):
-        if summary.get(key):
-            parts.append(f"{key} {len(summary[key])}")
-    if summary.get("spec_errors"):
-        parts.append("desired files invalid (last valid revision in force)")
-    error = getattr(result, "error", None)
-    if error:
-        parts.append(f"error: {error}")
-    return ", ".join(parts)

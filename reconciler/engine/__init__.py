@@ -3,7 +3,10 @@
 - `desired_files`: which files of the desired directory are read, and reading them;
 - `in_force`: the revision a pass works from (the last valid one while the files are broken);
 - `reconcile`: the pass itself (`Reconciler.plan()`, `Reconciler.tick()`);
-- `apply`: carrying out a `Plan`, journaled so a crash never duplicates an order.
+- `ledger`: how an order's state is learnt (reads, lookups, notifications -> lifecycle events);
+- `apply`: carrying out a `Plan`, journaled so a crash never duplicates an order;
+- `results`: what a pass returns (`TickResult`, `PlanReport`);
+- `memory`: what a reconciler keeps between passes (per-token backoff, market info).
 """
 
 from reconciler.engine.apply import (
@@ -12,8 +15,6 @@ from reconciler.engine.apply import (
     Signer,
     WriteClient,
     apply_plan,
-    look_up_order,
-    record_order_state,
 )
 from reconciler.engine.desired_files import (
     desired_files,
@@ -22,13 +23,16 @@ from reconciler.engine.desired_files import (
     validate_directory,
 )
 from reconciler.engine.in_force import DesiredStateKeeper, InForce
-from reconciler.engine.reconcile import ExchangeClient, PlanReport, Reconciler, TickResult
+from reconciler.engine.ledger import LookupState, look_up_order, record_order_state
+from reconciler.engine.reconcile import ExchangeClient, Reconciler
+from reconciler.engine.results import PlanReport, TickResult
 
 __all__ = [
     "ApplyResult",
     "DesiredStateKeeper",
     "ExchangeClient",
     "InForce",
+    "LookupState",
     "PlanReport",
     "Reconciler",
     "Rejection",

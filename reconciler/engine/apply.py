@@ -19,11 +19,14 @@ The order of operations is the safety argument (DESIGN invariants 3, 4, 8):
    resolved by hash, never re-sent blindly. A rate limit stops the pass and reports the wait.
    A GTD whose expiry is less than 180 s away when its batch is about to go is voided.
 
-What each outcome means for an order's status in the store:
-    placed (live/matched/delayed) -> live   (the next open-orders read says whether it rests)
-    rejected (no order id back)   -> rejected, with the exchange's text
-    lost / 5xx / unreadable       -> unknown  (resolved by GET /data/order/{hash})
-    never sent                    -> void
+What each outcome means for an order, as a lifecycle event (`reconciler.lifecycle`):
+    placed (live/matched/delayed) -> POST_ACCEPTED: live (the next read says whether it rests)
+    rejected (no order id back)   -> POST_REJECTED: rejected, with the exchange's text
+    lost / 5xx                    -> OUTCOME_LOST: unknown (resolved by GET /data/order/{hash})
+    an id or status with an error -> ANSWER_UNCLEAR: unknown
+    never sent                    -> NEVER_SENT: void
+    cancelled                     -> CANCEL_CONFIRMED: canceled
+Which posts wait after the cancels is the planner's rule (`planner.hold_posts`).
 """
 
 from __future__ import annotations
@@ -34,14 +37,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from reconciler import planner
 from reconciler.clob import (
     AuthenticationFailed,
     CancelResult,
     ClobError,
     CredentialsRequired,
     ExchangeRejected,
-    NotFound,
-    OrderDetails,
     OrderResult,
     PostArgs,
     Profile,
@@ -49,20 +51,20 @@ from reconciler.clob import (
     SignedOrder,
     TransportError,
 )
-from reconciler.model import GTD_MIN_LIFETIME_SECONDS, Cancel, OrderType, Plan, Post, Side
-from reconciler.store import OrderStatus, Store
+from reconciler.engine.ledger import LookupState, OrderLookup, look_up_order
+from reconciler.lifecycle import Event
+from reconciler.model import GTD_MIN_LIFETIME_SECONDS, Cancel, OrderType, Plan, Post, in_batches
+from reconciler.store import JournalKind, JournalOutcome, Store
 
 log = logging.getLogger(__name__)
 
 
-class WriteClient(Protocol):
+class WriteClient(OrderLookup, Protocol):
     """What apply needs from `ClobClient`."""
 
     def cancel_orders(self, order_ids: Sequence[str]) -> CancelResult: ...
 
     def post_orders(self, orders: Sequence[PostArgs]) -> list[OrderResult]: ...
-
-    def get_order(self, order_id: str) -> OrderDetails | None: ...
 
 
 class Signer(Protocol):
@@ -107,7 +109,8 @@ class ApplyResult:
     retry_after: float | None = None
     error: str | None = None
 
-    def summary(self) -> dict[str, Any]:
+    def run_summary(self) -> dict[str, Any]:
+        """What this apply adds to its run row's summary (the whole of it for a shutdown sweep)."""
         return {
             "posted": len(self.posted),
             "cancelled": len(self.cancelled),
@@ -153,11 +156,7 @@ def apply_plan(
     if result.retry_after is not None:  # a lookup after the cancel was rate limited
         _void(signed, store=store, journal=journal, result=result, why="rate limited")
         return result
-    blocked = _blocked_by_live_leftovers(plan, signed, result)
-    why = "an order that had to be cancelled to make room for it is still live"
-    _void(blocked, store=store, journal=journal, result=result, why=why)
-    held = {s.order.order_id for s in blocked}
-    to_post = [s for s in signed if s.order.order_id not in held]
+    to_post = _hold_for_leftovers(plan, signed, store=store, journal=journal, result=result)
     _post(to_post, client=client, store=store, journal=journal, result=result, clock=clock)
     return result
 
@@ -188,9 +187,9 @@ def _sign_posts(
         except ValueError as exc:  # amounts/tick checks: this order cannot exist as specified
             message = f"could not build the order: {exc}"
             jid = store.journal_intent(
-                run_id=run_id, kind="post", order_id=None, payload=_post_payload(post)
+                run_id=run_id, kind=JournalKind.POST, order_id=None, payload=_post_payload(post)
             )
-            store.journal_result(jid, outcome="rejected", result=message)
+            store.journal_result(jid, outcome=JournalOutcome.REJECTED, result=message)
             result.rejected.append(Rejection(post.key.token_id, "", message))
             result.failed_tokens.add(post.key.token_id)
             continue
@@ -213,7 +212,7 @@ def _journal_intents(
         for cancel in plan.cancels:
             journal[f"cancel:{cancel.order_id}"] = store.journal_intent(
                 run_id=run_id,
-                kind="cancel",
+                kind=JournalKind.CANCEL,
                 order_id=cancel.order_id,
                 payload={
                     "token_id": cancel.key.token_id,
@@ -229,7 +228,7 @@ def _journal_intents(
             )
             journal[f"post:{s.order.order_id}"] = store.journal_intent(
                 run_id=run_id,
-                kind="post",
+                kind=JournalKind.POST,
                 order_id=s.order.order_id,
                 payload=_post_payload(s.post),
             )
@@ -251,7 +250,7 @@ def _cancel(
     try:
         answer = client.cancel_orders(ids)
     except ClobError as exc:
-        outcome = "unknown" if exc.outcome_unknown else _failure_outcome(exc)
+        outcome = JournalOutcome.UNKNOWN if exc.outcome_unknown else _failure_outcome(exc)
         with store.atomic():
             for oid in ids:
                 store.journal_result(journal[f"cancel:{oid}"], outcome=outcome, result=str(exc))
@@ -262,42 +261,56 @@ def _cancel(
         for oid in ids:
             jid = journal[f"cancel:{oid}"]
             if oid in canceled:
-                store.mark_order(oid, status=OrderStatus.CANCELED)
-                store.journal_result(jid, outcome="ok", result="canceled")
+                store.apply_event(oid, Event.CANCEL_CONFIRMED)
+                store.journal_result(jid, outcome=JournalOutcome.OK, result="canceled")
                 result.cancelled.append(oid)
             elif oid in answer.not_canceled:
-                store.journal_result(jid, outcome="not_canceled", result=answer.not_canceled[oid])
+                store.journal_result(
+                    jid, outcome=JournalOutcome.NOT_CANCELED, result=answer.not_canceled[oid]
+                )
             else:
-                store.journal_result(jid, outcome="unknown", result="absent from the answer")
+                store.journal_result(
+                    jid, outcome=JournalOutcome.UNKNOWN, result="absent from the answer"
+                )
     for oid in ids:
         if oid not in canceled:
             reason = answer.not_canceled.get(oid, "absent from the answer")
-            state = "unknown"
+            state = LookupState.UNKNOWN
             try:
                 if result.retry_after is None:  # after a 429, send nothing more this pass
                     state = look_up_order(oid, client=client, store=store, run_id=run_id)
             except RateLimited as exc:
                 _note_failure(exc, result, what="lookup after cancel")
             result.not_cancelled[oid] = f"{reason} (now: {state})"
-            if state in ("live", "unknown"):
+            if state in (LookupState.LIVE, LookupState.UNKNOWN):
                 result.still_live.add(oid)
     return True
 
 
-def _blocked_by_live_leftovers(
-    plan: Plan, signed: Sequence[_Signed], result: ApplyResult
+def _hold_for_leftovers(
+    plan: Plan,
+    signed: Sequence[_Signed],
+    *,
+    store: Store,
+    journal: dict[str, int],
+    result: ApplyResult,
 ) -> list[_Signed]:
-    """Posts that must wait because an order the plan cancelled may still rest: the posts of
-    its token (its cap, its shares) and, under a total buy cap, every buy (the room it held
-    may have gone to another token)."""
-    live = [c for c in plan.cancels if c.order_id in result.still_live]
-    tokens = {c.key.token_id for c in live}
-    all_buys = plan.max_total_buy_notional is not None and any(c.key.side is Side.BUY for c in live)
-    return [
-        s
-        for s in signed
-        if s.post.key.token_id in tokens or (all_buys and s.post.key.side is Side.BUY)
-    ]
+    """Void the posts that must wait for a cancel that did not take effect (the planner's rule,
+    `planner.hold_posts`); return the others, in order."""
+    holds = planner.hold_posts(
+        [s.post for s in signed],
+        max_total_buy_notional=plan.max_total_buy_notional,
+        still_live=[c for c in plan.cancels if c.order_id in result.still_live],
+    )
+    # hold_posts hands back the very Post objects it was given: match them by identity.
+    reasons = {id(h.post): h.reason for h in holds.held}
+    by_reason: dict[str, list[_Signed]] = {}
+    for s in signed:
+        if id(s.post) in reasons:
+            by_reason.setdefault(reasons[id(s.post)], []).append(s)
+    for why, group in by_reason.items():
+        _void(group, store=store, journal=journal, result=result, why=why)
+    return [s for s in signed if id(s.post) not in reasons]
 
 
 def _post(
@@ -309,7 +322,7 @@ def _post(
     result: ApplyResult,
     clock: Callable[[], float],
 ) -> None:
-    batches = [signed[i : i + 15] for i in range(0, len(signed), 15)]
+    batches = in_batches(signed)  # the plan's batching (Plan.post_batches), of what is left
     for index, batch in enumerate(batches):
         # Reads, cancels and earlier batches took time since planning: a GTD must still have
         # its minimum lifetime when it is sent, or it is not sent (void, certainly not placed).
@@ -364,8 +377,10 @@ def _batch_failed(
         with store.atomic():
             for s in batch:
                 oid = s.order.order_id
-                store.mark_order(oid, status=OrderStatus.UNKNOWN, error=str(exc))
-                store.journal_result(journal[f"post:{oid}"], outcome="unknown", result=str(exc))
+                store.apply_event(oid, Event.OUTCOME_LOST, error=str(exc))
+                store.journal_result(
+                    journal[f"post:{oid}"], outcome=JournalOutcome.UNKNOWN, result=str(exc)
+                )
                 result.unknown.append(oid)
         result.failed_tokens |= tokens
         # A transport failure will most likely hit the next batch too; a 5xx may be one market.
@@ -374,8 +389,10 @@ def _batch_failed(
     with store.atomic():
         for s in batch:
             oid = s.order.order_id
-            store.mark_order(oid, status=OrderStatus.REJECTED, error=exc.message)
-            store.journal_result(journal[f"post:{oid}"], outcome="rejected", result=exc.message)
+            store.apply_event(oid, Event.POST_REJECTED, error=exc.message)
+            store.journal_result(
+                journal[f"post:{oid}"], outcome=JournalOutcome.REJECTED, result=exc.message
+            )
             result.rejected.append(Rejection(s.post.key.token_id, oid, exc.message))
     result.failed_tokens |= tokens
     return False
@@ -399,21 +416,21 @@ def _record_batch(
                 "error": answer.error_msg,
             }
             if answer.ok and answer.order_id.lower() == oid.lower():
-                store.mark_order(oid, status=OrderStatus.LIVE)
-                store.journal_result(jid, outcome="ok", result=detail)
+                store.apply_event(oid, Event.POST_ACCEPTED)
+                store.journal_result(jid, outcome=JournalOutcome.OK, result=detail)
                 result.posted.append(oid)
                 result.posted_tokens.add(s.post.key.token_id)
             elif answer.order_id or answer.status:
                 # An id or a status with an error (e.g. "delayed"), or an id that is not the
                 # hash we signed: the exchange may hold an order. Resolve it by hash.
-                store.mark_order(oid, status=OrderStatus.UNKNOWN, error=answer.error_msg)
-                store.journal_result(jid, outcome="unknown", result=detail)
+                store.apply_event(oid, Event.ANSWER_UNCLEAR, error=answer.error_msg)
+                store.journal_result(jid, outcome=JournalOutcome.UNKNOWN, result=detail)
                 result.unknown.append(oid)
                 result.failed_tokens.add(s.post.key.token_id)
             else:
                 message = answer.error_msg or "rejected without a message"
-                store.mark_order(oid, status=OrderStatus.REJECTED, error=message)
-                store.journal_result(jid, outcome="rejected", result=detail)
+                store.apply_event(oid, Event.POST_REJECTED, error=message)
+                store.journal_result(jid, outcome=JournalOutcome.REJECTED, result=detail)
                 result.rejected.append(Rejection(s.post.key.token_id, oid, message))
                 result.failed_tokens.add(s.post.key.token_id)
 
@@ -432,57 +449,9 @@ def _void(
     with store.atomic():
         for s in signed:
             oid = s.order.order_id
-            store.mark_order(oid, status=OrderStatus.VOID, error=why)
-            store.journal_result(journal[f"post:{oid}"], outcome="void", result=why)
+            store.apply_event(oid, Event.NEVER_SENT, error=why)
+            store.journal_result(journal[f"post:{oid}"], outcome=JournalOutcome.VOID, result=why)
             result.void.append(oid)
-
-
-# --- lookups ---------------------------------------------------------------------------------
-
-
-def look_up_order(order_id: str, *, client: WriteClient, store: Store, run_id: int | None) -> str:
-    """Ask the exchange for one order by hash and record what it says; journaled as a lookup.
-
-    Returns the status recorded: live, filled, canceled, absent (the exchange has no such
-    order: it was never placed), or unknown (the lookup failed; try again next pass).
-    RateLimited is raised (after journaling it): the caller must stop and wait."""
-    jid = store.journal_intent(run_id=run_id, kind="lookup", order_id=order_id, payload={})
-    try:
-        details = client.get_order(order_id)
-    except NotFound:
-        details = None
-    except RateLimited as exc:
-        store.journal_result(jid, outcome="rate_limited", result=str(exc))
-        raise
-    except ClobError as exc:
-        store.journal_result(jid, outcome="error", result=str(exc))
-        return "unknown"
-    with store.atomic():
-        state = record_order_state(order_id, details, store=store)
-        store.journal_result(jid, outcome="ok", result=state)
-        store.close_open_journal(order_id, outcome="resolved", result=state)
-    return state
-
-
-def record_order_state(order_id: str, details: OrderDetails | None, *, store: Store) -> str:
-    """Record what the exchange says about one of our orders (None: it has no such order)."""
-    if details is None:
-        ours = store.order(order_id)
-        if ours is not None and ours.status in (OrderStatus.INTENT, OrderStatus.UNKNOWN):
-            store.mark_order(order_id, status=OrderStatus.VOID, error="never reached the exchange")
-        elif ours is not None and ours.status is OrderStatus.LIVE:
-            store.mark_order(order_id, status=OrderStatus.CANCELED, error="gone from the exchange")
-        return "absent"
-    store.observe_matched(order_id, details.size_matched)
-    status = details.status.upper()
-    if status == "LIVE" or status == "DELAYED" or status == "UNMATCHED":
-        store.mark_order(order_id, status=OrderStatus.LIVE)
-        return "live"
-    if status == "MATCHED" or details.size_matched >= details.original_size > 0:
-        store.mark_order(order_id, status=OrderStatus.FILLED)
-        return "filled"
-    store.mark_order(order_id, status=OrderStatus.CANCELED)
-    return "canceled"
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -501,12 +470,12 @@ def _post_payload(post: Post) -> dict[str, Any]:
     }
 
 
-def _failure_outcome(exc: ClobError) -> str:
+def _failure_outcome(exc: ClobError) -> JournalOutcome:
     if isinstance(exc, RateLimited):
-        return "rate_limited"
+        return JournalOutcome.RATE_LIMITED
     if isinstance(exc, ExchangeRejected):
-        return "rejected"
-    return "error"
+        return JournalOutcome.REJECTED
+    return JournalOutcome.ERROR
 
 
 def _note_failure(exc: ClobError, result: ApplyResult, *, what: str) -> None:

@@ -15,12 +15,18 @@ a column here (no keys, no API secret, no signatures).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from reconciler.model import InventoryOrder, LevelKey, Post, Side
+from reconciler.lifecycle import (
+    INITIAL,
+    UNRESOLVED_STATUSES,
+    OrderStatus,
+)
+from reconciler.model import InventoryOrder, LevelKey, Post, Side, decimal_of
 
 _V1_INITIAL = """
 CREATE TABLE revisions (
@@ -149,20 +155,26 @@ def split_statements(script: str) -> list[str]:
     return statements
 
 
-class OrderStatus(StrEnum):
-    INTENT = "intent"  # journaled, request not (known to be) sent yet
-    LIVE = "live"  # the exchange accepted it and, as far as we know, it rests
-    FILLED = "filled"
-    CANCELED = "canceled"
-    UNKNOWN = "unknown"  # a request was sent and its outcome is unknown
-    REJECTED = "rejected"  # the exchange refused it (message in `error`)
-    VOID = "void"  # journaled but certainly never sent (an earlier step of the pass failed)
+class JournalKind(StrEnum):
+    """What a journal row records: a request that changes state on the exchange, or a lookup
+    that resolves an uncertainty."""
+
+    POST = "post"
+    CANCEL = "cancel"
+    LOOKUP = "lookup"
 
 
-#: Orders that count as ours and possibly resting: the planner's inventory.
-INVENTORY_STATUSES = (OrderStatus.LIVE, OrderStatus.UNKNOWN, OrderStatus.INTENT)
-#: Orders whose state on the exchange we do not know; no post goes to their level until resolved.
-UNRESOLVED_STATUSES = (OrderStatus.UNKNOWN, OrderStatus.INTENT)
+class JournalOutcome(StrEnum):
+    """What came of a journaled request (`journal.outcome`; NULL while it has no answer)."""
+
+    OK = "ok"
+    REJECTED = "rejected"
+    UNKNOWN = "unknown"  # sent, and the answer does not say (or was lost)
+    ERROR = "error"
+    RATE_LIMITED = "rate_limited"
+    NOT_CANCELED = "not_canceled"  # the cancel call answered, and this id was not cancelled
+    VOID = "void"  # certainly never sent
+    RESOLVED = "resolved"  # an open post closed once the order's fate was learnt
 
 
 def decimal_text(value: Decimal) -> str:
@@ -237,7 +249,7 @@ def key_params(key: LevelKey) -> tuple[str, str, str]:
 
 
 def row_key(row: dict[str, Any]) -> LevelKey:
-    return LevelKey(row["token_id"], Side(row["side"]), Decimal(row["price"]))
+    return LevelKey(row["token_id"], Side(row["side"]), decimal_of(row["price"]))
 
 
 def stored_order(r: dict[str, Any]) -> StoredOrder:
@@ -245,8 +257,8 @@ def stored_order(r: dict[str, Any]) -> StoredOrder:
         order_id=r["order_id"],
         key=row_key(r),
         generation=r["generation"],
-        size=Decimal(r["size"]),
-        size_matched=Decimal(r["size_matched"]),
+        size=decimal_of(r["size"]),
+        size_matched=decimal_of(r["size_matched"]),
         status=OrderStatus(r["status"]),
         order_type=r["order_type"],
         expires_at=r["expires_at"],
@@ -281,7 +293,7 @@ def intent_row(
         "generation": post.generation,
         "size": decimal_text(post.size),
         "size_matched": "0",
-        "status": OrderStatus.INTENT.value,
+        "status": INITIAL.value,
         "order_type": post.order_type.value,
         "expires_at": post.expires_at,
         "post_only": int(post.post_only),
@@ -315,3 +327,10 @@ def revision_dict(rev: Revision | None) -> dict[str, Any] | None:
         "valid": rev.valid,
         "created_ms": rev.created_ms,
     }
+
+
+def sql_in(values: Iterable[StrEnum]) -> tuple[str, list[str]]:
+    """`(?, ?, ...)` and its parameters, for `column IN ...` filters built from an enum group
+    (never from a literal list in the SQL)."""
+    wanted = [v.value for v in values]
+    return "(" + ", ".join("?" for _ in wanted) + ")", wanted

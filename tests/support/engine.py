@@ -229,7 +229,7 @@ def converge(h: Harness, tokens: dict[str, list[dict[str, Any]]], **options: Any
     """Write the spec and run one pass that must succeed; then forget what was sent."""
     h.write_spec(tokens, **options)
     result = h.reconciler.tick()
-    assert result.success, (result.error, result.details)
+    assert result.success, (result.error, result.run_summary)
     h.me.session.reset()
 
 

@@ -1,0 +1,140 @@
+"""What a pass hands back: `PlanReport` (for `reconciler plan`) and `TickResult` (for the daemon,
+`apply` and the run row).
+
+Three names, three things: a tick's `outcome` (a `TickOutcome`), its `status_line` (one line for
+people and systemd's STATUS=), and its `run_summary` (the dict the run row records in its
+`summary` column, which `status` shows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.engine.apply import ApplyResult
+from reconciler.model import SUCCESS_OUTCOMES, Plan, TickOutcome
+
+
+@dataclass(frozen=True)
+class PlanReport:
+    """What `reconciler plan` shows: the plan a pass would apply now, and why not if none.
+    The CLI renders it (`cli.render.report_text`, `report_json`)."""
+
+    plan: Plan | None
+    digest: str
+    spec_errors: tuple[str, ...] = ()
+    error: str | None = None
+    git_commit: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    kept: str | None = None  # the revision kept in force while the files are invalid
+    refusal: str | None = None  # why there is no plan (an empty desired state)
+
+    @property
+    def has_changes(self) -> bool:
+        return self.plan is not None and not self.plan.is_empty
+
+
+@dataclass(frozen=True)
+class TickResult:
+    """The outcome of one pass, for the daemon (loop backoff, sd_notify, metrics) and `apply`."""
+
+    outcome: TickOutcome
+    run_id: int | None = None
+    revision_id: int | None = None
+    plan: Plan | None = None
+    applied: ApplyResult | None = None
+    error: str | None = None
+    retry_after: float | None = None
+    spec_errors: tuple[str, ...] = ()
+    run_summary: Mapping[str, Any] = field(default_factory=dict)  # what the run row records
+
+    @classmethod
+    def crashed(cls, error: str) -> TickResult:
+        """A pass that raised instead of returning (the daemon's; no run row records it)."""
+        return cls(outcome=TickOutcome.CRASHED, error=error)
+
+    @property
+    def success(self) -> bool:
+        return self.outcome in SUCCESS_OUTCOMES
+
+    @property
+    def status_line(self) -> str:
+        """One line for people and systemd's STATUS=."""
+        if self.outcome is TickOutcome.CRASHED:
+            return "tick crashed"  # the error and its traceback are in the log
+        parts = [self.outcome.value]
+        if self.applied is not None:
+            parts.append(f"posted {self.posted}, cancelled {self.cancelled}")
+            if self.rejected or self.unknown:
+                parts.append(f"rejected {self.rejected}, unknown {self.unknown}")
+        elif self.plan is not None:
+            parts.append(f"{len(self.plan.keeps)} orders resting as desired")
+        if self.spec_errors:
+            parts.append(f"desired state invalid ({len(self.spec_errors)} errors)")
+        if self.error:
+            parts.append(self.error)
+        return "; ".join(parts)
+
+    # Action counts, as the metrics and the logs read them.
+    @property
+    def posted(self) -> int:
+        return len(self.applied.posted) if self.applied else 0
+
+    @property
+    def cancelled(self) -> int:
+        return len(self.applied.cancelled) if self.applied else 0
+
+    @property
+    def rejected(self) -> int:
+        return len(self.applied.rejected) if self.applied else 0
+
+    @property
+    def unknown(self) -> int:
+        return len(self.applied.unknown) if self.applied else 0
+
+    @property
+    def drift(self) -> int | None:
+        """Actions the pass found necessary (0 when everything rested as desired)."""
+        return None if self.plan is None else len(self.plan.posts) + len(self.plan.cancels)
+
+    @property
+    def spec_valid(self) -> bool:
+        return not self.spec_errors
+
+
+def run_summary(
+    outcome: TickOutcome,
+    *,
+    plan: Plan | None,
+    applied: ApplyResult | None,
+    held_posts: int,
+    spec_errors: tuple[str, ...],
+) -> dict[str, Any]:
+    """What a pass's run row records as its summary."""
+    summary: dict[str, Any] = {"outcome": outcome}
+    if plan is not None:
+        summary.update(
+            planned_posts=len(plan.posts),
+            planned_cancels=len(plan.cancels),
+            kept=len(plan.keeps),
+            skipped=[s.token_id for s in plan.skipped],
+            warnings=list(plan.warnings),
+            held_posts=held_posts,
+        )
+    if applied is not None:
+        summary.update(applied.run_summary())
+    if spec_errors:
+        summary["spec_errors"] = list(spec_errors)
+    return summary
+
+
+def applied_outcome(applied: ApplyResult) -> TickOutcome:
+    """How a pass that applied a plan ended."""
+    if applied.retry_after is not None:
+        return TickOutcome.RATE_LIMITED
+    if applied.error is not None:
+        return TickOutcome.ERROR
+    if applied.rejected or applied.unknown or applied.void or applied.not_cancelled:
+        return TickOutcome.PARTIAL
+    return TickOutcome.OK
