@@ -62,6 +62,12 @@ class MarketInfo:
     neg_risk: bool
     condition_id: str = ""
     accepting_orders: bool = True  # False when the market is closed or resolved
+    # Appended for the 2026 exchange (clob-v2-wire.md 2.2, 2.4):
+    order_profile: str = "v2"  # the signing profile for this market: "v2" (CTF ExchangeV2,
+    # domain "2"), "v3" (ExchangeV3, domain "3", Protocol-V2 markets) or "v1" (legacy venues)
+    min_order_age_s: int | None = None  # /clob-markets `oas`: minimum order age in seconds
+    taker_delay: bool = False  # `itode`: marketable orders wait out a 250 ms window
+    game_start_time: str | None = None  # `gst`: ISO-8601, sports markets
 
 
 @dataclass(frozen=True)

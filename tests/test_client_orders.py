@@ -24,7 +24,7 @@ from tests.test_client_transport import FIXED_NOW, LoopbackServer, Scripted, mak
 server, client, key = loopback.server, loopback.client, loopback.key
 
 TOKEN = "71321045679252212594626385532706912750332728571942532289631379312455583992563"
-OK = {"success": True, "errorMsg": "", "orderID": "0x01", "status": "live"}
+OK = {"success": True, "errorMsg": "", "orderID": "0x" + "01" * 32, "status": "live"}
 
 
 class Clock:
