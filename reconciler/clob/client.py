@@ -176,8 +176,8 @@ class ClobClient(OrderMethods, MarketMethods, AccountMethods):
     def _require_creds(self) -> auth.ApiCreds:
         if self._creds is None:
             raise CredentialsRequired(
-                "this call needs API credentials: set API_KEY, SECRET and PASSPHRASE, or let "
-                "reconciler derive them from the wallet"
+                "this call needs API credentials: create_or_derive_api_key() and set "
+                "client.creds (a library call; the CLI derives them from the wallet itself)"
             )
         return self._creds
 
@@ -214,10 +214,11 @@ class ClobClient(OrderMethods, MarketMethods, AccountMethods):
         except AuthenticationFailed as exc:
             raise AuthenticationFailed(
                 f"{method} {path}: the exchange refused the API key again after it was derived "
-                f"anew from the wallet ({exc.status}). {AUTH_ADVICE}",
+                f"anew from the wallet ({exc.status}: {exc.exchange_text}). {AUTH_ADVICE}",
                 status=exc.status,
                 method=method,
                 path=path,
+                exchange_text=exc.exchange_text,
             ) from None
 
     def _signed(
@@ -253,12 +254,13 @@ class ClobClient(OrderMethods, MarketMethods, AccountMethods):
                 creds = self.create_api_key()
         except ClobError as exc:
             raise AuthenticationFailed(
-                f"{refused.method} {refused.path}: the exchange refused the API key (401), and "
-                f"deriving a new one from the wallet failed too ({type(exc).__name__}). "
-                f"{AUTH_ADVICE}",
+                f"{refused.method} {refused.path}: the exchange refused the API key (401: "
+                f"{refused.exchange_text}), and deriving a new one from the wallet failed too "
+                f"({type(exc).__name__}). {AUTH_ADVICE}",
                 status=401,
                 method=refused.method,
                 path=refused.path,
+                exchange_text=refused.exchange_text,
             ) from None
         self.creds = creds
 

@@ -135,10 +135,12 @@ class ExchangeRejected(ClobError):
         method: str = "",
         path: str = "",
         payload: Any = None,
+        exchange_text: str = "",
     ) -> None:
         super().__init__(message, method=method, path=path)
         self.status = status
         self.payload = payload
+        self.exchange_text = exchange_text  # the exchange's own words, scrubbed and shortened
 
 
 class AuthenticationFailed(ExchangeRejected):

@@ -364,6 +364,7 @@ def _rejection(
             method=method,
             path=path,
             payload=payload,
+            exchange_text=text,
         )
     if status == 404:
         return NotFound(
