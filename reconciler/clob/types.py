@@ -25,26 +25,27 @@ from typing import Any, Generic, TypeVar
 
 from reconciler.clob.errors import ProtocolError
 from reconciler.clob.modes import TradingRestriction, restriction_in_text
-from reconciler.clob.notifications import Notification, parse_notification
+from reconciler.clob.notifications import Notification as Notification
+from reconciler.clob.notifications import parse_notification as parse_notification
+from reconciler.clob.parsing import END_CURSOR as END_CURSOR
+from reconciler.clob.parsing import INITIAL_CURSOR as INITIAL_CURSOR
 from reconciler.clob.parsing import (
-    END_CURSOR,
-    INITIAL_CURSOR,
     is_end_cursor,
     optional_decimal,
     optional_order_hash,
     order_hash,
-    order_id_key,
     require_dict,
     require_key,
     require_list,
     strings,
-    to_decimal,
     to_int,
     to_price,
     to_side,
     to_size,
 )
 from reconciler.clob.parsing import opt_str as _str
+from reconciler.clob.parsing import order_id_key as order_id_key
+from reconciler.clob.parsing import to_decimal as to_decimal
 from reconciler.clob.signing import SignedOrder
 from reconciler.clob.statuses import (
     ExchangeOrderStatus,
