@@ -102,6 +102,20 @@ class NotificationType(IntEnum):
     COMBO_AUTO_REDEEMED = 10
     TAKER_TIER_UPGRADED = 11
 
+    @property
+    def carries_order(self) -> bool:
+        """Types whose payload is an order (1, 2, 8)."""
+        return self in (
+            NotificationType.ORDER_CANCELLATION,
+            NotificationType.ORDER_FILL,
+            NotificationType.ORDER_FILL_FAILED,
+        )
+
+    @property
+    def carries_market(self) -> bool:
+        """Types whose payload is a market (3, 4)."""
+        return self in (NotificationType.MARKET_REGISTERED, NotificationType.MARKET_RESOLVED)
+
 
 class TradingRestriction(StrEnum):
     """Why the exchange refuses to trade right now (clob-v2-wire.md 2.13, "Trading modes and
@@ -113,6 +127,14 @@ class TradingRestriction(StrEnum):
     RESTARTING = "restarting"  # 425: the matching engine restarts (~90 s); back off
     CLOSED_ONLY = "closed_only"  # 400 "address in closed only mode": only closing positions
     BANNED = "banned"  # 400 "address banned": the address may not trade
+
+    @property
+    def allows_cancels(self) -> bool:
+        return self in (TradingRestriction.CANCEL_ONLY, TradingRestriction.POST_ONLY)
+
+    @property
+    def allows_post_only_orders(self) -> bool:
+        return self is TradingRestriction.POST_ONLY
 
 
 @dataclass(frozen=True, order=True)
@@ -137,6 +159,12 @@ class MarketInfo:
     neg_risk: bool
     condition_id: str = ""
     accepting_orders: bool = True  # False when the market is closed or resolved
+    # Appended for the 2026 exchange (clob-v2-wire.md 2.2, 2.4):
+    order_profile: str = "v2"  # the signing profile for this market: "v2" (CTF ExchangeV2,
+    # domain "2"), "v3" (ExchangeV3, domain "3", Protocol-V2 markets) or "v1" (legacy venues)
+    min_order_age_s: int | None = None  # /clob-markets `oas`: minimum order age in seconds
+    taker_delay: bool = False  # `itode`: marketable orders wait out a 250 ms window
+    game_start_time: str | None = None  # `gst`: ISO-8601, sports markets
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from tests.support.clock import ManualClock
 from tests.support.loopback import FIXED_NOW, LoopbackServer, Scripted, make_creds
 
 TOKEN = "71321045679252212594626385532706912750332728571942532289631379312455583992563"
-OK = {"success": True, "errorMsg": "", "orderID": "0x01", "status": "live"}
+OK = {"success": True, "errorMsg": "", "orderID": "0x" + "01" * 32, "status": "live"}
 
 
 def _order(client: ClobClient, price: str = "0.45") -> SignedOrder:

@@ -52,20 +52,42 @@ def test_derive_unknown_key_is_rejected(paper_url: str) -> None:
         client.derive_api_key(nonce=5)
 
 
-def test_api_keys_listed_and_deleted(alice: ClobClient) -> None:
-    assert alice.creds is not None
-    assert alice.creds.api_key in alice.get_api_keys()
-    alice.delete_api_key()
+def test_api_keys_listed_and_deleted(paper_url: str) -> None:
+    client = ClobClient(paper_url, chain_id=137, wallet=new_wallet(), rederive_on_401=False)
+    client.creds = client.create_or_derive_api_key()
+    assert client.creds.api_key in client.get_api_keys()
+    client.delete_api_key()
     with pytest.raises(AuthenticationFailed):
-        alice.get_api_keys()
+        client.get_api_keys()
 
 
-def test_wrong_secret_is_authentication_failed(alice: ClobClient) -> None:
+def test_a_deleted_key_is_created_again_on_the_next_call(alice: ClobClient) -> None:
+    """A 401 re-derives the key once (L1 derive, then create when none exists) and repeats the
+    call: a deleted key no longer fails every later call until a restart."""
+    assert alice.creds is not None
+    alice.delete_api_key()
+    keys = alice.get_api_keys()  # refused with 401, re-created through L1, sent again
+    assert keys == [alice.creds.api_key]
+
+
+def test_wrong_secret_is_repaired_by_deriving_the_key_again(alice: ClobClient) -> None:
+    from reconciler.clob.auth import ApiCreds
+
+    assert alice.creds is not None
+    good = alice.creds
+    forged = ApiCreds(good.api_key, secret="A" * 43 + "=", passphrase=good.passphrase)
+    alice.creds = forged
+    assert alice.get_open_orders() == []
+    assert alice.creds == good
+
+
+def test_wrong_secret_without_rederive_is_authentication_failed(alice: ClobClient) -> None:
     from reconciler.clob.auth import ApiCreds
 
     assert alice.creds is not None
     forged = ApiCreds(alice.creds.api_key, secret="A" * 43 + "=", passphrase=alice.creds.passphrase)
     alice.creds = forged
+    alice.rederive_on_401 = False
     with pytest.raises(AuthenticationFailed) as info:
         alice.get_open_orders()
     assert info.value.status == 401

@@ -13,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import socket
 from decimal import Decimal
 
@@ -46,7 +47,7 @@ def expected_hmac(secret: str, timestamp: str, method: str, path: str, body: byt
 
 
 def test_hmac_is_over_the_exact_bytes_sent(server: LoopbackServer, client: ClobClient) -> None:
-    server.push(Scripted(body={"canceled": [], "not_canceled": {"0xab": "not found"}}))
+    server.push(Scripted(body={"canceled": [], "not_canceled": {}}))
     ids = ["0xab", "0x\u00e9t\u00e9"]  # a non-ASCII id checks ensure_ascii=False end to end
     client.cancel_orders(ids)
     seen = server.seen[-1]
@@ -121,11 +122,14 @@ def test_400_is_a_rejection_with_the_exchange_text(
 def test_401_and_403_are_authentication_failures(
     server: LoopbackServer, client: ClobClient, status: int
 ) -> None:
+    client.rederive_on_401 = False
     server.push(Scripted(status=status, body={"error": "Unauthorized/Invalid api key"}))
     with pytest.raises(AuthenticationFailed) as info:
         client.get_api_keys()
-    assert "Unauthorized/Invalid api key" in str(info.value)
-    assert "create_or_derive_api_key" in str(info.value)  # says what to do next
+    message = str(info.value)
+    assert "Unauthorized/Invalid api key" in message
+    assert "reconciler keys list" in message and "PRIVATE_KEY" in message  # the CLI's terms
+    assert not re.search(r"\w+\(\)|create_or_derive|derive_api_key", message)  # no Python name
 
 
 def test_404_is_not_found(server: LoopbackServer, client: ClobClient) -> None:
@@ -186,7 +190,7 @@ def test_retry_after_as_http_date() -> None:
 
 
 def test_5xx_on_a_read_is_retryable(server: LoopbackServer, client: ClobClient) -> None:
-    server.push(Scripted(status=503, body={"error": "Trading is currently disabled"}))
+    server.push(Scripted(status=503, body={"error": "upstream connect error"}))
     with pytest.raises(ServerError) as info:
         client.get_api_keys()
     assert info.value.status == 503 and not info.value.outcome_unknown
@@ -295,9 +299,16 @@ def test_garbled_open_orders_page_raises(server: LoopbackServer, client: ClobCli
         client.get_open_orders()
 
 
-def test_page_without_cursor_raises(server: LoopbackServer, client: ClobClient) -> None:
+def test_page_without_cursor_is_the_last_page(server: LoopbackServer, client: ClobClient) -> None:
+    # clob-v2-wire.md 2.9: stop on LTE=, "" or a missing cursor (the OpenAPI's OrdersResponse).
     server.push(Scripted(body={"data": []}))
-    with pytest.raises(ProtocolError):
+    assert client.get_open_orders() == []
+    assert len(server.seen) == 1
+
+
+def test_page_without_data_raises(server: LoopbackServer, client: ClobClient) -> None:
+    server.push(Scripted(body={"next_cursor": "LTE="}))
+    with pytest.raises(ProtocolError, match="no 'data'"):
         client.get_open_orders()
 
 

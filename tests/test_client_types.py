@@ -28,6 +28,8 @@ from reconciler.clob.types import (
 )
 from reconciler.model import OpenOrder, OrderType, Side
 
+H1, H2, H3 = ("0x" + c * 64 for c in "123")
+
 ORDER = {
     "id": "0xa6a99d4dd9e024c78dc5a4406be29f06122f80e61de8609534171a5066f35dbd",
     "status": "LIVE",
@@ -100,7 +102,7 @@ def test_order_result_shapes() -> None:
     matched = parse_order_result(
         {
             "errorMsg": "",
-            "orderID": "0x0ed4",
+            "orderID": H1,
             "takingAmount": "8.19672",
             "makingAmount": "4.999999",
             "status": "matched",
@@ -118,20 +120,26 @@ def test_order_result_shapes() -> None:
 
 
 def test_cancel_result_shapes() -> None:
-    result = parse_cancel_result({"canceled": ["0x1"], "not_canceled": {"0x2": "already canceled"}})
-    assert result.canceled == ("0x1",) and result.not_canceled == {"0x2": "already canceled"}
-    camel = parse_cancel_result({"canceled": [], "notCanceled": {"0x3": "not found"}})
-    assert camel.not_canceled == {"0x3": "not found"}
+    result = parse_cancel_result({"canceled": [H1], "not_canceled": {H2: "already canceled"}})
+    assert result.canceled == (H1,) and result.not_canceled == {H2: "already canceled"}
+    camel = parse_cancel_result({"canceled": [], "notCanceled": {H3: "not found"}})
+    assert camel.not_canceled == {H3: "not found"}
     assert parse_cancel_result(None).canceled == ()
 
 
-def test_page_envelope_requires_a_cursor() -> None:
+def test_page_envelope_ends_on_every_end_form_of_the_reference() -> None:
     data, cursor, limit, count = parse_page_envelope(
         {"data": [1], "next_cursor": "LTE=", "limit": 100, "count": 1}, "page"
     )
     assert (data, cursor, limit, count) == ([1], "LTE=", 100, 1)
+    # clob-v2-wire.md 2.9 / section 5: stop on LTE=, on "" and on a missing or null cursor.
+    for end in ({"next_cursor": ""}, {"next_cursor": None}, {}):
+        assert parse_page_envelope({"data": [1], **end}, "page")[1] == "LTE="
+    assert parse_page_envelope({"data": [], "next_cursor": "MQ=="}, "page")[1] == "MQ=="
+    with pytest.raises(ProtocolError, match="no 'data'"):
+        parse_page_envelope({"next_cursor": "LTE="}, "page")
     with pytest.raises(ProtocolError):
-        parse_page_envelope({"data": [1], "next_cursor": ""}, "page")
+        parse_page_envelope({"data": [], "next_cursor": 5}, "page")
     with pytest.raises(ProtocolError):
         parse_page_envelope([1], "page")
 
@@ -170,7 +178,7 @@ def test_trade_and_notification() -> None:
     trade = parse_trade(
         {
             "id": "t1",
-            "taker_order_id": "0x1",
+            "taker_order_id": H1,
             "market": "0xc",
             "asset_id": "123",
             "side": "SELL",
@@ -179,14 +187,19 @@ def test_trade_and_notification() -> None:
             "status": "CONFIRMED",
             "match_time": "1700000000",
             "maker_orders": [
-                {"order_id": "0x2", "matched_amount": "5", "price": "0.5", "side": "BUY"}
+                {"order_id": H2, "matched_amount": "5", "price": "0.5", "side": "BUY"}
             ],
         }
     )
     assert trade.side is Side.SELL and trade.match_time == 1700000000
     assert trade.maker_orders[0].matched_amount == Decimal("5")
-    note = parse_notification({"id": 7, "type": 2, "owner": "k", "payload": {"order_id": "0x2"}})
-    assert note.id == "7" and note.type == 2 and note.payload["order_id"] == "0x2"
+    assert trade.status == "CONFIRMED" and trade.status.settled
+    payload = {"order_id": H2, "side": "BUY", "price": "0.5", "original_size": "10",
+               "matched_size": "5", "remaining_size": "5", "type": "GTC"}
+    note = parse_notification({"id": 7, "type": 2, "owner": "k", "payload": payload})
+    assert note is not None and note.order is not None
+    assert note.id == "7" and note.type == 2 and note.payload["order_id"] == H2
+    assert note.order.matched_size == Decimal("5") and note.order.order_type is OrderType.GTC
 
 
 @given(
@@ -198,7 +211,7 @@ def test_prices_and_sizes_survive_json_exactly(
     price: Decimal, size: Decimal, as_number: bool
 ) -> None:
     # The exchange may send a number or a string; either way the value arrives exact (no float).
-    body = {**ORDER, "price": str(price), "original_size": str(size)}
+    body = {**ORDER, "price": str(price), "original_size": str(size), "size_matched": "0"}
     text = json.dumps(body)
     if as_number:
         text = text.replace(f'"{price}"', str(price)).replace(f'"{size}"', str(size))

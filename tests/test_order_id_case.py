@@ -20,7 +20,7 @@ def test_ids_from_the_exchange_compare_equal_to_ours_whatever_their_case() -> No
     assert parse_order_result({"success": True, "orderID": shouting}).order_id == OURS
     order = parse_open_order({
         "id": "0X" + "AB" * 32, "asset_id": "1", "side": "BUY", "price": "0.5",
-        "original_size": "10", "size_matched": "0", "created_at": 1,
+        "original_size": "10", "size_matched": "0", "created_at": 1, "status": "LIVE",
     })
     assert order.order_id == OURS
 

@@ -17,7 +17,7 @@ from typing import Any
 from unittest.mock import patch
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from py_clob_client.clob_types import CreateOrderOptions as V1Options
 from py_clob_client.clob_types import MarketOrderArgs as V1MarketArgs
@@ -171,6 +171,9 @@ def test_v2_v3_orders_equal_sdk(
     order: tuple[Decimal, Decimal, Decimal, str], kind: str, neg_risk: bool, profile: Profile,
     chain_id: int, salt: int, ts_ms: int, expiration: int, metadata: str, builder: str,
 ) -> None:
+    # The SDK's Amoy ExchangeV3 address is the one 1.2.2 declared wrong (clob-v2-wire.md 2.5):
+    # no oracle exists for Amoy V3, so it is not compared (ours refuses to sign it unconfigured).
+    assume(not (profile is Profile.V3 and chain_id == 80002))
     wallet = _wallet(key, sig_type, funder)
     ours_builder = OrderBuilder(
         wallet, chain_id=chain_id, profile=profile, clock_ms=lambda: ts_ms,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from eth_account import Account
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from reconciler.clob import eip712
@@ -80,6 +80,7 @@ def test_recover_returns_the_signing_eoa(
     key: str, combo: tuple[Profile, SignatureType], chain_id: int, neg_risk: bool
 ) -> None:
     profile, sig_type = combo
+    assume(not (profile is Profile.V3 and chain_id == 80002))  # Amoy V3: address unknown (2.5)
     wallet, signed = _signed(key, profile, sig_type, chain_id=chain_id, neg_risk=neg_risk)
     wire = signed.to_wire()
     assert _recover(wire, profile, chain_id=chain_id, neg_risk=neg_risk) == (

@@ -373,9 +373,12 @@ def test_exchange_addresses() -> None:
     assert exchange_address(137, Profile.V3, False) == exchange_address(137, Profile.V3, True) == (
         "0xe3333700cA9d93003F00f0F71f8515005F6c00Aa"
     )
-    assert exchange_address(80002, Profile.V3, False) == (
-        "0x9fE6e61422AdB6F610d8597F9684b16912D50C3D"
-    )
+    # Amoy ExchangeV3: the published 0x9fE6e614... was declared wrong and the correction is not
+    # known (clob-v2-wire.md 2.5), so it is unconfigured and signing for it is refused.
+    with pytest.raises(ValueError, match="ExchangeV3 address of chain 80002 is not known"):
+        exchange_address(80002, Profile.V3, False)
+    assert contracts_for(137).neg_risk_adapter == "0xadA2005600Dec949baf300f4C6120000bDB6eAab"
+    assert contracts_for(137).neg_risk_adapter_v1 == "0xd91E80cF2E7be2e162c6513ceD06f1dD0dA35296"
     assert Profile("v2") is Profile.V2 and Profile.V3.domain_version == "3"
 
 

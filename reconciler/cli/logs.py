@@ -20,45 +20,47 @@ from collections.abc import Iterable, Mapping
 from typing import IO
 
 from reconciler.cli.settings import LogFormat
+from reconciler.clob import MIN_SECRET_LENGTH, Redactor
 
 # LogRecord attributes that are not "extra" fields.
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
 
 class RedactingFilter(logging.Filter):
-    """Replace every registered secret string in the final message with `***`."""
+    """Replace every registered secret in the final message (and traceback) with `***`.
+
+    The rule is `reconciler.clob.Redactor`'s, the same one the client applies to exchange
+    text: whole values only, and only values long enough to be secrets (a one-letter
+    passphrase must not turn "Unauthorized" into "Unauthori***ed"). A secret refused for being
+    too short is reported once, by count, never by value.
+    """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
-        self._secrets: list[str] = []
+        self._redactor = Redactor(marker="***")
         self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
         """Register more secrets (e.g. API credentials derived after logging was set up)."""
-        for secret in secrets:
-            # Short strings would scrub ordinary words; real secrets are long.
-            if len(secret) >= 8 and secret not in self._secrets:
-                self._secrets.append(secret)
-                if secret.startswith("0x"):
-                    self._secrets.append(secret[2:])
+        refused = self._redactor.add(secrets)
+        if refused:
+            logging.getLogger(__name__).warning(
+                "%d secret(s) are shorter than %d characters: too short to be scrubbed from "
+                "log lines without mangling ordinary words; use longer credentials",
+                refused, MIN_SECRET_LENGTH,
+            )
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self._secrets:
+        if not self._redactor:
             return True
         message = record.getMessage()
-        text = _scrub(message, self._secrets)
-        exc_text = _scrub(_format_exc(record), self._secrets) if record.exc_info else None
+        text = self._redactor.scrub(message)
+        exc_text = self._redactor.scrub(_format_exc(record)) if record.exc_info else None
         if text != message or exc_text is not None:
             record.msg, record.args = text, None
             if exc_text is not None:
                 record.exc_info, record.exc_text = None, exc_text
         return True
-
-
-def _scrub(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
 
 
 def _format_exc(record: logging.LogRecord) -> str:

@@ -2,17 +2,25 @@
 
 The public surface is listed here; callers import from `reconciler.clob`, not from its modules.
 The modules, for a reader:
-- `client` (with `client_orders`, `client_markets`): every L1/L2 method and the public reads;
-- `transport`: HTTP, L2 headers over the exact bytes sent, retries and rate-limit headers;
-- `types`: the strict parsers of every answer (nothing read is trusted);
+- `client` (with `client_orders`, `client_markets`, `client_account`): every L1/L2 method and
+  the public reads;
+- `transport`: HTTP with one total deadline per request (`deadline`), a body cap, no redirects,
+  L2 headers over the exact bytes sent, and the error mapping;
+- `ratelimit`: the per-signer buckets, their headers, pacing and the cancel splitter;
+- `modes`: the trading modes (disabled, cancel-only, post-only, restarting, closed-only, banned);
+- `types`, `parsing`, `statuses`, `notifications`: the strict parsers of every answer (nothing
+  read is trusted);
 - `errors`: the exception tree, sorted by what the caller should do next;
+- `redact`: the one rule for scrubbing secrets out of text;
 - `builder`, `amounts`, `signing`, `eip712`, `profiles`: orders, from intent to signed bytes;
+- `numbers`: the one Decimal converter and the secp256k1 constant;
 - `auth`: API credentials, L1 and L2 headers, and their server-side verifiers.
 """
 
 from reconciler.clob.auth import ApiCreds, AuthError, l1_headers, l2_headers, verify_hmac, verify_l1
 from reconciler.clob.builder import OrderBuilder
 from reconciler.clob.client import ClobClient
+from reconciler.clob.client_markets import ClobMarketDetails
 from reconciler.clob.errors import (
     AuthenticationFailed,
     ClobError,
@@ -23,61 +31,109 @@ from reconciler.clob.errors import (
     ProtocolError,
     RateLimited,
     ServerError,
+    TradingRestricted,
     TransportError,
 )
-from reconciler.clob.profiles import Profile, contracts_for
+from reconciler.clob.notifications import (
+    MarketNotice,
+    Notification,
+    NotificationType,
+    OrderNotice,
+)
+from reconciler.clob.numbers import SECP256K1_N
+from reconciler.clob.profiles import (
+    Profile,
+    configure_exchange_v3,
+    contracts_for,
+    is_position_id,
+    market_profile,
+)
+from reconciler.clob.ratelimit import (
+    MAX_CANCEL_IDS,
+    TIERS,
+    Bucket,
+    RateLimitState,
+    TierLimits,
+    cancel_chunks,
+)
+from reconciler.clob.redact import MIN_SECRET_LENGTH, Redactor
 from reconciler.clob.signing import (
     SignatureType,
     SignedOrder,
     Wallet,
     order_from_wire,
+    random_private_key,
     recover_order_signer,
 )
+from reconciler.clob.statuses import ExchangeOrderStatus, TradeStatus, order_status, trade_status
 from reconciler.clob.types import (
     AssetType,
     BalanceAllowance,
     CancelResult,
-    Notification,
     OrderDetails,
     OrderResult,
     PostArgs,
     Trade,
     order_id_key,
 )
+from reconciler.model import TradingRestriction
 
 __all__ = [
+    "MAX_CANCEL_IDS",
+    "MIN_SECRET_LENGTH",
+    "SECP256K1_N",
+    "TIERS",
     "ApiCreds",
     "AssetType",
     "AuthError",
     "AuthenticationFailed",
     "BalanceAllowance",
+    "Bucket",
     "CancelResult",
     "ClobClient",
     "ClobError",
+    "ClobMarketDetails",
     "CredentialsRequired",
+    "ExchangeOrderStatus",
     "ExchangeRejected",
+    "MarketNotice",
     "NotFound",
     "Notification",
+    "NotificationType",
     "OrderBuilder",
     "OrderDetails",
+    "OrderNotice",
     "OrderResult",
     "OrderVersionMismatch",
     "PostArgs",
     "Profile",
     "ProtocolError",
+    "RateLimitState",
     "RateLimited",
+    "Redactor",
     "ServerError",
     "SignatureType",
     "SignedOrder",
+    "TierLimits",
     "Trade",
+    "TradeStatus",
+    "TradingRestricted",
+    "TradingRestriction",
     "TransportError",
     "Wallet",
+    "cancel_chunks",
+    "configure_exchange_v3",
     "contracts_for",
+    "is_position_id",
     "l1_headers",
     "l2_headers",
+    "market_profile",
     "order_from_wire",
     "order_id_key",
+    "order_status",
+    "random_private_key",
     "recover_order_signer",
+    "trade_status",
     "verify_hmac",
     "verify_l1",
 ]

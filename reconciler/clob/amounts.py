@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
+from reconciler.clob.numbers import exact_decimal
 from reconciler.model import OrderType, Side
 
 BASE_UNITS = Decimal(10) ** 6
@@ -75,17 +76,7 @@ ROUNDING: dict[Decimal, RoundConfig] = {
 
 def _decimal(value: object, *, what: str) -> Decimal:
     # Floats are refused outright: by the time a float arrives the damage is done.
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise InvalidOrderError(f"{what} must be a finite number, got {value}")
-        return value
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise TypeError(f"{what} must be a Decimal (or int/str), never float: got {value!r}")
-    try:
-        result = Decimal(value)
-    except ArithmeticError:
-        raise InvalidOrderError(f"{what} is not a number: {value!r}") from None
-    return _decimal(result, what=what)
+    return exact_decimal(value, what, invalid=InvalidOrderError)
 
 
 def round_config(tick: Decimal) -> RoundConfig:

@@ -69,14 +69,18 @@ class OrderBuilder:
         nonce: int = 0,
         metadata: str = ZERO32,
         builder: str = ZERO32,
+        profile: Profile | None = None,
     ) -> SignedOrder:
-        """A signed GTC/GTD order for `size` shares at `price` (on the tick grid)."""
+        """A signed GTC/GTD order for `size` shares at `price` (on the tick grid). `profile`
+        overrides the builder's for this order: the protocol is chosen per market
+        (`MarketInfo.order_profile`), so one builder signs for both kinds of market."""
         side = Side(side)
         maker_amount, taker_amount = limit_amounts(side, price, size, tick_size)
         return self._sign(
             token_id=token_id, side=side, maker_amount=maker_amount, taker_amount=taker_amount,
             neg_risk=neg_risk, expiration=expiration, salt=salt, timestamp_ms=timestamp_ms,
             fee_rate_bps=fee_rate_bps, nonce=nonce, metadata=metadata, builder=builder,
+            profile=self.profile if profile is None else Profile(profile),
         )
 
     def build_market(
@@ -94,6 +98,7 @@ class OrderBuilder:
         nonce: int = 0,
         metadata: str = ZERO32,
         builder: str = ZERO32,
+        profile: Profile | None = None,
     ) -> SignedOrder:
         """A signed FOK/FAK order: BUY spends `amount` pUSD, SELL sells `amount` shares, at
         worst `price` (see `amounts.market_price_from_book`). Market orders never expire."""
@@ -103,12 +108,14 @@ class OrderBuilder:
             token_id=token_id, side=side, maker_amount=maker_amount, taker_amount=taker_amount,
             neg_risk=neg_risk, expiration=0, salt=salt, timestamp_ms=timestamp_ms,
             fee_rate_bps=fee_rate_bps, nonce=nonce, metadata=metadata, builder=builder,
+            profile=self.profile if profile is None else Profile(profile),
         )
 
+    @staticmethod
     def _check_profile_fields(
-        self, *, fee_rate_bps: int, nonce: int, metadata: str, builder: str
+        profile: Profile, *, fee_rate_bps: int, nonce: int, metadata: str, builder: str
     ) -> None:
-        if self.profile is Profile.V1:
+        if profile is Profile.V1:
             if metadata != ZERO32 or builder != ZERO32:
                 raise ValueError("metadata and builder exist only in V2/V3 orders, not V1")
         elif fee_rate_bps or nonce:
@@ -132,9 +139,10 @@ class OrderBuilder:
         nonce: int,
         metadata: str,
         builder: str,
+        profile: Profile,
     ) -> SignedOrder:
         self._check_profile_fields(
-            fee_rate_bps=fee_rate_bps, nonce=nonce, metadata=metadata, builder=builder
+            profile, fee_rate_bps=fee_rate_bps, nonce=nonce, metadata=metadata, builder=builder
         )
         salt = self._salt_source() if salt is None else salt
         if not 0 <= salt <= MAX_SALT:
@@ -150,7 +158,7 @@ class OrderBuilder:
             taker_amount=taker_amount,
             side=side,
             signature_type=self.wallet.signature_type,
-            timestamp_ms=0 if self.profile is Profile.V1 else (
+            timestamp_ms=0 if profile is Profile.V1 else (
                 self._clock_ms() if timestamp_ms is None else timestamp_ms
             ),
             metadata=metadata,
@@ -160,5 +168,5 @@ class OrderBuilder:
             fee_rate_bps=fee_rate_bps,
         )
         return sign_order(
-            self.wallet, order, chain_id=self.chain_id, profile=self.profile, neg_risk=neg_risk
+            self.wallet, order, chain_id=self.chain_id, profile=profile, neg_risk=neg_risk
         )

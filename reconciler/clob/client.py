@@ -16,70 +16,66 @@ Three habits matter more than anything else here:
 
 Secrets stay inside `auth.ApiCreds` and `signing.Wallet`; the transport scrubs the API secret and
 passphrase from any exchange text before it lands in an exception.
+
+A 401 on an L2 call means the API key was refused (deleted, or rotated elsewhere): the client
+derives the key again through L1 once (derive, then create when there is none), and repeats the
+call once with it. A 401 is a refusal, so the repeat cannot double a write. If that fails too,
+`AuthenticationFailed` says what to check, in the CLI's terms.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
 import requests
 
 from reconciler.clob import auth
+from reconciler.clob.client_account import AccountMethods
 from reconciler.clob.client_markets import MarketMethods
 from reconciler.clob.client_orders import OrderMethods
-from reconciler.clob.errors import CredentialsRequired, ExchangeRejected, NotFound, ProtocolError
+from reconciler.clob.errors import (
+    AuthenticationFailed,
+    ClobError,
+    CredentialsRequired,
+    ExchangeRejected,
+    ProtocolError,
+)
+from reconciler.clob.parsing import END_CURSOR, require_dict, require_list, to_int, to_price
 from reconciler.clob.profiles import Profile
+from reconciler.clob.ratelimit import Bucket, Pacer, RateLimitState, TierLimits
 from reconciler.clob.signing import Wallet
-from reconciler.clob.transport import RateLimitInfo, Transport, build_query
+from reconciler.clob.transport import AUTH_ADVICE, RateLimitInfo, Transport, build_query
 from reconciler.clob.types import (
-    END_CURSOR,
-    INITIAL_CURSOR,
     AssetType,
     BalanceAllowance,
-    CancelResult,
-    HeartbeatResult,
-    Notification,
     OrderBook,
-    OrderDetails,
-    Page,
     PostArgs,
-    Trade,
     parse_balance_allowance,
-    parse_cancel_result,
-    parse_notification,
-    parse_open_order,
     parse_order_book,
-    parse_order_details,
     parse_page_envelope,
-    parse_trade,
-    require_dict,
-    require_list,
-    to_decimal,
-    to_int,
 )
-from reconciler.model import OpenOrder
 
 __all__ = ["ClobClient", "PostArgs"]
 
-#: The unified SDK sends at most this many ids in one DELETE /orders.
-MAX_BATCH_CANCEL = 3000
-HEARTBEAT_PATHS = ("/v1/heartbeats", "/heartbeats")
-
+log = logging.getLogger(__name__)
 
 def compact_json(payload: Any) -> bytes:
     """The one serialisation of a request body: what is HMAC'd is exactly what is sent."""
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-class ClobClient(OrderMethods, MarketMethods):
+class ClobClient(OrderMethods, MarketMethods, AccountMethods):
     """A client of one CLOB host for one wallet (L1) and one API key (L2).
 
     Without `wallet` only public reads work; without `creds` the L1 key calls work too
-    (create/derive an API key, then set `client.creds`).
+    (create/derive an API key, then set `client.creds`). `clock` and `sleep` are injected: the
+    pacing of order and cancel requests (2.13) waits with them, so tests never sleep for real.
+    `rederive_on_401=False` turns the 401 recovery off (then a 401 raises at once).
     """
 
     def __init__(
@@ -91,10 +87,14 @@ class ClobClient(OrderMethods, MarketMethods):
         creds: auth.ApiCreds | None = None,
         session: requests.Session | None = None,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
         timeout: float = 10.0,
         profile: Profile = Profile.V2,
         max_pages: int = 1000,
         market_cache_ttl: float = 300.0,
+        max_body: int = 16 * 1024 * 1024,
+        pacing: bool = True,
+        rederive_on_401: bool = True,
     ) -> None:
         if max_pages < 1:
             raise ValueError("max_pages must be at least 1")
@@ -103,10 +103,18 @@ class ClobClient(OrderMethods, MarketMethods):
         self.profile = Profile(profile)
         self.max_pages = max_pages
         self.clock = clock
-        self._transport = Transport(host, session=session, timeout=timeout, clock=clock)
+        self.rederive_on_401 = rederive_on_401
+        self._transport = Transport(
+            host,
+            session=session,
+            timeout=timeout,
+            clock=clock,
+            sleep=sleep,
+            max_body=max_body,
+            pacing=pacing,
+        )
         self._creds: auth.ApiCreds | None = None
         self.creds = creds
-        self._heartbeat_path = HEARTBEAT_PATHS[0]
         MarketMethods.__init__(self, market_cache_ttl=market_cache_ttl)
         OrderMethods.__init__(self)
 
@@ -129,12 +137,31 @@ class ClobClient(OrderMethods, MarketMethods):
     def creds(self, value: auth.ApiCreds | None) -> None:
         self._creds = value
         if value is not None:  # earlier creds stay redacted too: they may still be echoed
-            self._transport.add_redactions((value.secret, value.passphrase))
+            refused = self._transport.add_redactions((value.secret, value.passphrase))
+            if refused:
+                log.warning(
+                    "%d API credential(s) are too short to be scrubbed from messages; use the "
+                    "credentials the exchange issues", refused
+                )
 
     @property
     def last_rate_limit(self) -> RateLimitInfo | None:
         """Rate-limit headers of the last response that carried any (None until one does)."""
         return self._transport.last_rate_limit
+
+    @property
+    def pacer(self) -> Pacer:
+        return self._transport.pacer
+
+    @property
+    def rate_limits(self) -> Mapping[Bucket, RateLimitState]:
+        """The last `Poly-RateLimit-*` state seen per bucket (order, cancel)."""
+        return dict(self._transport.pacer.states)
+
+    @property
+    def rate_tier(self) -> TierLimits:
+        """The tier the pacing assumes: Standard until a Poly-RateLimit-Tier header says."""
+        return self._transport.pacer.tier
 
     # --- plumbing -------------------------------------------------------------------------------
 
@@ -149,7 +176,8 @@ class ClobClient(OrderMethods, MarketMethods):
     def _require_creds(self) -> auth.ApiCreds:
         if self._creds is None:
             raise CredentialsRequired(
-                "this call needs API credentials: create_or_derive_api_key() and set client.creds"
+                "this call needs API credentials: create_or_derive_api_key() and set "
+                "client.creds (a library call; the CLI derives them from the wallet itself)"
             )
         return self._creds
 
@@ -162,26 +190,85 @@ class ClobClient(OrderMethods, MarketMethods):
         )
         return self._transport.send(method, path, headers=headers)
 
-    def _l2(self, method: str, path: str, *, query: str = "", payload: Any = None) -> Any:
-        """An authenticated request. The path is signed without the query, as the exchange does."""
+    def _l2(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: str = "",
+        payload: Any = None,
+        cost: int = 1,
+        payload_for: Callable[[auth.ApiCreds], Any] | None = None,
+    ) -> Any:
+        """An authenticated request. The path is signed without the query, as the exchange does.
+        `payload_for` builds the body from the creds (an order's `owner` is the API key), so a
+        repeat after a re-derive carries the new key."""
+        try:
+            return self._signed(method, path, query, payload, payload_for, cost)
+        except AuthenticationFailed as exc:
+            if exc.status != 401 or not self.rederive_on_401 or self.wallet is None:
+                raise
+            self._rederive(exc)
+        try:
+            return self._signed(method, path, query, payload, payload_for, cost)
+        except AuthenticationFailed as exc:
+            raise AuthenticationFailed(
+                f"{method} {path}: the exchange refused the API key again after it was derived "
+                f"anew from the wallet ({exc.status}: {exc.exchange_text}). {AUTH_ADVICE}",
+                status=exc.status,
+                method=method,
+                path=path,
+                exchange_text=exc.exchange_text,
+            ) from None
+
+    def _signed(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        payload: Any,
+        payload_for: Callable[[auth.ApiCreds], Any] | None,
+        cost: int,
+    ) -> Any:
         wallet = self._require_wallet()
         creds = self._require_creds()
-        body = None if payload is None else compact_json(payload)
+        content = payload_for(creds) if payload_for is not None else payload
+        body = None if content is None else compact_json(content)
         headers = auth.l2_headers(
-            creds,
-            address=wallet.address,
-            timestamp=self._now(),
-            method=method,
-            path=path,
+            creds, address=wallet.address, timestamp=self._now(), method=method, path=path,
             body=body,
         )
-        return self._transport.send(method, path, query=query, body=body, headers=headers)
+        return self._transport.send(
+            method, path, query=query, body=body, headers=headers, cost=cost
+        )
+
+    def _rederive(self, refused: AuthenticationFailed) -> None:
+        """After a 401: derive the key through L1 (create it when none exists), once."""
+        log.warning("the exchange refused the API key (401); deriving it again from the wallet")
+        try:
+            try:
+                creds = self.derive_api_key()
+            except ExchangeRejected as exc:
+                if isinstance(exc, AuthenticationFailed):
+                    raise
+                creds = self.create_api_key()
+        except ClobError as exc:
+            raise AuthenticationFailed(
+                f"{refused.method} {refused.path}: the exchange refused the API key (401: "
+                f"{refused.exchange_text}), and deriving a new one from the wallet failed too "
+                f"({type(exc).__name__}). {AUTH_ADVICE}",
+                status=401,
+                method=refused.method,
+                path=refused.path,
+                exchange_text=refused.exchange_text,
+            ) from None
+        self.creds = creds
 
     def _paginate(
         self, path: str, filters: list[tuple[str, object]], *, cursor: str, first_only: bool
     ) -> list[Any]:
-        """Every item of a paginated read, MA== to LTE=; a cursor that repeats or never ends
-        raises instead of looping or returning a partial list."""
+        """Every item of a paginated read, MA== to the end (LTE=, "" or no cursor); a cursor
+        that repeats or never ends raises instead of looping or returning a partial list."""
         items: list[Any] = []
         seen = {cursor}
         for _ in range(self.max_pages):
@@ -193,7 +280,10 @@ class ClobClient(OrderMethods, MarketMethods):
             if first_only or cursor == END_CURSOR:
                 return items
             if cursor in seen:
-                raise ProtocolError(f"GET {path}: the exchange repeated page cursor {cursor!r}")
+                raise ProtocolError(
+                    f"GET {path}: the exchange repeated page cursor {cursor!r} after "
+                    f"{len(seen)} page(s); refusing to loop or to treat a partial list as whole"
+                )
             seen.add(cursor)
         raise ProtocolError(
             f"GET {path}: still not at the last page after {self.max_pages} pages; refusing to "
@@ -217,7 +307,7 @@ class ClobClient(OrderMethods, MarketMethods):
                 raise  # the L1 signature itself was refused; deriving would fail the same way
         return self.derive_api_key(nonce=nonce)
 
-    # --- L2: keys, balances, notifications, heartbeats ------------------------------------------
+    # --- L2: keys, balances ---------------------------------------------------------------------
 
     def get_api_keys(self) -> list[str]:
         data = self._l2("GET", "/auth/api-keys")
@@ -250,123 +340,10 @@ class ClobClient(OrderMethods, MarketMethods):
         query = self._balance_query(asset_type, token_id)
         self._l2("GET", "/balance-allowance/update", query=query)
 
-    def get_notifications(self) -> list[Notification]:
-        signature_type = int(self._require_wallet().signature_type)
-        query = build_query([("signature_type", signature_type)])
-        data = self._l2("GET", "/notifications", query=query)
-        if isinstance(data, dict) and "data" in data:
-            data = data["data"]
-        return [parse_notification(item) for item in require_list(data or [], "notifications")]
-
-    def drop_notifications(self, ids: Sequence[str]) -> None:
-        if isinstance(ids, str):
-            raise TypeError("drop_notifications takes a list of ids, not one string")
-        if not ids:
-            return
-        self._l2("DELETE", "/notifications", query=build_query([("ids", ",".join(ids))]))
-
-    def post_heartbeat(self, heartbeat_id: str = "") -> HeartbeatResult:
-        """Keep the dead-man switch alive (once started, ~10 s of silence cancels every order of
-        this API key). POST /v1/heartbeats as the SDKs do; /heartbeats if that path is 404."""
-        if self._heartbeat_path == HEARTBEAT_PATHS[0]:
-            try:
-                data = self._l2("POST", HEARTBEAT_PATHS[0], payload={"heartbeat_id": heartbeat_id})
-            except NotFound:
-                self._heartbeat_path = HEARTBEAT_PATHS[1]
-            else:
-                return _parse_heartbeat(data, heartbeat_id)
-        return _parse_heartbeat(self._l2("POST", HEARTBEAT_PATHS[1]), heartbeat_id)
-
-    # --- L2: orders -----------------------------------------------------------------------------
-
-    def cancel_order(self, order_id: str) -> CancelResult:
-        return parse_cancel_result(self._l2("DELETE", "/order", payload={"orderID": order_id}))
-
-    def cancel_orders(self, order_ids: Sequence[str]) -> CancelResult:
-        """Cancel by id in one DELETE /orders (split only beyond 3000 ids)."""
-        if isinstance(order_ids, str):
-            raise TypeError("cancel_orders takes a list of order ids, not one string")
-        canceled: list[str] = []
-        not_canceled: dict[str, str] = {}
-        ids = list(order_ids)
-        for start in range(0, len(ids), MAX_BATCH_CANCEL):
-            chunk = ids[start : start + MAX_BATCH_CANCEL]
-            result = parse_cancel_result(self._l2("DELETE", "/orders", payload=chunk))
-            canceled.extend(result.canceled)
-            not_canceled.update(result.not_canceled)
-        return CancelResult(canceled=tuple(canceled), not_canceled=not_canceled)
-
-    def cancel_all(self) -> CancelResult:
-        return parse_cancel_result(self._l2("DELETE", "/cancel-all"))
-
-    def cancel_market_orders(self, market: str = "", asset_id: str = "") -> CancelResult:
-        """Cancel this account's orders in one market (condition id) and/or one token."""
-        if not market and not asset_id:
-            raise ValueError(
-                "cancel_market_orders needs market= or asset_id=; use cancel_all() to cancel "
-                "every order of the account"
-            )
-        body = {k: v for k, v in (("market", market), ("asset_id", asset_id)) if v}
-        return parse_cancel_result(self._l2("DELETE", "/cancel-market-orders", payload=body))
-
-    def get_order(self, order_id: str) -> OrderDetails | None:
-        """The order with this hash in any state, or None when the exchange has no such order."""
-        data = self._l2("GET", f"/data/order/{order_id}")
-        if data in (None, "", {}, "null"):
-            return None
-        return parse_order_details(data)
-
-    def get_open_orders(
-        self,
-        *,
-        market: str = "",
-        asset_id: str = "",
-        id: str = "",
-        only_first_page: bool = False,
-    ) -> list[OpenOrder]:
-        """This account's open orders, every page, normalised for the planner."""
-        filters: list[tuple[str, object]] = [("market", market), ("asset_id", asset_id), ("id", id)]
-        items = self._paginate(
-            "/data/orders", filters, cursor=INITIAL_CURSOR, first_only=only_first_page
-        )
-        return [parse_open_order(item) for item in items]
-
-    def get_trades(
-        self,
-        *,
-        market: str = "",
-        asset_id: str = "",
-        after: int | None = None,
-        before: int | None = None,
-        maker_address: str = "",
-        id: str = "",
-        only_first_page: bool = False,
-    ) -> list[Trade]:
-        filters = _trade_filters(market, asset_id, after, before, maker_address, id)
-        items = self._paginate(
-            "/data/trades", filters, cursor=INITIAL_CURSOR, first_only=only_first_page
-        )
-        return [parse_trade(item) for item in items]
-
-    def get_trades_paginated(
-        self,
-        *,
-        market: str = "",
-        asset_id: str = "",
-        after: int | None = None,
-        before: int | None = None,
-        maker_address: str = "",
-        id: str = "",
-        next_cursor: str = INITIAL_CURSOR,
-    ) -> Page[Trade]:
-        filters = _trade_filters(market, asset_id, after, before, maker_address, id)
-        query = build_query([*filters, ("next_cursor", next_cursor or INITIAL_CURSOR)])
-        data, cursor, limit, count = parse_page_envelope(
-            self._l2("GET", "/data/trades", query=query), "GET /data/trades"
-        )
-        return Page(
-            items=tuple(parse_trade(t) for t in data), next_cursor=cursor, limit=limit, count=count
-        )
+    def get_rate_limit_tier(self) -> Any:
+        """GET /v1/user/rate-limit-tier (L2): the signer's tier, as the exchange answers it
+        (2.2 says the body was not seen, so it is returned as parsed JSON)."""
+        return self._l2("GET", "/v1/user/rate-limit-tier")
 
     # --- public reads ---------------------------------------------------------------------------
 
@@ -388,24 +365,12 @@ class ClobClient(OrderMethods, MarketMethods):
         return parse_order_book(self._public("/book", query=build_query([("token_id", token_id)])))
 
     def get_midpoint(self, token_id: str) -> Decimal:
+        """2.5/§5: the key is `mid` (SDKs, older docs) or `mid_price` (OpenAPI); both read."""
         data = require_dict(
             self._public("/midpoint", query=build_query([("token_id", token_id)])), "midpoint"
         )
-        return to_decimal(data.get("mid"), "mid")
-
-
-def _trade_filters(
-    market: str, asset_id: str, after: int | None, before: int | None, maker: str, trade_id: str
-) -> list[tuple[str, object]]:
-    # The fixed order the official clients use: market, asset_id, after, before, maker_address, id.
-    return [
-        ("market", market),
-        ("asset_id", asset_id),
-        ("after", after),
-        ("before", before),
-        ("maker_address", maker),
-        ("id", trade_id),
-    ]
+        value = data.get("mid", data.get("mid_price"))
+        return to_price(value, "mid")
 
 
 def _parse_creds(data: Any) -> auth.ApiCreds:
@@ -418,12 +383,3 @@ def _parse_creds(data: Any) -> auth.ApiCreds:
         )
     except KeyError as exc:
         raise ProtocolError(f"API credentials answer lacks {exc.args[0]!r}") from None
-
-
-def _parse_heartbeat(data: Any, sent_id: str) -> HeartbeatResult:
-    if isinstance(data, dict):
-        return HeartbeatResult(
-            heartbeat_id=str(data.get("heartbeat_id") or sent_id),
-            status=str(data.get("status", "")),
-        )
-    return HeartbeatResult(heartbeat_id=sent_id)

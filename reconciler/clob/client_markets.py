@@ -7,12 +7,22 @@ tick can change near the price extremes, so the cache expires, and `clear_market
 token at once (the client does so itself after a tick rejection). Neg-risk never changes for a
 market and is cached for good.
 
+The order protocol is chosen per market (clob-v2-wire.md 2.4): `order_profile(token_id)` gives
+ExchangeV3 for a Protocol-V2 market and CTFExchangeV2 for the others. The market's Gamma
+`version` is the authority when the caller registers it (`set_market_version`); the CLOB's own
+answers do not carry it, so without one the unified SDK's id test decides. `MarketInfo` carries
+the choice (`order_profile`) for the engine's builder.
+
+`/clob-markets` is read per the OpenAPI's `ClobMarketDetails` (2.2): every key optional, `oas`
+an integer minimum order age in seconds, `itode` (absent when false), `gst`, `r`.
+
 `ClobClient` inherits `MarketMethods` and supplies the plumbing declared at the top of the class.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -22,8 +32,9 @@ from reconciler.clob.errors import (
     NotFound,
     ProtocolError,
 )
+from reconciler.clob.parsing import require_dict, require_list, to_decimal, to_int, to_size
+from reconciler.clob.profiles import Profile, market_profile
 from reconciler.clob.transport import build_query
-from reconciler.clob.types import require_dict, require_list, to_decimal, to_int
 from reconciler.model import TICK_SIZES, MarketInfo
 
 if TYPE_CHECKING:
@@ -39,11 +50,79 @@ def canonical_tick(value: Decimal, what: str) -> Decimal:
     )
 
 
+@dataclass(frozen=True)
+class ClobMarketDetails:
+    """GET /clob-markets/{condition_id}, every key optional (OpenAPI `ClobMarketDetails`)."""
+
+    condition_id: str
+    tokens: tuple[str, ...] = ()
+    min_tick: Decimal | None = None  # mts
+    min_order_size: Decimal | None = None  # mos
+    neg_risk: bool = False  # nr (read by the SDKs, not in the OpenAPI)
+    maker_base_fee_bps: int | None = None  # mbf
+    taker_base_fee_bps: int | None = None  # tbf
+    rfq_enabled: bool = False  # rfqe
+    taker_delay: bool = False  # itode: absent when false
+    blockaid_check: bool = False  # ibce
+    min_order_age_s: int | None = None  # oas: an integer, seconds (not an "accepting" flag)
+    game_start_time: str | None = None  # gst
+    rewards: Mapping[str, Any] = field(default_factory=dict)  # r, free-form
+    fee_curve: Mapping[str, Any] = field(default_factory=dict)  # fd {r, e, to}
+
+
+def _flag(data: Mapping[str, Any], key: str) -> bool:
+    value = data.get(key, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise ProtocolError(f"/clob-markets {key}: expected true or false, got {value!r}")
+    return value
+
+
+def _optional_int(data: Mapping[str, Any], key: str) -> int | None:
+    value = data.get(key)
+    if value is None or value == "" or (key == "oas" and isinstance(value, bool)):
+        # `oas` was once read as an "accepting orders" flag, and venues of that era send a
+        # bool; the OpenAPI makes it an integer. A bool says nothing about a minimum age.
+        return None
+    number = to_int(value, f"/clob-markets {key}")
+    if number < 0:
+        raise ProtocolError(f"/clob-markets {key}: must not be negative, got {value!r}")
+    return number
+
+
+def parse_clob_market(condition_id: str, data: Any) -> ClobMarketDetails:
+    item = require_dict(data, "clob-markets")
+    tokens = require_list(item.get("t") or [], "clob-markets t")
+    gst = item.get("gst")
+    if gst is not None and not isinstance(gst, str):
+        raise ProtocolError(f"/clob-markets gst: expected an ISO-8601 string, got {gst!r}")
+    rewards = item.get("r") or {}
+    fee = item.get("fd") or {}
+    return ClobMarketDetails(
+        condition_id=condition_id,
+        tokens=tuple(str(require_dict(t, "clob-markets token").get("t")) for t in tokens if t),
+        min_tick=None if item.get("mts") is None else to_size(item["mts"], "mts"),
+        min_order_size=None if item.get("mos") is None else to_size(item["mos"], "mos"),
+        neg_risk=_flag(item, "nr"),
+        maker_base_fee_bps=_optional_int(item, "mbf"),
+        taker_base_fee_bps=_optional_int(item, "tbf"),
+        rfq_enabled=_flag(item, "rfqe"),
+        taker_delay=_flag(item, "itode"),
+        blockaid_check=_flag(item, "ibce"),
+        min_order_age_s=_optional_int(item, "oas"),
+        game_start_time=gst or None,
+        rewards=require_dict(rewards, "clob-markets r"),
+        fee_curve=require_dict(fee, "clob-markets fd"),
+    )
+
+
 class MarketMethods:
     """Market parameters for `ClobClient`, cached (see the module docstring)."""
 
     if TYPE_CHECKING:
         clock: Callable[[], float]
+        profile: Profile
 
         def _public(self, path: str, *, query: str = "") -> Any: ...
         def get_order_book(self, token_id: str) -> OrderBook: ...
@@ -54,6 +133,26 @@ class MarketMethods:
         self._neg_risk: dict[str, bool] = {}  # fixed for a market's life: cached for good
         self._fee_bps: dict[str, int] = {}
         self._markets: dict[str, tuple[MarketInfo, float]] = {}
+        self._market_versions: dict[str, str] = {}  # token id -> Gamma version ("v1"/"v2")
+
+    def set_market_version(self, token_id: str, version: str) -> None:
+        """Register a token's market `version` from Gamma ("v1": CTF, "v2": Protocol V2), the
+        authority for which exchange its orders are signed for (2.4)."""
+        market_profile(token_id, market_version=version, base=self.profile)  # refuse it now
+        self._market_versions[token_id] = version.strip().lower()
+        self._markets.pop(token_id, None)
+
+    def order_profile(self, token_id: str) -> Profile:
+        """The profile an order for this token is signed with (see the module docstring).
+        A client constructed with `profile=Profile.V3` signs every order V3 (a V3-only venue)."""
+        if self.profile is Profile.V3:
+            return Profile.V3
+        try:
+            return market_profile(
+                token_id, market_version=self._market_versions.get(token_id), base=self.profile
+            )
+        except ValueError as exc:
+            raise ProtocolError(f"token {token_id}: {exc}") from None
 
     def _fresh(self, fetched_at: float) -> bool:
         return self.clock() - fetched_at < self.market_cache_ttl
@@ -120,18 +219,27 @@ class MarketMethods:
         condition_id = str(ref.get("condition_id") or "")
         if not condition_id:
             raise ProtocolError(f"/markets-by-token/{token_id} gave no condition_id")
-        data = require_dict(self._public(f"/clob-markets/{condition_id}"), "clob-markets")
-        tokens = [str(t.get("t")) for t in require_list(data.get("t") or [], "t") if t]
-        if token_id not in tokens:
+        details = self.get_clob_market(condition_id)
+        if token_id not in details.tokens:
             raise ProtocolError(f"/clob-markets/{condition_id} does not list token {token_id}")
+        if details.min_tick is None:
+            raise ProtocolError(f"/clob-markets/{condition_id} gives no tick size (mts)")
         return MarketInfo(
             token_id=token_id,
-            tick_size=canonical_tick(to_decimal(data.get("mts"), "mts"), token_id),
-            min_order_size=to_decimal(data.get("mos", "0"), "mos"),
-            neg_risk=bool(data.get("nr", False)),
+            tick_size=canonical_tick(details.min_tick, token_id),
+            min_order_size=details.min_order_size or Decimal(0),
+            neg_risk=details.neg_risk,
             condition_id=condition_id,
             accepting_orders=self._market_status(condition_id),
+            order_profile=self.order_profile(token_id).value,
+            min_order_age_s=details.min_order_age_s,
+            taker_delay=details.taker_delay,
+            game_start_time=details.game_start_time,
         )
+
+    def get_clob_market(self, condition_id: str) -> ClobMarketDetails:
+        """GET /clob-markets/{condition_id}: the compact market parameters (2.2)."""
+        return parse_clob_market(condition_id, self._public(f"/clob-markets/{condition_id}"))
 
     def _market_status(self, condition_id: str) -> bool:
         # /clob-markets has no documented status field, so the full market object says whether
@@ -152,6 +260,7 @@ class MarketMethods:
             min_order_size=book.min_order_size,
             neg_risk=neg_risk,
             condition_id=book.market,
+            order_profile=self.order_profile(token_id).value,
         )
 
 

@@ -26,6 +26,7 @@ from reconciler.clob.errors import (
     OrderVersionMismatch,
     ProtocolError,
 )
+from reconciler.clob.numbers import exact_decimal
 from reconciler.clob.profiles import Profile
 from reconciler.clob.signing import SignedOrder
 from reconciler.clob.transport import VERSION_MISMATCH_MARKERS
@@ -53,14 +54,7 @@ PROFILE_OF_VERSION = {1: Profile.V1, 2: Profile.V2}
 
 def as_decimal(value: Decimal | int | str, what: str) -> Decimal:
     """Money in: Decimal, int or a decimal string. A float is refused, never converted."""
-    if isinstance(value, float | bool):
-        raise TypeError(
-            f"{what} must be a Decimal, int or decimal string, not {type(value).__name__}"
-        )
-    result = Decimal(value)
-    if not result.is_finite():
-        raise ValueError(f"{what} must be a finite number, got {value!r}")
-    return result
+    return exact_decimal(value, what, invalid=ValueError)
 
 
 def check_post_only(order_type: OrderType, post_only: bool) -> None:
@@ -81,7 +75,17 @@ class OrderMethods:
         def creds(self) -> ApiCreds | None: ...
         def _require_wallet(self) -> Wallet: ...
         def _require_creds(self) -> ApiCreds: ...
-        def _l2(self, method: str, path: str, *, query: str = "", payload: Any = None) -> Any: ...
+        def _l2(
+            self,
+            method: str,
+            path: str,
+            *,
+            query: str = "",
+            payload: Any = None,
+            cost: int = 1,
+            payload_for: Callable[[ApiCreds], Any] | None = None,
+        ) -> Any: ...
+        def order_profile(self, token_id: str) -> Profile: ...
         def get_order_book(self, token_id: str) -> OrderBook: ...
         def get_version(self) -> int: ...
         def get_tick_size(self, token_id: str) -> Decimal: ...
@@ -94,29 +98,32 @@ class OrderMethods:
 
     def _order_market(
         self, token_id: str, tick_size: Decimal | str | None, neg_risk: bool | None
-    ) -> tuple[Decimal, bool]:
+    ) -> tuple[Decimal, bool, Profile]:
+        """(tick, neg-risk, profile) of the market an order is built for: the profile is chosen
+        per market (`order_profile`), never once for the whole client."""
         if tick_size is None:
             tick = self.get_tick_size(token_id)
         else:
             tick = canonical_tick(as_decimal(tick_size, "tick_size"), "tick_size")
-        if self.profile is Profile.V3:
-            return tick, False  # ExchangeV3 has no neg-risk variant
-        return tick, self.get_neg_risk(token_id) if neg_risk is None else neg_risk
+        profile = self.order_profile(token_id)
+        if profile is Profile.V3:
+            return tick, False, profile  # ExchangeV3 has no neg-risk variant
+        return tick, self.get_neg_risk(token_id) if neg_risk is None else neg_risk, profile
 
     # --- building -------------------------------------------------------------------------------
 
-    def _builder(self) -> OrderBuilder:
+    def _builder(self, profile: Profile) -> OrderBuilder:
         wallet = self._require_wallet()
-        builder = self._builders.get(self.profile)
+        builder = self._builders.get(profile)
         if builder is None or builder.wallet is not wallet:
             clock = self.clock  # the order timestamp (V2, ms) follows the injected clock
             builder = OrderBuilder(
                 wallet,
                 chain_id=self.chain_id,
-                profile=self.profile,
+                profile=profile,
                 clock_ms=lambda: int(clock() * 1000),
             )
-            self._builders[self.profile] = builder
+            self._builders[profile] = builder
         return builder
 
     def _check_expiration(self, order_type: OrderType, expiration: int) -> None:
@@ -145,9 +152,9 @@ class OrderMethods:
         """Build and sign a limit order (nothing is sent but market-parameter reads)."""
         kind = OrderType(order_type)
         self._check_expiration(kind, expiration)
-        tick, is_neg_risk = self._order_market(token_id, tick_size, neg_risk)
-        fee = self.get_fee_rate_bps(token_id) if self.profile is Profile.V1 else 0
-        return self._builder().build_limit(
+        tick, is_neg_risk, profile = self._order_market(token_id, tick_size, neg_risk)
+        fee = self.get_fee_rate_bps(token_id) if profile is Profile.V1 else 0
+        return self._builder(profile).build_limit(
             token_id,
             Side(side),
             as_decimal(price, "price"),
@@ -184,15 +191,15 @@ class OrderMethods:
         kind = OrderType(order_type)
         if kind not in MARKET_ORDER_TYPES:
             raise ValueError(f"a market order is FOK or FAK, not {kind.value}")
-        tick, is_neg_risk = self._order_market(token_id, tick_size, neg_risk)
+        tick, is_neg_risk, profile = self._order_market(token_id, tick_size, neg_risk)
         value = as_decimal(amount, "amount")
         limit = (
             self.calculate_market_price(token_id, side, value, kind)
             if price is None
             else as_decimal(price, "price")
         )
-        fee = self.get_fee_rate_bps(token_id) if self.profile is Profile.V1 else 0
-        return self._builder().build_market(
+        fee = self.get_fee_rate_bps(token_id) if profile is Profile.V1 else 0
+        return self._builder(profile).build_market(
             token_id,
             Side(side),
             value,
@@ -205,12 +212,12 @@ class OrderMethods:
     # --- posting --------------------------------------------------------------------------------
 
     def _post_payload(
-        self, order: SignedOrder, order_type: OrderType, post_only: bool
+        self, order: SignedOrder, order_type: OrderType, post_only: bool, creds: ApiCreds
     ) -> dict[str, Any]:
         # Key order as py-clob-client-v2 sends it: order, owner, orderType, deferExec, postOnly.
         return {
             "order": order.to_wire(),
-            "owner": self._require_creds().api_key,
+            "owner": creds.api_key,
             "orderType": OrderType(order_type).value,
             "deferExec": False,
             "postOnly": bool(post_only),
@@ -226,8 +233,12 @@ class OrderMethods:
         5xx raises with `outcome_unknown=True`: look the order up by `order.order_id` then."""
         kind = OrderType(order_type)
         check_post_only(kind, post_only)
-        payload = self._post_payload(order, kind, post_only)
-        data = self._send_order_write("/order", payload, [order.order.token_id_str])
+        data = self._send_order_write(
+            "/order",
+            lambda creds: self._post_payload(order, kind, post_only, creds),
+            [order.order.token_id_str],
+            cost=1,
+        )
         result = _parse_write(parse_order_result, data, "POST /order")
         if _is_version_mismatch(result.error_msg):
             self._switch_profile_after_mismatch()
@@ -248,9 +259,15 @@ class OrderMethods:
             return []
         for entry in args:
             check_post_only(entry.order_type, entry.post_only)
-        payload = [self._post_payload(a.order, a.order_type, a.post_only) for a in args]
         tokens = sorted({a.order.order.token_id_str for a in args})
-        data = self._send_order_write("/orders", payload, tokens)
+        data = self._send_order_write(
+            "/orders",
+            lambda creds: [
+                self._post_payload(a.order, a.order_type, a.post_only, creds) for a in args
+            ],
+            tokens,
+            cost=len(args),
+        )
         items = _parse_write(lambda d: require_list(d, "POST /orders"), data, "POST /orders")
         if len(items) != len(args):
             raise ProtocolError(
@@ -265,9 +282,31 @@ class OrderMethods:
             self._switch_profile_after_mismatch()  # so the caller's rebuild uses the right profile
         return results
 
-    def _send_order_write(self, path: str, payload: Any, token_ids: Sequence[str]) -> Any:
+    def post_many(self, orders: Sequence[PostArgs | tuple[Any, ...]]) -> list[OrderResult]:
+        """Any number of orders in as few POST /orders as the 15-order limit allows, each paced
+        against the order bucket; one result per order, in order. A failure raises with
+        `.partial` holding the results of the batches answered before it."""
+        args = [_post_args(entry) for entry in orders]
+        results: list[OrderResult] = []
+        for start in range(0, len(args), MAX_BATCH_POST):
+            try:
+                results.extend(self.post_orders(args[start : start + MAX_BATCH_POST]))
+            except ClobError as exc:
+                if results:
+                    exc.partial = tuple(results)
+                raise
+        return results
+
+    def _send_order_write(
+        self,
+        path: str,
+        payload_for: Callable[[ApiCreds], Any],
+        token_ids: Sequence[str],
+        *,
+        cost: int,
+    ) -> Any:
         try:
-            return self._l2("POST", path, payload=payload)
+            return self._l2("POST", path, payload_for=payload_for, cost=cost)
         except OrderVersionMismatch:
             self._switch_profile_after_mismatch()
             raise
@@ -354,7 +393,7 @@ class OrderMethods:
         try:
             return post(signed)
         except OrderVersionMismatch:
-            if self.profile is signed.profile:
+            if self.order_profile(signed.order.token_id_str) is signed.profile:
                 raise  # /version names the profile we already used: retrying cannot help
             return post(build())
 

@@ -8,11 +8,14 @@ parse a status code. The shape follows httpx's `_exceptions.py`: the tree is dra
     ├── TransportError            no usable answer: refused, timeout, reset, lost response
     ├── ServerError               5xx: the exchange failed (for a write: outcome unknown)
     ├── RateLimited               429: wait `.retry_after` seconds, then try again
-    ├── ProtocolError             an answer we cannot trust (not JSON, a looping cursor ...)
+    ├── ProtocolError             an answer we cannot trust (a negative size, an unknown status,
+    │                             a redirect, an oversized body, a looping cursor ...)
     ├── ExchangeRejected          4xx: the exchange understood and said no; do not retry
     │   ├── AuthenticationFailed  401/403: wrong or revoked API key, or bad L1 signature
     │   ├── NotFound              404: no such thing (order, market, endpoint)
-    │   └── OrderVersionMismatch  the exchange speaks another order protocol version
+    │   ├── OrderVersionMismatch  the exchange speaks another order protocol version
+    │   └── TradingRestricted     a trading mode (2.13): disabled, cancel-only, post-only,
+    │                             restarting (425), closed-only, banned; wait `.retry_after`
     └── CredentialsRequired       a method needs a wallet or API credentials it lacks
 
 `outcome_unknown` is the one flag a journal needs: True means "a write was sent and we cannot
@@ -20,17 +23,26 @@ tell whether the exchange applied it" (an order may be resting, a cancel may hav
 Never retry such a write blindly; look the order up by its hash first (DESIGN invariant 4).
 Reads are never outcome-unknown: retrying them is always safe.
 
+`partial` is set by the calls that split one request into several (`cancel_orders`,
+`post_many`): the merged result of the parts that completed before this error, so the caller
+records what did happen (None when nothing completed).
+
 No message built here contains a secret: errors carry the method, the path, the status and the
 exchange's own error text, and the transport scrubs any credential out of that text first.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from reconciler.model import TradingRestriction
+
 
 class ClobError(Exception):
     """Base of every error raised by the CLOB client."""
 
     outcome_unknown: bool = False
+    partial: Any = None
 
     def __init__(self, message: str, *, method: str = "", path: str = "") -> None:
         super().__init__(message)
@@ -77,11 +89,20 @@ class RateLimited(ClobError):
     """The exchange answered 429. Nothing was done; wait `retry_after` seconds and retry."""
 
     def __init__(
-        self, message: str, *, retry_after: float, method: str = "", path: str = ""
+        self,
+        message: str,
+        *,
+        retry_after: float,
+        method: str = "",
+        path: str = "",
+        stated: bool = True,
     ) -> None:
         super().__init__(message, method=method, path=path)
         self.status = 429
         self.retry_after = retry_after
+        # False when the answer named no Retry-After and `retry_after` is our default: 2.13
+        # sends one only for a batch within the burst, so its absence hints "split".
+        self.retry_after_stated = stated
 
 
 class ProtocolError(ClobError):
@@ -101,13 +122,25 @@ class ProtocolError(ClobError):
 class ExchangeRejected(ClobError):
     """The exchange refused the request (4xx). Do not retry unchanged; report it.
 
-    `message` is the exchange's own text from `{"error": ...}` (e.g. "not enough balance /
-    allowance", "invalid post-only order: order crosses book").
+    `message` quotes the exchange's own text from `{"error": ...}` (e.g. "not enough balance /
+    allowance", "invalid post-only order: order crosses book"); `payload` is the answer's parsed
+    body, scrubbed of the client's secrets (e.g. the `heartbeat_id` of a heartbeat refusal).
     """
 
-    def __init__(self, message: str, *, status: int, method: str = "", path: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        method: str = "",
+        path: str = "",
+        payload: Any = None,
+        exchange_text: str = "",
+    ) -> None:
         super().__init__(message, method=method, path=path)
         self.status = status
+        self.payload = payload
+        self.exchange_text = exchange_text  # the exchange's own words, scrubbed and shortened
 
 
 class AuthenticationFailed(ExchangeRejected):
@@ -128,3 +161,28 @@ class OrderVersionMismatch(ExchangeRejected):
 
 class CredentialsRequired(ClobError):
     """The method needs a wallet (L1) or API credentials (L2) that this client was not given."""
+
+
+class TradingRestricted(ExchangeRejected):
+    """The exchange is in a trading mode that refuses this request (clob-v2-wire.md 2.13).
+
+    A definite refusal: nothing was placed or cancelled, so `outcome_unknown` is False.
+    `restriction` says what is still allowed (`TradingRestriction.allows_cancels`, ...);
+    `retry_after` is the wait the exchange asked for, in seconds, or None when it named none
+    (a 425 restart: back off from 1-2 s, doubling).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        restriction: TradingRestriction,
+        retry_after: float | None,
+        status: int,
+        method: str = "",
+        path: str = "",
+        payload: Any = None,
+    ) -> None:
+        super().__init__(message, status=status, method=method, path=path, payload=payload)
+        self.restriction = TradingRestriction(restriction)
+        self.retry_after = retry_after

@@ -22,6 +22,7 @@ an exception message or a pickle.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -30,12 +31,12 @@ import coincurve
 
 from reconciler.clob import eip712
 from reconciler.clob.eip712 import ZERO32, ZERO_ADDRESS, keccak256, to_checksum_address
+from reconciler.clob.numbers import SECP256K1_N
 from reconciler.clob.profiles import Profile, domain_separator
 from reconciler.model import Side
 
-#: secp256k1 group order; signatures with s > n/2 are rejected (as OpenZeppelin's ECDSA does).
-_SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
-_HALF_N = _SECP256K1_N // 2
+# Signatures with s > n/2 are rejected (as OpenZeppelin's ECDSA does).
+_HALF_N = SECP256K1_N // 2
 
 
 class SignatureType(IntEnum):
@@ -131,6 +132,15 @@ class SignedOrder:
 # --- wallet -------------------------------------------------------------------------------------
 
 
+def random_private_key() -> str:
+    """A fresh random private key (0x + 64 hex digits), uniformly in [1, n): for throwaway
+    wallets (the paper exchange, tests). Never logged or stored by this module."""
+    while True:
+        candidate = secrets.randbits(256)
+        if 0 < candidate < SECP256K1_N:
+            return f"0x{candidate:064x}"
+
+
 def _parse_private_key(key: str) -> coincurve.PrivateKey:
     # Messages here must never include the key, not even a fragment of it.
     if not isinstance(key, str):
@@ -142,7 +152,7 @@ def _parse_private_key(key: str) -> coincurve.PrivateKey:
         secret = bytes.fromhex(text)
     except ValueError:
         raise ValueError("private key is not valid hex") from None
-    if not 0 < int.from_bytes(secret, "big") < _SECP256K1_N:
+    if not 0 < int.from_bytes(secret, "big") < SECP256K1_N:
         raise ValueError("private key is out of range for secp256k1")
     return coincurve.PrivateKey(secret)
 

@@ -1,22 +1,27 @@
 """HTTP to the CLOB: one request in, parsed JSON or one `ClobError` out.
 
 This is the single boundary where `requests` exceptions and status codes become the error tree of
-`reconciler.clob.errors`; nothing above it sees a `requests` type. It also keeps what the last
-response said about rate limits (`last_rate_limit`), so a caller can slow down before a 429.
+`reconciler.clob.errors`; nothing above it sees a `requests` type.
 
 Rules it enforces:
-- every request has a timeout; the session and the clock are injected (tests pass their own);
+- every request has ONE total deadline (`timeout` seconds for connect, headers and body
+  together: `deadline`), and a body larger than `max_body` bytes is cut off and refused;
+- redirects are never followed: the L2 headers (key, passphrase, signature) must not go to
+  another host, so a 3xx is a `ProtocolError` naming the status, and nothing is sent to its
+  Location;
 - the body is sent as the exact bytes the caller gives (the caller signed those bytes);
 - query strings are built by hand, unencoded, in the caller's order (the exchange and the SDK
   write `next_cursor=MA==` and `ids=a,b` literally);
 - JSON is parsed with `parse_float=Decimal`, so a number never becomes a float;
-- error text from the exchange is scrubbed of the credentials the client holds before it is put
-  in an exception, and headers are never logged.
+- error text from the exchange is scrubbed of the credentials the client holds BEFORE it is cut
+  to length (`redact`), and headers are never logged;
+- order and cancel requests are paced against the per-signer buckets (`ratelimit.Pacer`), and
+  every answer's rate-limit headers refresh the estimate;
+- 2.13's trading modes become `TradingRestricted` (a definite refusal), not "outcome unknown".
 """
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
 import time
@@ -28,30 +33,53 @@ from typing import Any
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
+from reconciler.clob import modes
+from reconciler.clob.deadline import BodyTooLarge, DeadlineAdapter, deadline, read_capped
 from reconciler.clob.errors import (
     AuthenticationFailed,
     ClobError,
     ExchangeRejected,
     NotFound,
     OrderVersionMismatch,
+    ProtocolError,
     RateLimited,
     ServerError,
+    TradingRestricted,
     TransportError,
 )
+from reconciler.clob.ratelimit import (
+    Pacer,
+    RateLimitState,
+    bucket_of,
+    parse_headers,
+    parse_retry_after,
+)
+from reconciler.clob.redact import Redactor, scrub_then_cut
 
 log = logging.getLogger(__name__)
+
+__all__ = ["RateLimitInfo", "Transport", "build_query", "parse_retry_after"]
 
 USER_AGENT = "reconciler/0.1"
 #: Used when a 429 carries no usable Retry-After header: wait at least this long.
 DEFAULT_RETRY_AFTER = 1.0
 #: Longest piece of an exchange error body quoted in an exception.
 MAX_ERROR_TEXT = 300
+#: The largest answer read (a page of 500 open orders is about 300 kB).
+DEFAULT_MAX_BODY = 16 * 1024 * 1024
 VERSION_MISMATCH_MARKERS = ("order_version_mismatch", "invalid order version")
+AUTH_ADVICE = (
+    "Check that the private key (PRIVATE_KEY or --private-key-file) is the wallet that owns the "
+    "API key, that --host and --chain-id are right and that this machine's clock is correct; "
+    "if API_KEY, SECRET and PASSPHRASE are set, unset them so reconciler derives the key from "
+    "the wallet, and run `reconciler keys list` to check that it is accepted."
+)
 
 
 @dataclass(frozen=True)
 class RateLimitInfo:
-    """What the last response said about rate limits (any X-RateLimit-*/RateLimit-*/Retry-After)."""
+    """The rate-limit headers of the last response that carried any (Cloudflare's
+    X-RateLimit-*/RateLimit-*, the exchange's Poly-RateLimit-*, Retry-After)."""
 
     observed_at: float
     status: int
@@ -72,27 +100,19 @@ def build_query(pairs: Iterable[tuple[str, object]]) -> str:
     return "&".join(parts)
 
 
-def parse_retry_after(value: str | None, *, now: float) -> float | None:
-    """Seconds to wait from a Retry-After header (delta seconds or an HTTP date), or None."""
-    if not value:
-        return None
-    text = value.strip()
-    try:
-        return max(0.0, float(text))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now)
-
-
 def _int_or_none(value: str | None) -> int | None:
     try:
         return int(value) if value is not None else None
     except ValueError:
         return None
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    reason: str
+    headers: Mapping[str, str]
+    content: bytes
 
 
 class Transport:
@@ -105,21 +125,28 @@ class Transport:
         session: requests.Session | None,
         timeout: float,
         clock: Callable[[], float],
+        sleep: Callable[[float], None] = time.sleep,
+        max_body: int = DEFAULT_MAX_BODY,
+        pacing: bool = True,
     ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be positive: a request without one can hang forever")
+        if max_body < 1:
+            raise ValueError("max_body must be at least 1 byte")
         self.host = host.rstrip("/")
         self.session = session if session is not None else requests.Session()
+        self.session.mount(self.host + "/", DeadlineAdapter())
         self.timeout = timeout
+        self.max_body = max_body
         self.clock = clock
+        self.pacer = Pacer(clock=clock, sleep=sleep, enabled=pacing)
         self.last_rate_limit: RateLimitInfo | None = None
-        # Strings that must never appear in an exception (the API secret and passphrase).
-        self._redact: tuple[str, ...] = ()
+        # The API secret and passphrase: never in an exception (see `redact` for the rule).
+        self.redactor = Redactor()
 
-    def add_redactions(self, secrets: Iterable[str]) -> None:
-        """Strings to replace by "[redacted]" in any error text (longest first)."""
-        merged = set(self._redact) | {s for s in secrets if s}
-        self._redact = tuple(sorted(merged, key=len, reverse=True))
+    def add_redactions(self, secrets: Iterable[str]) -> int:
+        """Secrets to scrub from any error text; returns how many were too short to use."""
+        return self.redactor.add(secrets)
 
     def send(
         self,
@@ -129,8 +156,14 @@ class Transport:
         query: str = "",
         body: bytes | None = None,
         headers: Mapping[str, str] | None = None,
+        cost: int = 1,
     ) -> Any:
-        """Send one request; return the parsed JSON body (None when empty, text when not JSON)."""
+        """Send one request; return the parsed JSON body (None when empty, text when not JSON).
+
+        `cost` is what an order or cancel request takes from its bucket (2.13)."""
+        bucket = bucket_of(method, path)
+        if bucket is not None:
+            self.pacer.acquire(bucket, cost)
         url = f"{self.host}{path}?{query}" if query else f"{self.host}{path}"
         all_headers = {
             "User-Agent": USER_AGENT,
@@ -140,19 +173,51 @@ class Transport:
         }
         write = method != "GET"
         started = time.perf_counter()
+        answer = self._exchange(method, path, url, body, all_headers, write=write)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        log.debug("%s %s -> %s in %.1f ms", method, path, answer.status, elapsed_ms)
+        self._record_rate_limit(answer, bucket)
+        if 200 <= answer.status < 300:
+            return _parse_body(answer.content)
+        raise self._status_error(answer, method=method, path=path, write=write)
+
+    def _exchange(
+        self,
+        method: str,
+        path: str,
+        url: str,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        *,
+        write: bool,
+    ) -> _Answer:
         try:
-            response = self.session.request(
-                method, url, data=body, headers=all_headers, timeout=self.timeout
-            )
-            content = response.content  # read fully here: a reset mid-body is a transport error
+            with deadline(self.timeout):
+                response = self.session.request(
+                    method,
+                    url,
+                    data=body,
+                    headers=dict(headers),
+                    timeout=self.timeout,
+                    allow_redirects=False,
+                    stream=True,
+                )
+                try:
+                    content = read_capped(response, self.max_body)
+                finally:
+                    response.close()
+        except BodyTooLarge as exc:
+            raise ProtocolError(
+                f"{method} {path}: the answer is larger than {exc.limit} bytes; refused unread"
+                + (". The write may have been applied: look it up before sending again" if write
+                   else ""),
+                method=method,
+                path=path,
+                outcome_unknown=write,
+            ) from None
         except requests.RequestException as exc:
             raise self._transport_error(exc, method=method, path=path, write=write) from None
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        log.debug("%s %s -> %s in %.1f ms", method, path, response.status_code, elapsed_ms)
-        self._record_rate_limit(response)
-        if 200 <= response.status_code < 300:
-            return _parse_body(content)
-        raise self._status_error(response, content, method=method, path=path, write=write)
+        return _Answer(response.status_code, response.reason or "", response.headers, content)
 
     # --- error mapping ------------------------------------------------------------------------
 
@@ -172,27 +237,41 @@ class Transport:
         else:
             advice = "Nothing was changed; the read can be retried."
         return TransportError(
-            f"{method} {path}: no answer from the exchange ({kind}). {advice}",
+            f"{method} {path}: no answer from the exchange within {self.timeout:g} s ({kind}). "
+            f"{advice}",
             method=method,
             path=path,
             outcome_unknown=unknown,
         )
 
-    def _status_error(
-        self, response: requests.Response, content: bytes, *, method: str, path: str, write: bool
-    ) -> ClobError:
-        status = response.status_code
-        text = self._scrub(_error_text(content) or response.reason or "")
+    def _status_error(self, answer: _Answer, *, method: str, path: str, write: bool) -> ClobError:
+        status = answer.status
         where = f"{method} {path}"
+        if 300 <= status < 400:
+            return ProtocolError(
+                f"{where}: the exchange answered a redirect ({status}); redirects are never "
+                "followed, so nothing was sent to its Location. Check --host."
+                + (" The write may have been applied: look it up." if write else ""),
+                method=method,
+                path=path,
+                outcome_unknown=write,
+            )
+        scrubbed = self.redactor.scrub(answer.content.decode("utf-8", errors="replace"))
+        payload = _parse_text(scrubbed)
+        text = scrub_then_cut(self.redactor, _error_text(payload) or answer.reason, MAX_ERROR_TEXT)
+        restriction = modes.classify(status, payload)
+        if restriction is not None:
+            return self._restricted(restriction, answer, payload, text, method=method, path=path)
         if status == 429:
-            wait = parse_retry_after(response.headers.get("Retry-After"), now=self.clock())
-            wait = DEFAULT_RETRY_AFTER if wait is None else wait
+            stated = parse_retry_after(answer.headers.get("Retry-After"), now=self.clock())
+            wait = DEFAULT_RETRY_AFTER if stated is None else stated
             return RateLimited(
                 f"{where}: rate limited by the exchange ({text}); nothing was done. "
                 f"Wait {wait:g} s before sending again.",
                 retry_after=wait,
                 method=method,
                 path=path,
+                stated=stated is not None,
             )
         if status >= 500:
             advice = (
@@ -207,52 +286,93 @@ class Transport:
                 path=path,
                 outcome_unknown=write,
             )
-        return _rejection(status, text, method=method, path=path)
+        return _rejection(status, text, payload, method=method, path=path)
 
-    def _record_rate_limit(self, response: requests.Response) -> None:
+    def _restricted(
+        self,
+        restriction: modes.TradingRestriction,
+        answer: _Answer,
+        payload: Any,
+        text: str,
+        *,
+        method: str,
+        path: str,
+    ) -> TradingRestricted:
+        waits = [
+            w
+            for w in (
+                parse_retry_after(answer.headers.get("Retry-After"), now=self.clock()),
+                modes.body_retry_after(payload),
+            )
+            if w is not None
+        ]
+        retry_after = max(waits) if waits else None
+        when = f" Retry after {retry_after:g} s." if retry_after is not None else ""
+        return TradingRestricted(
+            f"{method} {path}: the exchange refuses this now ({restriction.value}, "
+            f"{answer.status}: {text}); nothing was done.{when}",
+            restriction=restriction,
+            retry_after=retry_after,
+            status=answer.status,
+            method=method,
+            path=path,
+            payload=payload,
+        )
+
+    def _record_rate_limit(self, answer: _Answer, bucket: Any) -> None:
+        now = self.clock()
+        state: RateLimitState | None = parse_headers(
+            answer.headers, status=answer.status, bucket=bucket, now=now
+        )
+        if state is not None:
+            self.pacer.observe(state)
         wanted = {
             name: value
-            for name, value in response.headers.items()
-            if name.lower().startswith(("x-ratelimit", "ratelimit"))
+            for name, value in answer.headers.items()
+            if name.lower().startswith(("x-ratelimit", "ratelimit", "poly-ratelimit"))
             or name.lower() == "retry-after"
         }
-        if not wanted and response.status_code != 429:
+        if not wanted and answer.status != 429:
             return
         lower = {name.lower(): value for name, value in wanted.items()}
         self.last_rate_limit = RateLimitInfo(
-            observed_at=self.clock(),
-            status=response.status_code,
+            observed_at=now,
+            status=answer.status,
             headers=wanted,
             limit=_int_or_none(lower.get("x-ratelimit-limit", lower.get("ratelimit-limit"))),
             remaining=_int_or_none(
-                lower.get("x-ratelimit-remaining", lower.get("ratelimit-remaining"))
+                lower.get(
+                    "x-ratelimit-remaining",
+                    lower.get("ratelimit-remaining", lower.get("poly-ratelimit-remaining")),
+                )
             ),
-            reset=lower.get("x-ratelimit-reset", lower.get("ratelimit-reset")),
-            retry_after=parse_retry_after(lower.get("retry-after"), now=self.clock()),
+            reset=lower.get(
+                "x-ratelimit-reset", lower.get("ratelimit-reset", lower.get("poly-ratelimit-reset"))
+            ),
+            retry_after=parse_retry_after(lower.get("retry-after"), now=now),
         )
 
-    def _scrub(self, text: str) -> str:
-        for secret in self._redact:
-            text = text.replace(secret, "[redacted]")
-        return text
 
-
-def _rejection(status: int, text: str, *, method: str, path: str) -> ExchangeRejected:
+def _rejection(
+    status: int, text: str, payload: Any, *, method: str, path: str
+) -> ExchangeRejected:
     where = f"{method} {path}"
     if status in (401, 403):
         return AuthenticationFailed(
-            f"{where}: authentication refused ({status}: {text}). Check the API key, secret and "
-            "passphrase (re-derive them with create_or_derive_api_key), the wallet and the clock.",
+            f"{where}: authentication refused ({status}: {text}). {AUTH_ADVICE}",
             status=status,
             method=method,
             path=path,
+            payload=payload,
+            exchange_text=text,
         )
     if status == 404:
         return NotFound(
-            f"{where}: not found ({text}). Check the id or token, and that the host is a CLOB.",
+            f"{where}: not found ({text}). Check the id or token, and that --host is a CLOB.",
             status=status,
             method=method,
             path=path,
+            payload=payload,
         )
     if any(marker in text for marker in VERSION_MISMATCH_MARKERS):
         return OrderVersionMismatch(
@@ -261,12 +381,14 @@ def _rejection(status: int, text: str, *, method: str, path: str) -> ExchangeRej
             status=status,
             method=method,
             path=path,
+            payload=payload,
         )
     return ExchangeRejected(
         f"{where}: rejected by the exchange ({status}): {text}. Not retried: change the request.",
         status=status,
         method=method,
         path=path,
+        payload=payload,
     )
 
 
@@ -289,16 +411,22 @@ def _parse_body(content: bytes) -> Any:
         return content.decode("utf-8", errors="replace")
 
 
-def _error_text(content: bytes) -> str:
-    """The exchange's message: `{"error": ...}` when present, else the body text, shortened."""
-    parsed = _parse_body(content)
-    if isinstance(parsed, dict) and "error" in parsed:
-        error = parsed["error"]
-        text = error if isinstance(error, str) else json.dumps(error, default=str)
-    elif parsed is None:
-        text = ""
-    elif isinstance(parsed, str):
-        text = parsed
-    else:
-        text = json.dumps(parsed, default=str)
-    return text[:MAX_ERROR_TEXT]
+def _parse_text(text: str) -> Any:
+    if not text.strip():
+        return None
+    try:
+        return json.loads(text, parse_float=Decimal)
+    except ValueError:
+        return text
+
+
+def _error_text(parsed: Any) -> str:
+    """The exchange's message: `{"error": ...}` (or `error_msg`) when present, else the body."""
+    if isinstance(parsed, dict) and ("error" in parsed or "error_msg" in parsed):
+        error = parsed.get("error", parsed.get("error_msg"))
+        return error if isinstance(error, str) else json.dumps(error, default=str)
+    if parsed is None:
+        return ""
+    if isinstance(parsed, str):
+        return parsed
+    return json.dumps(parsed, default=str)

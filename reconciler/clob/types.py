@@ -7,24 +7,58 @@ guessing: a garbled open-orders page must abort a tick, never read as fewer orde
 
 Open orders are returned as `model.OpenOrder`, the type the planner consumes; `OrderDetails`
 (GET /data/order/{id}) is an `OpenOrder` with the extra fields that endpoint carries.
+
+What is checked before anything may act on an answer (DESIGN invariant 9): sizes and prices are
+finite non-negative decimals (prices at most 1), `size_matched` <= `original_size`, the side is
+BUY or SELL, an order id is a 32-byte hash (0x + 64 hex, kept in lower case), statuses are from
+the reference's sets (`statuses`), and required fields are present. The callers check what
+depends on the question (the token or id asked for).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from reconciler.clob.errors import ProtocolError
+from reconciler.clob.modes import restriction_in_text
+from reconciler.clob.notifications import Notification as Notification
+from reconciler.clob.notifications import parse_notification as parse_notification
+from reconciler.clob.parsing import END_CURSOR as END_CURSOR
+from reconciler.clob.parsing import INITIAL_CURSOR as INITIAL_CURSOR
+from reconciler.clob.parsing import (
+    is_end_cursor,
+    optional_decimal,
+    optional_order_hash,
+    order_hash,
+    require_dict,
+    require_key,
+    require_list,
+    strings,
+    to_int,
+    to_price,
+    to_side,
+    to_size,
+)
+from reconciler.clob.parsing import opt_str as _str
+from reconciler.clob.parsing import order_id_key as order_id_key
+from reconciler.clob.parsing import to_decimal as to_decimal
 from reconciler.clob.signing import SignedOrder
-from reconciler.model import OpenOrder, OrderType, Side
+from reconciler.clob.statuses import (
+    ExchangeOrderStatus,
+    TradeStatus,
+    order_status,
+    place_status,
+    trade_status,
+)
+from reconciler.model import OpenOrder, OrderType, Side, TradingRestriction
 
 T = TypeVar("T")
 
-INITIAL_CURSOR = "MA=="
-END_CURSOR = "LTE="
+# `order_id_key`, `require_dict`, `to_int` ... are re-exported from `parsing` for older imports.
 
 
 class AssetType(StrEnum):
@@ -48,12 +82,17 @@ class OrderResult:
 
     success: bool
     error_msg: str
-    order_id: str
-    status: str  # live | matched | delayed | unmatched | "" on failure
+    order_id: str  # an order hash, or "" on a refused entry
+    status: str  # normalised to lower case: live | matched | delayed | unmatched | "" on failure
     making_amount: Decimal | None = None  # human units, None when nothing filled
     taking_amount: Decimal | None = None
     trade_ids: tuple[str, ...] = ()
-    transaction_hashes: tuple[str, ...] = ()
+    transaction_hashes: tuple[str, ...] = ()  # absent since 2026-07-24 for FAK/FOK (2.8)
+    restriction: TradingRestriction | None = None  # e.g. the post-only batch-entry refusal
+
+    @property
+    def order_status(self) -> ExchangeOrderStatus | None:
+        return ExchangeOrderStatus(self.status.upper()) if self.status else None
 
     @property
     def ok(self) -> bool:
@@ -73,8 +112,9 @@ class CancelResult:
 class OrderDetails(OpenOrder):
     """One order from GET /data/order/{id}, in any state (LIVE, MATCHED, CANCELED ...)."""
 
-    associate_trades: tuple[str, ...] = ()
+    associate_trades: tuple[str, ...] = ()  # deprecated from 2026-12-14: may be empty (2.9)
     outcome: str = ""
+    status_reason: str = ""  # the <REASON> of CANCELED_<REASON>, e.g. EXPIRED_ORDER
 
 
 @dataclass(frozen=True)
@@ -131,7 +171,7 @@ class Trade:
     side: Side
     size: Decimal
     price: Decimal
-    status: str  # MATCHED, MINED, CONFIRMED, RETRYING, FAILED
+    status: TradeStatus
     match_time: int
     owner: str = ""
     maker_address: str = ""
@@ -142,6 +182,7 @@ class Trade:
     fee_rate_bps: int = 0
     last_update: int = 0
     maker_orders: tuple[MakerOrder, ...] = ()
+    error: str = ""  # err_msg: why settlement failed or is retrying
 
 
 @dataclass(frozen=True)
@@ -155,7 +196,7 @@ class Page(Generic[T]):
 
     @property
     def is_last(self) -> bool:
-        return self.next_cursor == END_CURSOR
+        return is_end_cursor(self.next_cursor)
 
 
 @dataclass(frozen=True)
@@ -171,84 +212,9 @@ class BalanceAllowance:
 
 
 @dataclass(frozen=True)
-class Notification:
-    id: str
-    type: int  # 1 order cancelled, 2 order filled, 4 market resolved
-    owner: str
-    payload: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class HeartbeatResult:
     heartbeat_id: str
     status: str = ""
-
-
-# --- parsing helpers -------------------------------------------------------------------------
-
-
-def require_dict(data: Any, what: str) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise ProtocolError(f"expected a JSON object for {what}, got {type(data).__name__}")
-    return data
-
-
-def require_list(data: Any, what: str) -> list[Any]:
-    if not isinstance(data, list):
-        raise ProtocolError(f"expected a JSON array for {what}, got {type(data).__name__}")
-    return data
-
-
-def to_decimal(value: Any, what: str) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-        raise ProtocolError(f"{what}: expected a decimal, got {value!r}")
-    try:
-        result = Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
-    except InvalidOperation:
-        raise ProtocolError(f"{what}: not a decimal: {value!r}") from None
-    if not result.is_finite():
-        raise ProtocolError(f"{what}: not a finite decimal: {value!r}")
-    return result
-
-
-def optional_decimal(value: Any, what: str) -> Decimal | None:
-    return None if value is None or value == "" else to_decimal(value, what)
-
-
-def to_int(value: Any, what: str, *, default: int | None = None) -> int:
-    if (value is None or value == "") and default is not None:
-        return default
-    number = to_decimal(value, what)
-    if number != number.to_integral_value():
-        raise ProtocolError(f"{what}: expected an integer, got {value!r}")
-    return int(number)
-
-
-def to_side(value: Any, what: str) -> Side:
-    try:
-        return Side(str(value).upper())
-    except ValueError:
-        raise ProtocolError(f"{what}: expected BUY or SELL, got {value!r}") from None
-
-
-def _str(data: Mapping[str, Any], key: str, default: str = "") -> str:
-    value = data.get(key, default)
-    return default if value is None else str(value)
-
-
-def _strings(value: Any) -> tuple[str, ...]:
-    return tuple(str(v) for v in value) if isinstance(value, list) else ()
-
-
-def order_id_key(value: Any) -> str:
-    """An order id in the one form we compare: order ids are 0x hex hashes, and hex is not
-    case-sensitive, so an exchange that answered in upper case must not look like a stranger."""
-    text = "" if value is None else str(value).strip()
-    return text.lower() if text[:2] in ("0x", "0X") else text
-
-
-def _order_id(data: Mapping[str, Any], key: str) -> str:
-    return order_id_key(data.get(key))
 
 
 # --- parsers ---------------------------------------------------------------------------------
@@ -256,15 +222,21 @@ def _order_id(data: Mapping[str, Any], key: str) -> str:
 
 def parse_order_result(data: Any) -> OrderResult:
     item = require_dict(data, "an order post result")
+    error_msg = _str(item, "errorMsg") or _str(item, "error")
+    status = place_status(item.get("status"))
+    success = item.get("success", False)
+    if not isinstance(success, bool):
+        raise ProtocolError(f"an order post result: success must be true or false: {success!r}")
     return OrderResult(
-        success=bool(item.get("success", False)),
-        error_msg=_str(item, "errorMsg") or _str(item, "error"),
-        order_id=_order_id(item, "orderID"),
-        status=_str(item, "status"),
+        success=success,
+        error_msg=error_msg,
+        order_id=optional_order_hash(item.get("orderID"), "orderID"),
+        status=status.value.lower() if status is not None else "",
         making_amount=optional_decimal(item.get("makingAmount"), "makingAmount"),
         taking_amount=optional_decimal(item.get("takingAmount"), "takingAmount"),
-        trade_ids=_strings(item.get("tradeIDs", item.get("tradeIds"))),
-        transaction_hashes=_strings(item.get("transactionsHashes", item.get("transactionHashes"))),
+        trade_ids=strings(item.get("tradeIDs", item.get("tradeIds"))),
+        transaction_hashes=strings(item.get("transactionsHashes", item.get("transactionHashes"))),
+        restriction=restriction_in_text(error_msg) if error_msg else None,
     )
 
 
@@ -273,57 +245,71 @@ def parse_cancel_result(data: Any) -> CancelResult:
         return CancelResult()
     item = require_dict(data, "a cancel result")
     not_canceled = item.get("not_canceled", item.get("notCanceled")) or {}
+    canceled = require_list(item.get("canceled") or [], "canceled")
     return CancelResult(
-        canceled=tuple(order_id_key(v) for v in _strings(item.get("canceled") or [])),
+        canceled=tuple(order_hash(v, "a canceled id") for v in canceled),
         not_canceled={
-            order_id_key(k): str(v)
+            order_hash(k, "a not_canceled id"): str(v)
             for k, v in require_dict(not_canceled, "not_canceled").items()
         },
     )
 
 
-def _order_type(item: Mapping[str, Any]) -> OrderType:
+def _order_type(item: Mapping[str, Any], where: str) -> OrderType:
     raw = item.get("order_type", item.get("type"))
     if raw in (None, ""):
         return OrderType.GTC
     try:
-        return OrderType(str(raw).upper())
+        return OrderType(str(raw).strip().upper())
     except ValueError:
-        raise ProtocolError(f"order {item.get('id')!r}: unknown order_type {raw!r}") from None
+        raise ProtocolError(f"{where}: unknown order_type {raw!r}") from None
 
 
-def _open_order_fields(item: Mapping[str, Any]) -> dict[str, Any]:
-    order_id = _order_id(item, "id")
-    if not order_id:
-        raise ProtocolError("an order without an id")
+def _open_order_fields(item: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    order_id = order_hash(item.get("id"), "an order's id")
     where = f"order {order_id}"
-    return {
+    original = to_size(require_key(item, "original_size", where), f"{where} original_size")
+    matched = to_size(require_key(item, "size_matched", where), f"{where} size_matched")
+    if matched > original:
+        raise ProtocolError(
+            f"{where}: size_matched {matched} is above original_size {original}; not acting "
+            "on an order that filled more than its size"
+        )
+    token_id = _str(item, "asset_id").strip()
+    if not token_id:
+        raise ProtocolError(f"{where}: the answer has no 'asset_id'")
+    status, reason = order_status(require_key(item, "status", where), f"{where} status")
+    fields = {
         "order_id": order_id,
-        "token_id": _str(item, "asset_id"),
+        "token_id": token_id,
         "side": to_side(item.get("side"), f"{where} side"),
-        "price": to_decimal(item.get("price"), f"{where} price"),
-        "original_size": to_decimal(item.get("original_size"), f"{where} original_size"),
-        "size_matched": to_decimal(item.get("size_matched", "0"), f"{where} size_matched"),
+        "price": to_price(require_key(item, "price", where), f"{where} price"),
+        "original_size": original,
+        "size_matched": matched,
         "created_at": to_int(item.get("created_at"), f"{where} created_at", default=0),
-        "order_type": _order_type(item),
+        "order_type": _order_type(item, where),
         "expiration": to_int(item.get("expiration"), f"{where} expiration", default=0),
-        "status": _str(item, "status", "LIVE").upper(),
+        "status": status,
         "owner": _str(item, "owner"),
         "maker_address": _str(item, "maker_address"),
         "market": _str(item, "market"),
     }
+    return fields, reason
 
 
 def parse_open_order(data: Any) -> OpenOrder:
-    return OpenOrder(**_open_order_fields(require_dict(data, "an open order")))
+    fields, _reason = _open_order_fields(require_dict(data, "an open order"))
+    return OpenOrder(**fields)
 
 
 def parse_order_details(data: Any) -> OrderDetails:
     item = require_dict(data, "an order")
+    fields, reason = _open_order_fields(item)
     return OrderDetails(
-        **_open_order_fields(item),
-        associate_trades=_strings(item.get("associate_trades")),
+        **fields,
+        associate_trades=strings(item.get("associate_trades")),
         outcome=_str(item, "outcome"),
+        status_reason=reason,
     )
 
 
@@ -331,8 +317,8 @@ def parse_levels(data: Any, what: str) -> tuple[BookLevel, ...]:
     levels = require_list(data or [], what)
     return tuple(
         BookLevel(
-            price=to_decimal(require_dict(level, what).get("price"), f"{what} price"),
-            size=to_decimal(level.get("size"), f"{what} size"),
+            price=to_price(require_dict(level, what).get("price"), f"{what} price"),
+            size=to_size(level.get("size"), f"{what} size"),
         )
         for level in levels
     )
@@ -346,8 +332,8 @@ def parse_order_book(data: Any) -> OrderBook:
         timestamp=to_int(item.get("timestamp"), "book timestamp", default=0),
         bids=parse_levels(item.get("bids"), "bids"),
         asks=parse_levels(item.get("asks"), "asks"),
-        min_order_size=to_decimal(item.get("min_order_size", "0"), "min_order_size"),
-        tick_size=to_decimal(item.get("tick_size"), "tick_size"),
+        min_order_size=to_size(item.get("min_order_size", "0"), "min_order_size"),
+        tick_size=to_size(item.get("tick_size"), "tick_size"),
         neg_risk=bool(item.get("neg_risk", False)),
         last_trade_price=optional_decimal(item.get("last_trade_price"), "last_trade_price"),
         hash=_str(item, "hash"),
@@ -358,11 +344,11 @@ def _parse_maker_order(data: Any) -> MakerOrder:
     item = require_dict(data, "a maker order")
     side = item.get("side")
     return MakerOrder(
-        order_id=_order_id(item, "order_id"),
+        order_id=order_hash(item.get("order_id"), "a maker order's order_id"),
         owner=_str(item, "owner"),
         maker_address=_str(item, "maker_address"),
-        matched_amount=to_decimal(item.get("matched_amount", "0"), "matched_amount"),
-        price=to_decimal(item.get("price", "0"), "maker price"),
+        matched_amount=to_size(item.get("matched_amount", "0"), "matched_amount"),
+        price=to_price(item.get("price", "0"), "maker price"),
         asset_id=_str(item, "asset_id"),
         side=to_side(side, "maker side") if side else None,
         outcome=_str(item, "outcome"),
@@ -372,17 +358,19 @@ def _parse_maker_order(data: Any) -> MakerOrder:
 
 def parse_trade(data: Any) -> Trade:
     item = require_dict(data, "a trade")
-    trade_id = _str(item, "id")
+    trade_id = _str(item, "id").strip()
+    if not trade_id:
+        raise ProtocolError("a trade without an id")
     where = f"trade {trade_id}"
     return Trade(
         id=trade_id,
-        taker_order_id=_order_id(item, "taker_order_id"),
+        taker_order_id=optional_order_hash(item.get("taker_order_id"), f"{where} taker_order_id"),
         market=_str(item, "market"),
         asset_id=_str(item, "asset_id"),
         side=to_side(item.get("side"), f"{where} side"),
-        size=to_decimal(item.get("size"), f"{where} size"),
-        price=to_decimal(item.get("price"), f"{where} price"),
-        status=_str(item, "status").upper(),
+        size=to_size(require_key(item, "size", where), f"{where} size"),
+        price=to_price(require_key(item, "price", where), f"{where} price"),
+        status=trade_status(require_key(item, "status", where), f"{where} status"),
         match_time=to_int(item.get("match_time"), f"{where} match_time", default=0),
         owner=_str(item, "owner"),
         maker_address=_str(item, "maker_address"),
@@ -392,21 +380,28 @@ def parse_trade(data: Any) -> Trade:
         bucket_index=to_int(item.get("bucket_index"), f"{where} bucket_index", default=0),
         fee_rate_bps=to_int(item.get("fee_rate_bps"), f"{where} fee_rate_bps", default=0),
         last_update=to_int(item.get("last_update"), f"{where} last_update", default=0),
-        maker_orders=tuple(_parse_maker_order(m) for m in item.get("maker_orders") or []),
+        maker_orders=tuple(
+            _parse_maker_order(m) for m in require_list(item.get("maker_orders") or [], where)
+        ),
+        error=_str(item, "err_msg"),
     )
 
 
 def parse_page_envelope(data: Any, what: str) -> tuple[list[Any], str, int | None, int | None]:
-    """(data, next_cursor, limit, count) of a paginated answer; a missing cursor is an error."""
+    """(data, next_cursor, limit, count) of a paginated answer. The cursor comes back as
+    `END_CURSOR` when the page says it is the last (`LTE=`, `""` or no cursor: 2.9); `data`
+    itself must be there, or completeness is unknown."""
     item = require_dict(data, what)
+    if "data" not in item:
+        raise ProtocolError(f"{what}: the page has no 'data', so completeness is unknown")
     cursor = item.get("next_cursor")
-    if not isinstance(cursor, str) or not cursor:
-        raise ProtocolError(f"{what}: the page has no next_cursor, so completeness is unknown")
+    if cursor is not None and not isinstance(cursor, str):
+        raise ProtocolError(f"{what}: next_cursor is not a string: {cursor!r}")
     limit = item.get("limit")
     count = item.get("count")
     return (
         require_list(item.get("data") or [], f"{what} data"),
-        cursor,
+        END_CURSOR if is_end_cursor(cursor) else str(cursor),
         None if limit is None else to_int(limit, "limit"),
         None if count is None else to_int(count, "count"),
     )
@@ -417,21 +412,13 @@ def parse_balance_allowance(data: Any) -> BalanceAllowance:
     allowances = item.get("allowances")
     if allowances is None and "allowance" in item:  # older single-spender shape
         allowances = {"": item["allowance"]}
+    balance = to_int(item.get("balance"), "balance")
+    if balance < 0:
+        raise ProtocolError(f"balance: must not be negative, got {balance}")
     return BalanceAllowance(
-        balance=to_int(item.get("balance"), "balance"),
+        balance=balance,
         allowances={
             str(k): to_int(v, f"allowance {k}")
             for k, v in require_dict(allowances or {}, "allowances").items()
         },
-    )
-
-
-def parse_notification(data: Any) -> Notification:
-    item = require_dict(data, "a notification")
-    payload = item.get("payload") or {}
-    return Notification(
-        id=_str(item, "id"),
-        type=to_int(item.get("type"), "notification type"),
-        owner=_str(item, "owner"),
-        payload=require_dict(payload, "notification payload"),
     )
