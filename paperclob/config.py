@@ -115,6 +115,8 @@ class PaperConfig:
         if not 0 <= self.fail_5xx_rate <= 1:
             raise ValueError("fail_5xx_rate must be between 0 and 1")
         if self.rate_limit_mode not in ("enforce", "warn", "off"):
-            raise ValueError(f"rate_limit_mode must be enforce, warn or off, not {self.rate_limit_mode!r}")
+            raise ValueError(
+                f"rate_limit_mode must be enforce, warn or off, not {self.rate_limit_mode!r}"
+            )
         if self.settle_delay_s < 0:
             raise ValueError("settle_delay_s must not be negative")

@@ -128,7 +128,9 @@ class Exchange:
 
     # --- orders ---------------------------------------------------------------------------
 
-    def place(self, caller: ApiKey, entry: Entry | Any, *, position: int | None = None) -> Execution:
+    def place(
+        self, caller: ApiKey, entry: Entry | Any, *, position: int | None = None
+    ) -> Execution:
         """Verify and submit one order entry, parsed or raw (raises OrderRejected with the
         exchange's text); the route has already checked the trading mode and charged the bucket."""
         if not isinstance(entry, Entry):
