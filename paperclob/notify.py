@@ -154,7 +154,7 @@ def default_payload(kind: int, *, address: str, seed: str) -> dict[str, Any]:
             "proxyWallet": address,
             "amount": "10",
             "positionId": "1",
-            "conditionId": condition,
+            "conditionId": "0x03" + condition[6:],  # a Protocol-V2 combo condition id
             "outcomeIndex": 0,
             "legs": 2,
             "txnHash": tx,

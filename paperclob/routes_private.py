@@ -38,7 +38,8 @@ def get_api_keys(exchange: Exchange, request: Request, caller: ApiKey) -> Respon
 @private("DELETE", "/auth/api-key")
 def delete_api_key(exchange: Exchange, request: Request, caller: ApiKey) -> Response:
     exchange.keys.delete(caller.api_key)
-    return Response(raw=b"")
+    # The body is not in the reference; the unified SDK accepts only the JSON string "OK".
+    return Response("OK")
 
 
 @private("GET", "/auth/ban-status/closed-only")
