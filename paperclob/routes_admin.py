@@ -253,6 +253,7 @@ def admin_notify(exchange: Exchange, request: Request) -> Response:
     overrides = body.get("payload") or {}
     if not isinstance(overrides, dict):
         raise errors.ApiError(400, "payload must be an object")
+    _payload(exchange, int(kind), body, address)  # refuse what cannot be built, even unsent
     recipients = [address] if address else exchange.keys.addresses()
     sent = []
     for recipient in recipients:

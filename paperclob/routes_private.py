@@ -119,7 +119,9 @@ def drop_notifications(exchange: Exchange, request: Request, caller: ApiKey) -> 
 @private("POST", "/v1/heartbeats")
 def post_heartbeat(exchange: Exchange, request: Request, caller: ApiKey) -> Response:
     body = request.json()
-    given = body.get("heartbeat_id") if isinstance(body, dict) else None
+    if body is not None and not isinstance(body, dict):
+        raise errors.ApiError(400, errors.INVALID_PAYLOAD)
+    given = (body or {}).get("heartbeat_id")
     given = "" if given is None else given  # py-clob-client 0.34 sends null the first time
     if not isinstance(given, str):
         raise errors.ApiError(400, errors.INVALID_PAYLOAD)
