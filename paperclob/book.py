@@ -19,19 +19,22 @@ MATCHED = "MATCHED"
 CANCELED = "CANCELED"
 
 
-#: Every fill is a whole number of these share units (0.01 share). Limit orders and market sells
-#: are sized in 0.01 shares already (the exchange's precision rules), and a market buy spends its
-#: pUSD in these steps, so every order's remaining size stays a multiple of it and, with prices of
-#: at most 4 decimals (the finest tick), `shares x price` is always a whole number of pUSD units.
-SHARE_LOT = 10_000
-
-
 def cost_units(shares: int, price: Decimal) -> int:
-    """Collateral units for `shares` units at `price`; exact by construction of the lots."""
-    cost = shares * price
-    if cost != cost.to_integral_value():
-        raise ArithmeticError(f"inexact cost {cost} for {shares} units at {price}")
-    return int(cost)
+    """Collateral units that `shares` share units cost at `price`, rounded down to the unit.
+
+    Fills are in 6-decimal units (1 unit = 0.000001 share or pUSD), as the exchange's own
+    answers show (`"takingAmount": "8.19672", "makingAmount": "4.999999"`, clob-v1-wire.md 6.3).
+    On chain the side derived from the order's ratio is rounded down; the same integer leaves
+    the buyer and reaches the seller, so money is conserved to the unit.
+    """
+    numerator, denominator = price.as_integer_ratio()
+    return shares * numerator // denominator
+
+
+def shares_for(collateral: int, price: Decimal) -> int:
+    """The most share units `collateral` units buy at `price` (rounded down)."""
+    numerator, denominator = price.as_integer_ratio()
+    return collateral * denominator // numerator
 
 
 @dataclass(eq=False)
@@ -60,6 +63,7 @@ class Order:
     status: str = LIVE
     reserved: int = 0  # collateral (bid) or share (ask) units held back while it rests
     trade_ids: list[str] = field(default_factory=list)
+    cancel_reason: str = ""  # why it left the book unfilled (in-process inspection only)
 
     @property
     def remaining(self) -> int:

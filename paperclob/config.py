@@ -34,6 +34,45 @@ class RateLimit:
         return limit
 
 
+@dataclass
+class WireForms:
+    """Where the sources disagree on a form (clob-v2-wire.md 5), which one the exchange sends.
+
+    Each default is the form the reference reports as seen live, or the one both official SDKs
+    expect where nothing was seen live. Changeable while running by `POST /_admin/wire`.
+    """
+
+    heartbeat_error_key: str = "error_msg"  # "error_msg" (both SDKs) | "error" (OpenAPI)
+    unknown_order: str = "404"  # "404" {"error": "Order not found"} (OpenAPI) | "null" (200 null)
+    order_status: str = "plain"  # "plain" LIVE (seen live) | "prefixed" ORDER_STATUS_LIVE
+    trade_status: str = "prefixed"  # "prefixed" TRADE_STATUS_MATCHED (REST) | "plain"
+    orders_end_cursor: str = "LTE="  # "LTE=" (every SDK) | "" (OpenAPI OrdersResponse)
+
+    CHOICES = {
+        "heartbeat_error_key": ("error_msg", "error"),
+        "unknown_order": ("404", "null"),
+        "order_status": ("plain", "prefixed"),
+        "trade_status": ("prefixed", "plain"),
+        "orders_end_cursor": ("LTE=", ""),
+    }
+
+    def __post_init__(self) -> None:
+        for name, allowed in self.CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, not {getattr(self, name)!r}")
+
+    def update(self, changes: Mapping[str, Any]) -> None:
+        for name, value in changes.items():
+            if name not in self.CHOICES:
+                raise ValueError(f"unknown wire form {name!r}; known: {', '.join(self.CHOICES)}")
+            if value not in self.CHOICES[name]:
+                raise ValueError(f"{name} must be one of {self.CHOICES[name]}, not {value!r}")
+            setattr(self, name, value)
+
+    def to_json(self) -> dict[str, str]:
+        return {name: getattr(self, name) for name in self.CHOICES}
+
+
 @dataclass(frozen=True)
 class PaperConfig:
     """How a paper exchange behaves. Every field has a default that needs no setup.
@@ -58,7 +97,12 @@ class PaperConfig:
     heartbeat_timeout_s: float = 10.0
     latency_ms: int = 0
     fail_5xx_rate: float = 0.0
-    rate_limit: RateLimit | None = None
+    rate_limit: RateLimit | None = None  # the Cloudflare-like request window (a fault)
+    rate_limit_tier: str = "Standard"  # per-signer token buckets: the default tier
+    rate_limit_mode: str = "enforce"  # enforce | warn | off
+    settle_delay_s: float = 1.0  # MATCHED -> MINED -> CONFIRMED, seconds per step
+    auto_tick: bool = True  # tick goes finer beyond 0.96 / below 0.04 and back (markets.py)
+    wire: WireForms = field(default_factory=WireForms)
     admin: bool = True
     seed: int | None = None  # fixes API-key derivation and fault randomness across runs
     clock: Callable[[], float] = time.time
@@ -70,3 +114,9 @@ class PaperConfig:
             raise ValueError("page_size must be at least 1")
         if not 0 <= self.fail_5xx_rate <= 1:
             raise ValueError("fail_5xx_rate must be between 0 and 1")
+        if self.rate_limit_mode not in ("enforce", "warn", "off"):
+            raise ValueError(
+                f"rate_limit_mode must be enforce, warn or off, not {self.rate_limit_mode!r}"
+            )
+        if self.settle_delay_s < 0:
+            raise ValueError("settle_delay_s must not be negative")

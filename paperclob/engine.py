@@ -6,9 +6,12 @@ A verified order arrives as an `Order` plus how it trades:
 * budget-based (FOK/FAK BUY, the exchange's "market buy"): it spends up to `budget` collateral
   units on the asks priced at or below `limit`, best first.
 
-Fills happen at the *maker's* price. Every fill is a whole number of lots (`book.SHARE_LOT`), so
-`shares x price` is an exact integer of collateral units and money is conserved to the unit.
-Each level a taker trades with makes one `Trade`; both sides get an "order filled" notification.
+Fills happen at the *maker's* price, in 6-decimal units: a fill of `u` share units at price `p`
+moves `floor(u x p)` collateral units from buyer to seller (`book.cost_units`), so money is
+conserved to the unit. A market buy takes `floor(budget left / p)` shares from each level.
+Each level a taker trades with makes one `Trade`; both sides get an ORDER_FILL notification.
+Balances move at the match; settlement (MATCHED -> MINED -> CONFIRMED, or RETRYING -> FAILED,
+which reverses the fill) is `settlement.Settlement`'s.
 What rests reserves its remaining cost (bids: collateral, asks: shares) on the maker's account.
 
 Not thread-safe on purpose: the `Exchange` serialises every call under one lock.
@@ -23,8 +26,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from paperclob import errors
-from paperclob.book import CANCELED, LIVE, MATCHED, SHARE_LOT, Order, OrderBook, cost_units
-from paperclob.state import ORDER_CANCELLED, ORDER_FILLED, Account, NotificationBox
+from paperclob.book import CANCELED, LIVE, MATCHED, Order, OrderBook, cost_units, shares_for
+from paperclob.notify import ORDER_CANCELLATION, ORDER_FILL, fmt_units, order_payload
+from paperclob.state import Account, NotificationBox
 from reconciler.model import Side
 
 
@@ -42,6 +46,9 @@ class Trade:
     match_time: int
     transaction_hash: str
     makers: list[MakerFill] = field(default_factory=list)
+    matched_at: float = 0.0  # exact exchange time of the match (settlement counts from it)
+    fail: bool = False  # chosen to fail settlement (RETRYING -> FAILED)
+    reversed: bool = False  # the failed fill has been taken back
 
     @property
     def size(self) -> int:
@@ -78,6 +85,7 @@ class MatchingEngine:
         self.last_trade: dict[str, tuple[Decimal, Side]] = {}
         self._expiries: list[tuple[int, int, str]] = []
         self._seq = 0
+        self.now_exact = 0.0  # set by the exchange before each submit (trade.matched_at)
 
     # --- accounts and lookups -------------------------------------------------------------
 
@@ -142,26 +150,32 @@ class MatchingEngine:
             raise errors.OrderRejected(errors.NOT_ENOUGH_BALANCE)
 
     def _fillable(self, order: Order, book: OrderBook, limit: Decimal, budget: int | None) -> bool:
-        available_units = 0
-        available_cost = 0
+        units_left, budget_left = order.remaining, budget
         for level in book.opposite_levels(side=order.side, limit=limit):
             for maker in level.values():
-                available_units += maker.remaining
-                available_cost += cost_units(maker.remaining, maker.price)
-        if budget is not None:
-            return available_cost >= budget
-        return available_units >= order.remaining
+                if budget_left is None:
+                    units_left -= maker.remaining
+                    if units_left <= 0:
+                        return True
+                    continue
+                wanted = shares_for(budget_left, maker.price)
+                if wanted <= maker.remaining:
+                    return True  # the budget runs out inside this order: filled in full
+                budget_left -= cost_units(maker.remaining, maker.price)
+        return False
 
     def _match(
         self, order: Order, book: OrderBook, *, limit: Decimal, budget: int | None, now: int
     ) -> Execution:
         trades: list[Trade] = []
         spent = received = 0
+        done = False
         for level in list(book.opposite_levels(side=order.side, limit=limit)):
             trade: Trade | None = None
             for maker in list(level.values()):
                 units = self._fill_units(order, maker, budget=budget, spent=spent)
                 if units <= 0:
+                    done = True
                     break
                 cost = self._settle(taker=order, maker=maker, units=units)
                 if order.is_buy:
@@ -172,10 +186,14 @@ class MatchingEngine:
                     trade = self._new_trade(order, maker.price, now)
                     trades.append(trade)
                 trade.makers.append(MakerFill(maker, units))
+                budget_limited = maker.remaining > 0
                 self._after_maker_fill(maker, book, trade, units, now)
+                if order.remaining <= 0 or (budget is not None and budget_limited):
+                    done = True  # filled, or the budget ran out inside this maker's order
+                    break
             if trade is not None:
-                self._notify_fill(order, trade, trade.size, role="TAKER", now=now)
-            if self._done(order, budget=budget, spent=spent):
+                self._notify_fill(order, trade, trade.size, now=now)
+            if done:
                 break
         return Execution(order=order, trades=trades, making=spent, taking=received)
 
@@ -183,14 +201,8 @@ class MatchingEngine:
     def _fill_units(order: Order, maker: Order, *, budget: int | None, spent: int) -> int:
         if budget is None:
             return min(order.remaining, maker.remaining)
-        lots = (budget - spent) // cost_units(SHARE_LOT, maker.price)
-        return min(maker.remaining, lots * SHARE_LOT)
-
-    @staticmethod
-    def _done(order: Order, *, budget: int | None, spent: int) -> bool:
-        if budget is None:
-            return order.remaining <= 0
-        return spent >= budget
+        units = min(maker.remaining, shares_for(budget - spent, maker.price))
+        return units if cost_units(units, maker.price) > 0 else 0  # no free dust
 
     def _settle(self, *, taker: Order, maker: Order, units: int) -> int:
         """Move collateral and shares for one fill at the maker's price; returns the cost."""
@@ -203,7 +215,7 @@ class MatchingEngine:
         selling.collateral += cost
         taker.matched += units
         maker.matched += units
-        self._update_reservation(maker)
+        self.update_reservation(maker)
         return cost
 
     def _after_maker_fill(
@@ -215,12 +227,12 @@ class MatchingEngine:
             book.side_of(maker).remove(maker)
             self.open_by_address.get(maker.address, {}).pop(maker.order_id, None)
         self._index_trade(trade, maker.address)
-        self._notify_fill(maker, trade, units, role="MAKER", now=now)
+        self._notify_fill(maker, trade, units, now=now)
 
     def _new_trade(self, taker: Order, price: Decimal, now: int) -> Trade:
         trade_id = str(uuid.uuid4())
         tx_hash = "0x" + hashlib.sha256(f"paperclob:tx:{trade_id}".encode()).hexdigest()
-        trade = Trade(trade_id, taker, price, now, tx_hash)
+        trade = Trade(trade_id, taker, price, now, tx_hash, matched_at=self.now_exact or now)
         self.trades[trade_id] = trade
         self.last_trade[taker.token_id] = (price, taker.side)
         taker.trade_ids.append(trade_id)
@@ -236,11 +248,12 @@ class MatchingEngine:
         order.status = LIVE
         book.side_of(order).add(order)
         self.open_by_address.setdefault(order.address, {})[order.order_id] = order
-        self._update_reservation(order)
+        self.update_reservation(order)
         if order.order_type == "GTD" and order.expiration:
             heapq.heappush(self._expiries, (order.expiration, order.seq, order.order_id))
 
-    def _update_reservation(self, order: Order) -> None:
+    def update_reservation(self, order: Order) -> None:
+        """Make what `order` holds back match what it can still spend while it rests."""
         if order.status != LIVE or order.remaining <= 0:
             wanted = 0
         elif order.is_buy:
@@ -263,14 +276,15 @@ class MatchingEngine:
         self.book(order.token_id).side_of(order).remove(order)
         self.open_by_address.get(order.address, {}).pop(order.order_id, None)
         order.status = CANCELED
-        self._update_reservation(order)
+        self.update_reservation(order)
         self.notifications.add(
-            kind=ORDER_CANCELLED,
+            kind=ORDER_CANCELLATION,
             owner=order.owner,
             address=order.address,
-            payload=order_payload(order) | {"reason": reason},
+            payload=order_payload(order),
             now=now,
         )
+        order.cancel_reason = reason
         return True
 
     def expire_due(self, *, effective_now: int, now: int) -> int:
@@ -285,43 +299,16 @@ class MatchingEngine:
 
     # --- notifications --------------------------------------------------------------------
 
-    def _notify_fill(self, order: Order, trade: Trade, units: int, *, role: str, now: int) -> None:
-        payload = order_payload(order) | {
-            "trade_id": trade.trade_id,
-            "matched_size": fmt_units(units),
-            "price": str(trade.price),
-            "transaction_hash": trade.transaction_hash,
-            "type": role,
-        }
+    def _notify_fill(self, order: Order, trade: Trade, units: int, *, now: int) -> None:
+        payload = order_payload(
+            order,
+            matched=units,
+            trade_id=trade.trade_id,
+            transaction_hash=trade.transaction_hash,
+        )
         self.notifications.add(
-            kind=ORDER_FILLED, owner=order.owner, address=order.address, payload=payload, now=now
+            kind=ORDER_FILL, owner=order.owner, address=order.address, payload=payload, now=now
         )
 
 
-def fmt_units(units: int) -> str:
-    """Base units as the exchange prints human amounts: `100`, `47.1698`, `0.000001`."""
-    whole, frac = divmod(abs(units), 10**6)
-    sign = "-" if units < 0 else ""
-    if not frac:
-        return f"{sign}{whole}"
-    return f"{sign}{whole}.{frac:06d}".rstrip("0")
-
-
-def order_payload(order: Order) -> dict[str, object]:
-    """The order fields a notification carries."""
-    return {
-        "asset_id": order.token_id,
-        "condition_id": order.condition_id,
-        "market": order.condition_id,
-        "order_id": order.order_id,
-        "side": order.side.value,
-        "price": str(order.price),
-        "original_size": fmt_units(order.original),
-        "remaining_size": fmt_units(max(order.remaining, 0)),
-        "outcome": order.outcome,
-        "outcome_index": 0 if order.outcome.lower() == "yes" else 1,
-        "owner": order.owner,
-    }
-
-
-SIDES = {"BUY": Side.BUY, "SELL": Side.SELL, "0": Side.BUY, "1": Side.SELL}
+__all__ = ["Execution", "MakerFill", "MatchingEngine", "Trade", "fmt_units"]

@@ -24,17 +24,53 @@ COULD_NOT_INSERT = "could not insert order"
 # Not a documented text: the paper exchange's wording for an order on a resolved market.
 MARKET_CLOSED = "market is closed: it no longer accepts orders"
 INVALID_PAYLOAD = "Invalid payload"
-TOO_MANY_ORDERS = "Payload exceeds the limit"
+ORDER_NOT_FOUND = "Order not found"
+TOO_MANY_CANCELS = "Too many orders in payload, max allowed: 1000"
+TOO_MANY_REQUESTS = "Too Many Requests"
+INVALID_HEARTBEAT = "Invalid Heartbeat ID"
+# Trading modes (clob-v2-wire.md 2.13).
+TRADING_DISABLED = "Trading is currently disabled. Check polymarket.com for updates"
+CANCEL_ONLY = (
+    "Trading is currently cancel-only. New orders are not accepted, but cancels are allowed."
+)
+POST_ONLY_MODE = "post-only mode: only post-only orders and cancels are allowed"
+# The 425 body is not documented (clob-v2-wire.md 2.13): the paper exchange's own wording.
+RESTARTING = "the matching engine is restarting"
+
+
+def closed_only(address: str) -> str:
+    return f"'{address}' address in closed only mode"
+
+
+def banned(address: str) -> str:
+    return f"'{address}' address banned"
 
 
 class ApiError(Exception):
-    """An HTTP error answer: `{"error": message}` with `status`, plus optional extra JSON keys."""
+    """An HTTP error answer: `{"error": message}` with `status`, plus optional extra JSON keys.
 
-    def __init__(self, status: int, message: str, **extra: object) -> None:
+    `key` names the message's JSON key (the heartbeat mismatch is sent under `error_msg` or
+    `error`); `headers` are sent with the answer (Retry-After, Poly-RateLimit-*).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        key: str = "error",
+        headers: dict[str, str] | None = None,
+        **extra: object,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.key = key
+        self.headers = dict(headers or {})
         self.extra = extra
+
+    def body(self) -> dict[str, object]:
+        return {self.key: self.message, **self.extra}
 
 
 class OrderRejected(Exception):

@@ -2,10 +2,15 @@
 
 `Exchange` is what the HTTP routes call and what in-process tests inspect: markets, API keys,
 the matching engine (orders, trades, balances), notifications, heartbeats, faults and the clock.
-Every public method takes the lock and first runs the lazy housekeeping (`maintain`): GTD orders
-past their expiration are cancelled and keys whose heartbeat lapsed lose their orders. Nothing
-runs in the background, so what a client observes is exactly what it would have seen had a timer
-done the work at the due instant.
+Every request first runs the lazy housekeeping (`maintain`) under the lock: GTD orders past
+their expiration are cancelled, failed trades whose FAILED time has come are taken back
+(settlement.py), and keys whose heartbeat lapsed lose their orders. Nothing runs in the
+background, so what a client observes is exactly what it would have seen had a timer done the
+work at the due instant.
+
+The parts, each in its own module: markets (markets.py), keys and notifications (state.py), the
+matching engine (engine.py), settlement (settlement.py), heartbeats (heartbeats.py), trading
+modes (modes.py), per-signer token buckets (ratelimit.py), faults (faults.py).
 """
 
 from __future__ import annotations
@@ -14,29 +19,29 @@ import hashlib
 import os
 import random
 import threading
-from dataclasses import dataclass
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from paperclob import errors, render
+from paperclob import errors
 from paperclob.book import LIVE, Order
 from paperclob.config import PaperConfig
 from paperclob.engine import Execution, MatchingEngine
 from paperclob.faults import Faults, RateLimiter
+from paperclob.heartbeats import Heartbeats
 from paperclob.markets import MarketBook, MarketError
-from paperclob.state import MARKET_RESOLVED, ApiKey, KeyRing, NotificationBox, to_units
-from paperclob.verify import OrderVerifier, parse_entry
+from paperclob.modes import TradingModes
+from paperclob.notify import MARKET_RESOLVED, market_payload
+from paperclob.ratelimit import LimitMode, SignerLimiter, tier_named
+from paperclob.settlement import Settlement
+from paperclob.state import ApiKey, KeyRing, NotificationBox, to_units
+from paperclob.verify import Entry, OrderVerifier, parse_entry
 
-# Reasons a cancel could not happen (the exchange's wording where known).
+# Reasons a cancel could not happen (observed wording; the OpenAPI's examples capitalise them,
+# clob-v2-wire.md 2.2, and clients compare case-insensitively).
 NOT_FOUND = "order not found"
 ALREADY_CANCELED = "the order is already canceled"
 ALREADY_MATCHED = "the order is already matched"
-
-
-@dataclass
-class Heartbeat:
-    heartbeat_id: str
-    last_seen: float
 
 
 class Exchange:
@@ -62,6 +67,16 @@ class Exchange:
         )
         self.faults = Faults(latency_ms=config.latency_ms, error_5xx_rate=config.fail_5xx_rate)
         self.rate_limiter = RateLimiter(config.rate_limit)
+        self.limiter = SignerLimiter(
+            tier=tier_named(config.rate_limit_tier), mode=LimitMode(config.rate_limit_mode)
+        )
+        self.modes = TradingModes()
+        self.settlement = Settlement(self.engine, delay_s=config.settle_delay_s)
+        self.wire = replace(config.wire)
+        self.auto_tick = config.auto_tick
+        self.heartbeats = Heartbeats(
+            timeout_s=config.heartbeat_timeout_s, error_key=self.wire.heartbeat_error_key
+        )
         self.rng = random.Random(config.seed)
         self.verifier = OrderVerifier(
             chain_id=config.chain_id,
@@ -70,7 +85,6 @@ class Exchange:
             gtd_security_s=config.gtd_security_s,
         )
         self.clock_offset = 0.0
-        self.heartbeats: dict[str, Heartbeat] = {}
         self.funder_owner: dict[str, str] = {}  # funder address -> signer address that uses it
         self.funder_of: dict[tuple[str, int], str] = {}  # (signer, signature type) -> funder
 
@@ -83,19 +97,16 @@ class Exchange:
         return int(self.now_float())
 
     def maintain(self) -> None:
-        """Expire due GTD orders and enforce lapsed heartbeats (call with the lock held)."""
+        """Expire due GTD orders, take back due failed fills, enforce lapsed heartbeats (call
+        with the lock held)."""
         now_f = self.now_float()
         now = int(now_f)
         # The exchange's one-minute security threshold: a GTD order stops resting a minute
         # before its `expiration` (to rest 90 s, send now + 60 + 30), so it is due at exp - 60.
         self.engine.expire_due(effective_now=now + self.config.gtd_security_s, now=now)
-        lapsed = [
-            key
-            for key, beat in self.heartbeats.items()
-            if now_f - beat.last_seen > self.config.heartbeat_timeout_s
-        ]
-        for api_key in lapsed:
-            del self.heartbeats[api_key]
+        self.settlement.apply_due(now_f)
+        self.heartbeats.error_key = self.wire.heartbeat_error_key
+        for api_key in self.heartbeats.lapsed(now_f):
             for order in list(self.engine.orders.values()):
                 if order.owner == api_key and order.status == LIVE:
                     self.engine.cancel(order, reason="heartbeat missed", now=now)
@@ -117,18 +128,13 @@ class Exchange:
 
     # --- orders ---------------------------------------------------------------------------
 
-    def post_orders(self, caller: ApiKey, entries: list[Any]) -> list[dict[str, Any]]:
-        """Place each entry in turn; one result per entry (a refusal does not stop the rest)."""
-        results = []
-        for position, entry in enumerate(entries):
-            try:
-                results.append(render.post_result(self.place(caller, entry, position=position)))
-            except errors.OrderRejected as exc:
-                results.append(render.post_error(exc.message))
-        return results
-
-    def place(self, caller: ApiKey, raw: Any, *, position: int | None = None) -> Execution:
-        entry = parse_entry(raw)
+    def place(
+        self, caller: ApiKey, entry: Entry | Any, *, position: int | None = None
+    ) -> Execution:
+        """Verify and submit one order entry, parsed or raw (raises OrderRejected with the
+        exchange's text); the route has already checked the trading mode and charged the bucket."""
+        if not isinstance(entry, Entry):
+            entry = parse_entry(entry)
         try:
             market = self.markets.get(str(entry.wire.get("tokenId", "")))
         except MarketError as exc:
@@ -137,6 +143,9 @@ class Exchange:
             entry, caller=caller, market=market
         )
         self._check_funder(unsigned.maker.lower(), caller.address)
+        self.modes.check_account(
+            (caller.address, unsigned.maker.lower()), is_buy=unsigned.side.value == "BUY"
+        )
         if order_id in self.engine.orders:
             raise errors.OrderRejected(errors.DUPLICATED)
         if order_id in self.faults.reject_order_ids or (
@@ -155,6 +164,7 @@ class Exchange:
             now=now,
             seq=self.engine.next_seq(),
         )
+        self.engine.now_exact = self.now_float()
         execution = self.engine.submit(
             intake.order,
             limit=intake.limit,
@@ -162,6 +172,9 @@ class Exchange:
             post_only=intake.post_only,
             now=now,
         )
+        self.settlement.note_new_trades()
+        if self.auto_tick and execution.trades:
+            self.markets.after_trade(market.token_id, execution.trades[-1].price)
         self.funder_owner.setdefault(intake.order.maker, caller.address)
         self.funder_of[(caller.address, intake.order.signature_type)] = intake.order.maker
         return execution
@@ -183,13 +196,14 @@ class Exchange:
         return order if order is not None and order.address == caller.address else None
 
     def cancel_orders(self, caller: ApiKey, order_ids: list[str]) -> dict[str, Any]:
+        """Cancel the caller's orders by id; duplicate ids count once (the exchange drops them)."""
         canceled: list[str] = []
         not_canceled: dict[str, str] = {}
         now = self.now()
-        for order_id in order_ids:
-            order = self.visible_order(caller, str(order_id))
+        for order_id in dict.fromkeys(str(i) for i in order_ids):
+            order = self.visible_order(caller, order_id)
             if order is None:
-                not_canceled[str(order_id)] = NOT_FOUND
+                not_canceled[order_id] = NOT_FOUND
             elif self.engine.cancel(order, reason="canceled by the owner", now=now):
                 canceled.append(order.order_id)
             else:
@@ -221,17 +235,6 @@ class Exchange:
             and (not order_id or o.order_id == order_id)
         ]
 
-    # --- heartbeats -----------------------------------------------------------------------
-
-    def heartbeat(self, caller: ApiKey, given_id: str | None) -> str:
-        """Start or continue the caller's heartbeat chain; returns the id to send next time."""
-        beat = self.heartbeats.get(caller.api_key)
-        if beat is not None and given_id and given_id != beat.heartbeat_id:
-            raise errors.ApiError(400, "Invalid Heartbeat ID", heartbeat_id=beat.heartbeat_id)
-        new_id = hashlib.sha256(os.urandom(16)).hexdigest()[:32]
-        self.heartbeats[caller.api_key] = Heartbeat(new_id, self.now_float())
-        return new_id
-
     # --- in-process inspection (tests) ------------------------------------------------------
 
     def balance_of(self, address: str, token_id: str | None = None) -> Decimal:
@@ -250,10 +253,12 @@ class Exchange:
     # --- admin ----------------------------------------------------------------------------
 
     def resolve_market(self, condition_id: str, winning_token: str | None) -> int:
-        """Resolve a market: its orders are cancelled and everyone who traded it is told."""
+        """Resolve a market: its orders are cancelled, and every account that had orders on it
+        gets a MARKET_RESOLVED (4) notification carrying the market payload."""
         resolved = self.markets.resolve(condition_id, winning_token)
         tokens = {m.token_id for m in resolved}
         now = self.now()
+        payload = market_payload(resolved[0].condition_id, resolved)
         told: set[tuple[str, str]] = set()
         for order in list(self.engine.orders.values()):
             if order.token_id not in tokens:
@@ -266,13 +271,7 @@ class Exchange:
                 kind=MARKET_RESOLVED,
                 owner=order.owner,
                 address=order.address,
-                payload={
-                    "condition_id": condition_id,
-                    "market": condition_id,
-                    "asset_id": order.token_id,
-                    "winning_asset_id": winning_token or "",
-                    "question": resolved[0].question,
-                },
+                payload=payload,
                 now=now,
             )
         return len(told)

@@ -13,7 +13,9 @@ tests deterministic; `error_5xx_rate` draws from a seeded random generator.
   `reject_message`; the others in the batch go through.
 * `fail_open_orders_next`: GET /data/orders answers 500 (-1 = until switched off).
 * `paths`: when not empty, the request faults above apply only to these paths.
-* `rate_limit`: per signer address (POLY_ADDRESS), a sliding window; over it -> 429 + Retry-After.
+* `rate_limit`: per signer address (POLY_ADDRESS), a sliding window over every request, like the
+  Cloudflare layer; over it -> 429 + Retry-After. The per-signer token buckets of 2026 are
+  another thing (ratelimit.py).
 """
 
 from __future__ import annotations

@@ -14,6 +14,17 @@ File format, either a mapping under ``markets`` or a list of entries::
         neg_risk: false
         condition_id: "0xabc..."   # optional; tokens sharing one are outcomes of one market
         outcome: "Yes"              # optional
+        version: "v2"               # optional: a Protocol-V2 market (ExchangeV3 orders only)
+        min_order_age_s: 0          # optional: /clob-markets `oas` (shown, not enforced)
+        taker_delay: false          # optional: /clob-markets `itode`
+        game_start_time: null       # optional: /clob-markets `gst` (ISO-8601)
+        rewards: null               # optional: /clob-markets `r` (free-form object)
+
+The tick changes on its own (`--no-auto-tick` turns it off): when a token of the market trades
+above 0.96 or below 0.04 the market's tick becomes ten times finer (0.01 -> 0.001), and when a
+trade comes back inside [0.04, 0.96] it returns to the tick it was defined with. The reference
+has this rule from a third-party transcription of the market-channel page only (clob-v2-wire.md
+2.14); which price triggers it is not stated: the paper exchange uses the last trade price.
 """
 
 from __future__ import annotations
@@ -30,6 +41,9 @@ from reconciler.model import TICK_SIZES
 DEFAULT_TICK = Decimal("0.01")
 DEFAULT_MIN_SIZE = Decimal("5")
 MAX_TOKEN_ID = 2**256 - 1
+TICK_HIGH = Decimal("0.96")
+TICK_LOW = Decimal("0.04")
+VERSIONS = ("v1", "v2")
 
 
 class MarketError(ValueError):
@@ -50,10 +64,20 @@ class Market:
     winner: bool = False
     base_fee_bps: int = 0
     question: str = ""
+    version: str = "v1"  # Gamma `version`: "v2" = Protocol-V2 market, ExchangeV3 orders
+    base_tick: Decimal | None = None  # the tick it was defined with (auto tick returns to it)
+    min_order_age_s: int = 0
+    taker_delay: bool = False
+    game_start_time: str | None = None
+    rewards: dict[str, Any] | None = None
 
     @property
     def accepting_orders(self) -> bool:
         return not self.resolved
+
+    @property
+    def defined_tick(self) -> Decimal:
+        return self.base_tick if self.base_tick is not None else self.tick_size
 
 
 def check_token_id(token_id: str) -> str:
@@ -125,7 +149,22 @@ class MarketBook:
         market = self.get(token_id)
         changes: dict[str, Any] = {}
         if "tick_size" in spec:
-            changes["tick_size"] = parse_tick(spec["tick_size"])
+            changes["tick_size"] = changes["base_tick"] = parse_tick(spec["tick_size"])
+        if "version" in spec:
+            if spec["version"] not in VERSIONS:
+                raise MarketError(f"invalid version {spec['version']!r}: must be v1 or v2")
+            changes["version"] = spec["version"]
+        if "min_order_age_s" in spec:
+            changes["min_order_age_s"] = _whole(spec["min_order_age_s"], what="min_order_age_s")
+        if "taker_delay" in spec:
+            changes["taker_delay"] = _bool(spec["taker_delay"], what="taker_delay")
+        if "game_start_time" in spec:
+            gst = spec["game_start_time"]
+            changes["game_start_time"] = None if gst is None else str(gst)
+        if "rewards" in spec:
+            if spec["rewards"] is not None and not isinstance(spec["rewards"], dict):
+                raise MarketError("invalid rewards: must be an object or null")
+            changes["rewards"] = spec["rewards"]
         if "min_order_size" in spec:
             changes["min_order_size"] = _decimal(spec["min_order_size"], what="min_order_size")
         if "neg_risk" in spec:
@@ -143,6 +182,24 @@ class MarketBook:
         market = replace(market, **changes)
         self.markets[market.token_id] = market
         return market
+
+    def after_trade(self, token_id: str, price: Decimal) -> list[Market]:
+        """Move the market's tick by the 0.96 / 0.04 rule; returns the tokens that changed."""
+        market = self.markets.get(token_id)
+        if market is None:
+            return []
+        finer = market.defined_tick / 10
+        wanted = market.defined_tick
+        if (price > TICK_HIGH or price < TICK_LOW) and finer in TICK_SIZES:
+            wanted = finer
+        changed = []
+        for token in self.by_condition(market.condition_id):
+            if token.tick_size != wanted:
+                self.markets[token.token_id] = replace(
+                    token, tick_size=wanted, base_tick=token.defined_tick
+                )
+                changed.append(self.markets[token.token_id])
+        return changed
 
     def resolve(self, condition_id: str, winning_token: str | None) -> list[Market]:
         """Mark every token of a condition resolved (they stop accepting orders)."""
@@ -175,7 +232,18 @@ _SPEC_KEYS = {
     "question",
     "base_fee_bps",
     "token_id",
+    "version",
+    "min_order_age_s",
+    "taker_delay",
+    "game_start_time",
+    "rewards",
 }
+
+
+def _whole(value: Any, *, what: str) -> int:
+    if isinstance(value, bool) or not str(value).isdigit():
+        raise MarketError(f"invalid {what} {value!r}: must be a whole number of seconds")
+    return int(value)
 
 
 def _bool(value: Any, *, what: str) -> bool:

@@ -15,8 +15,9 @@ from decimal import Decimal
 from typing import Any
 
 from paperclob.book import Order, OrderBook
-from paperclob.engine import Execution, Trade, fmt_units
+from paperclob.engine import Execution, Trade
 from paperclob.markets import Market
+from paperclob.notify import fmt_units, market_payload
 
 END_CURSOR = "LTE="
 # Wraps a Decimal's text while json encodes; random so no request text can forge it.
@@ -53,21 +54,28 @@ def decode_cursor(cursor: str) -> int:
     return offset
 
 
-def page(items: list[Any], *, cursor: str, size: int) -> tuple[list[Any], dict[str, Any]]:
-    """The slice of `items` a cursor names, and the paging keys of the answer."""
+def page(
+    items: list[Any], *, cursor: str, size: int, end: str = END_CURSOR
+) -> tuple[list[Any], dict[str, Any]]:
+    """The slice of `items` a cursor names, and the paging keys of the answer.
+
+    `end` is the cursor of the last page: `LTE=`, or `""` as the OpenAPI's OrdersResponse says.
+    """
     offset = decode_cursor(cursor or "MA==")
     if offset < 0:
-        return [], {"next_cursor": END_CURSOR, "limit": size, "count": 0}
+        return [], {"next_cursor": end, "limit": size, "count": 0}
     chunk = items[offset : offset + size]
     after = offset + size
-    next_cursor = encode_cursor(after) if after < len(items) else END_CURSOR
+    next_cursor = encode_cursor(after) if after < len(items) else end
     return chunk, {"next_cursor": next_cursor, "limit": size, "count": len(chunk)}
 
 
-def order_json(order: Order) -> dict[str, Any]:
+def order_json(order: Order, *, prefixed: bool = False) -> dict[str, Any]:
+    """An order object; `prefixed` spells the status `ORDER_STATUS_LIVE` (the OpenAPI) instead
+    of `LIVE` (seen live)."""
     return {
         "id": order.order_id,
-        "status": order.status,
+        "status": f"ORDER_STATUS_{order.status}" if prefixed else order.status,
         "owner": order.owner,
         "maker_address": order.maker,
         "market": order.condition_id,
@@ -84,18 +92,35 @@ def order_json(order: Order) -> dict[str, Any]:
     }
 
 
-def post_result(execution: Execution) -> dict[str, Any]:
+def post_result(execution: Execution, *, known_hashes: list[str]) -> dict[str, Any]:
+    """The place answer. Since 2026-07-24 a FAK/FOK match carries `tradeIDs` and no
+    `transactionsHashes` (clob-v2-wire.md 2.8); a GTC/GTD answer lists the hashes of its trades
+    that are already mined (none, unless the settle delay is 0)."""
     order = execution.order
     matched = bool(execution.trades)
-    return {
+    answer: dict[str, Any] = {
         "success": True,
         "errorMsg": "",
         "orderID": order.order_id,
         "status": "matched" if matched else ("live" if order.status == "LIVE" else "unmatched"),
         "makingAmount": fmt_units(execution.making) if matched else "",
         "takingAmount": fmt_units(execution.taking) if matched else "",
-        "transactionsHashes": [t.transaction_hash for t in execution.trades],
         "tradeIDs": [t.trade_id for t in execution.trades],
+    }
+    if order.order_type not in ("FAK", "FOK"):
+        answer["transactionsHashes"] = known_hashes
+    return answer
+
+
+def post_only_entry(message: str) -> dict[str, Any]:
+    """A `POST /orders` entry refused by post-only mode (the OpenAPI's form)."""
+    return {
+        "success": True,
+        "orderID": "",
+        "status": "",
+        "makingAmount": "",
+        "takingAmount": "",
+        "errorMsg": message,
     }
 
 
@@ -112,8 +137,12 @@ def post_error(message: str) -> dict[str, Any]:
     }
 
 
-def trade_json(trade: Trade, *, viewer: str, status: str) -> dict[str, Any]:
-    """A trade as `viewer` (a lowercase address) sees it: as its taker, or as one of its makers."""
+def trade_json(
+    trade: Trade, *, viewer: str, status: str, transaction_hash: str, last_update: int
+) -> dict[str, Any]:
+    """A trade as `viewer` (a lowercase address) sees it: as its taker, or as one of its makers.
+
+    `status` is already in the REST spelling (`TRADE_STATUS_CONFIRMED` or plain)."""
     taker = trade.taker
     is_taker = taker.address == viewer
     fills = trade.makers if is_taker else [f for f in trade.makers if f.order.address == viewer]
@@ -130,12 +159,13 @@ def trade_json(trade: Trade, *, viewer: str, status: str) -> dict[str, Any]:
         "price": f"{trade.price:f}",
         "status": status,
         "match_time": str(trade.match_time),
-        "last_update": str(trade.match_time),
+        "last_update": str(last_update),
         "outcome": taker.outcome,
         "bucket_index": 0,
         "owner": owner,
         "maker_address": maker_address,
-        "transaction_hash": trade.transaction_hash,
+        "transaction_hash": transaction_hash,
+        "err_msg": "settlement failed" if status.endswith("FAILED") else None,
         "trader_side": "TAKER" if is_taker else "MAKER",
         "maker_orders": [
             {
@@ -178,48 +208,29 @@ def book_json(book: OrderBook, market: Market, *, now_ms: int, last_trade: str) 
 
 
 def clob_market_json(condition_id: str, markets: list[Market]) -> dict[str, Any]:
-    """The compact market parameters V2 SDKs read (clob-v2-wire.md 2.2)."""
+    """The compact market parameters V2 SDKs read, keys as the OpenAPI's ClobMarketDetails
+    defines them (clob-v2-wire.md 2.2): `oas` the minimum order age in seconds, `itode` only
+    when on, `gst` the game start time, `r` the rewards configuration."""
     first = markets[0]
-    return {
-        "c": condition_id,
+    details: dict[str, Any] = {
         "t": [{"t": m.token_id, "o": m.outcome} for m in markets],
         "mts": first.tick_size,
         "mos": first.min_order_size,
         "nr": first.neg_risk,
         "fd": {"r": 0, "e": 0, "to": True},
-        "mbf": 0,
-        "tbf": 0,
+        "mbf": first.base_fee_bps,
+        "tbf": first.base_fee_bps,
         "rfqe": False,
-        "itode": False,
         "ibce": False,
-        "oas": first.accepting_orders,
+        "oas": first.min_order_age_s,
+        "gst": first.game_start_time,
+        "r": first.rewards,
     }
+    if first.taker_delay:
+        details["itode"] = True
+    return details
 
 
 def market_json(condition_id: str, markets: list[Market]) -> dict[str, Any]:
     """GET /markets/{condition_id}: the CLOB market object."""
-    first = markets[0]
-    return {
-        "condition_id": condition_id,
-        "question_id": condition_id,
-        "question": first.question,
-        "tokens": [
-            {
-                "token_id": m.token_id,
-                "outcome": m.outcome,
-                "price": Decimal("0.5"),
-                "winner": m.winner,
-            }
-            for m in markets
-        ],
-        "minimum_tick_size": first.tick_size,
-        "minimum_order_size": first.min_order_size,
-        "neg_risk": first.neg_risk,
-        "active": True,
-        "closed": not first.accepting_orders,
-        "archived": False,
-        "accepting_orders": first.accepting_orders,
-        "enable_order_book": True,
-        "maker_base_fee": first.base_fee_bps,
-        "taker_base_fee": first.base_fee_bps,
-    }
+    return market_payload(condition_id, markets)

@@ -1,13 +1,14 @@
-"""Public market-data routes (no auth) and the admin routes tests use while the server runs."""
+"""Public market-data routes (no auth): book, prices, market metadata, and the few Gamma market
+fields the protocol choice needs (under /gamma/, so one paper server can stand in for both hosts).
+"""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
 from paperclob import errors, render
-from paperclob.config import RateLimit
-from paperclob.engine import fmt_units
 from paperclob.exchange import Exchange
 from paperclob.markets import MarketError
 from paperclob.routes import Request, Response, query_token, route
@@ -226,99 +227,64 @@ def markets(exchange: Exchange, request: Request) -> Response:
     return Response({"data": chunk, **keys})
 
 
-# --- admin (tests and demos; loopback only) ---------------------------------------------------
+# --- Gamma: the market fields that choose the order protocol (clob-v2-wire.md 2.4) ----------
 
 
-def _admin_body(request: Request) -> dict[str, Any]:
-    body = request.json() or {}
-    if not isinstance(body, dict):
-        raise errors.ApiError(400, "admin calls take a JSON object")
-    return body
+def _gamma_market(condition_id: str, markets: list[Any]) -> dict[str, Any]:
+    """A Gamma market with the fields the protocol choice reads: `version`, `outcomes` (JSON
+    text), and the outcome ids: `positionIds` (a JSON array) on a "v2" market, `clobTokenIds`
+    (JSON-encoded text) on a "v1" one. The other keys are the usual Gamma names."""
+    first = markets[0]
+    ids = [m.token_id for m in markets]
+    answer: dict[str, Any] = {
+        "id": str(int(condition_id[2:10], 16)),
+        "conditionId": condition_id,
+        "question": first.question,
+        "slug": "",
+        "version": first.version,
+        "outcomes": json.dumps([m.outcome for m in markets]),
+        "negRisk": first.neg_risk,
+        "active": True,
+        "closed": not first.accepting_orders,
+        "acceptingOrders": first.accepting_orders,
+        "orderPriceMinTickSize": first.tick_size,
+        "orderMinSize": first.min_order_size,
+    }
+    if first.version == "v2":
+        answer["positionIds"] = ids
+    else:
+        answer["clobTokenIds"] = json.dumps(ids)
+    return answer
 
 
-@route("POST", "/_admin/market")
-def admin_market(exchange: Exchange, request: Request) -> Response:
-    """Define or change a market: {token_id, tick_size?, min_order_size?, neg_risk?, ...}, or
-    resolve one: {condition_id | token_id, resolve: true, winner?: token_id}."""
-    body = _admin_body(request)
-    try:
-        if body.pop("resolve", False):
-            winner = body.get("winner")
-            condition = (
-                body.get("condition_id")
-                or exchange.markets.get(str(body.get("token_id", ""))).condition_id
-            )
-            told = exchange.resolve_market(str(condition), str(winner) if winner else None)
-            return Response({"resolved": condition, "notified": told})
-        token_id = str(body.pop("token_id", ""))
-        market_ = exchange.markets.define(token_id, body)
-    except MarketError as exc:
-        raise errors.ApiError(400, str(exc)) from None
-    return Response(
-        {
-            "token_id": market_.token_id,
-            "condition_id": market_.condition_id,
-            "tick_size": market_.tick_size,
-            "min_order_size": market_.min_order_size,
-            "neg_risk": market_.neg_risk,
-        }
-    )
+def _conditions(exchange: Exchange) -> dict[str, list[Any]]:
+    found: dict[str, list[Any]] = {}
+    for m in exchange.markets.markets.values():
+        found.setdefault(m.condition_id, []).append(m)
+    return found
 
 
-@route("GET", "/_admin/faults")
-def admin_faults(exchange: Exchange, request: Request) -> Response:
-    return Response(exchange.faults.to_json())
+@route("GET", "/gamma/markets")
+def gamma_markets(exchange: Exchange, request: Request) -> Response:
+    """`?condition_ids=a,b` and/or `?clob_token_ids=x,y` (a token is listed on first use)."""
+    q = request.query
+    for token in filter(None, q.get("clob_token_ids", "").split(",")):
+        query_token(exchange, Request("GET", "", {"token_id": token}, {}, b""))
+    wanted_conditions = {c.lower() for c in q.get("condition_ids", "").split(",") if c}
+    wanted_tokens = {t for t in q.get("clob_token_ids", "").split(",") if t}
+    answer = [
+        _gamma_market(cid, ms)
+        for cid, ms in _conditions(exchange).items()
+        if (not wanted_conditions or cid.lower() in wanted_conditions)
+        and (not wanted_tokens or wanted_tokens & {m.token_id for m in ms})
+    ]
+    return Response(answer)
 
 
-@route("POST", "/_admin/faults")
-def admin_set_faults(exchange: Exchange, request: Request) -> Response:
-    """Change faults (see paperclob.faults); `rate_limit: "N/SECONDS"` or null switches the
-    per-signer limit on or off."""
-    body = _admin_body(request)
-    try:
-        if "rate_limit" in body:
-            text = body.pop("rate_limit")
-            exchange.rate_limiter.limit = RateLimit.parse(str(text)) if text else None
-        exchange.faults.update(body)
-    except ValueError as exc:
-        raise errors.ApiError(400, str(exc)) from None
-    limit = exchange.rate_limiter.limit
-    rate = f"{limit.requests}/{limit.window_s:g}" if limit else None
-    return Response(exchange.faults.to_json() | {"rate_limit": rate})
-
-
-@route("DELETE", "/_admin/faults")
-def admin_reset_faults(exchange: Exchange, request: Request) -> Response:
-    exchange.faults.reset()
-    return Response(exchange.faults.to_json())
-
-
-@route("POST", "/_admin/balance")
-def admin_balance(exchange: Exchange, request: Request) -> Response:
-    """Set balances: {address, collateral?, token_id?, shares?} in human units."""
-    body = _admin_body(request)
-    address = str(body.get("address", ""))
-    if not address.startswith("0x") or len(address) != 42:
-        raise errors.ApiError(400, "address must be a 0x address")
-    try:
-        exchange.fund(
-            address,
-            collateral=body.get("collateral"),
-            token_id=str(body.get("token_id", "")),
-            shares=body.get("shares"),
-        )
-    except (ValueError, ArithmeticError) as exc:
-        raise errors.ApiError(400, str(exc)) from None
-    account = exchange.engine.account(address)
-    return Response({"address": account.address, "collateral": fmt_units(account.collateral)})
-
-
-@route("POST", "/_admin/clock")
-def admin_clock(exchange: Exchange, request: Request) -> Response:
-    """Move the exchange's clock forward: {advance_s: seconds} (GTD expiry, heartbeats)."""
-    body = _admin_body(request)
-    try:
-        exchange.clock_offset += float(body.get("advance_s", 0))
-    except (TypeError, ValueError):
-        raise errors.ApiError(400, "advance_s must be a number of seconds") from None
-    return Response({"now": exchange.now()})
+@route("GET", "/gamma/markets/")
+def gamma_market(exchange: Exchange, request: Request) -> Response:
+    wanted = request.path.rsplit("/", 1)[-1]
+    for cid, ms in _conditions(exchange).items():
+        if wanted in (cid, _gamma_market(cid, ms)["id"]):
+            return Response(_gamma_market(cid, ms))
+    raise errors.ApiError(404, "market not found")

@@ -17,7 +17,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from paperclob import errors, routes_private, routes_public  # noqa: F401  (registers routes)
+from paperclob import (  # noqa: F401  (importing them registers the routes)
+    errors,
+    routes_admin,
+    routes_orders,
+    routes_private,
+    routes_public,
+)
 from paperclob.config import PaperConfig
 from paperclob.exchange import Exchange
 from paperclob.faults import Faults, draw, retry_after_header
@@ -37,7 +43,7 @@ class Dispatcher:
         try:
             return self._handle(request)
         except errors.ApiError as exc:
-            return Response({"error": exc.message, **exc.extra}, status=exc.status)
+            return Response(exc.body(), status=exc.status, headers=exc.headers)
         except Exception:  # a bug must answer 500, not kill the connection thread
             log.exception("internal error on %s %s", request.method, request.path)
             return Response({"error": "Internal Server Error"}, status=500)

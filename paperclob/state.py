@@ -125,6 +125,10 @@ class KeyRing:
         address = address.lower()
         return [k.api_key for k in self._by_key.values() if k.address == address]
 
+    def addresses(self) -> list[str]:
+        """Every address that holds a key, in the order the keys were issued."""
+        return list(dict.fromkeys(k.address for k in self._by_key.values()))
+
     def delete(self, api_key: str) -> None:
         key = self._by_key.pop(api_key, None)
         if key is not None:
@@ -132,12 +136,6 @@ class KeyRing:
 
     def _mac(self, message: str) -> bytes:
         return hmac.new(self._server_secret, message.encode(), hashlib.sha256).digest()
-
-
-# Notification types the exchange sends (clob-v1-wire.md 3.4).
-ORDER_CANCELLED = 1
-ORDER_FILLED = 2
-MARKET_RESOLVED = 4
 
 
 @dataclass(frozen=True)

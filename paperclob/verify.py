@@ -3,8 +3,10 @@
 An order entry (`{"order": {...}, "owner": key, "orderType": ..., "postOnly": ...}`) is checked in
 this order, each failure with the exchange's own text (errors.py):
 
-1. shape, order type, owner = the caller's API key, protocol (V1 when the order carries
-   `nonce`/`feeRateBps`/`taker`, else the server's protocol);
+1. shape, order type, owner = the caller's API key, protocol: V1 when the order carries
+   `nonce`/`feeRateBps`/`taker`, else the server's protocol; on a Protocol-V2 market (Gamma
+   `version: "v2"`) only ExchangeV3 (domain "3") signatures are accepted (clob-v2-wire.md 2.4),
+   and elsewhere a domain "3" signature recovers to a stranger (`invalid signature`);
 2. signature: the EIP-712 hash is recomputed and the signer recovered
    (`reconciler.clob.signing.recover_order_signer`, neg-risk exchange chosen by the market); the
    recovered address must be the order's signer (type 3: the deposit wallet's owner) and the
@@ -96,6 +98,10 @@ class OrderVerifier:
         profile = profile_of(entry.wire, server_protocol=self.protocol)
         if self.strict_version and profile.value != self.protocol:
             raise errors.OrderRejected(errors.VERSION_MISMATCH)
+        if market.version == "v2":
+            if profile is Profile.V1:
+                raise errors.OrderRejected(errors.INVALID_SIGNATURE)
+            profile = Profile.V3
         try:
             unsigned = order_from_wire(entry.wire, profile=profile)
         except ValueError:

@@ -115,8 +115,10 @@ def test_resolving_a_market_cancels_orders_and_notifies_type_4(paper: PaperExcha
     assert trader.ok("GET", f"/data/order/{order_id}")["status"] == "CANCELED"
     types = [n["type"] for n in trader.notifications()]
     assert types == [1, 4]
-    resolved = trader.notifications()[-1]["payload"]
-    assert resolved["winning_asset_id"] == TOKEN
+    resolved = trader.notifications()[-1]["payload"]  # the market payload (v2-wire 2.12)
+    assert resolved["condition_id"] == paper.exchange.markets.get(TOKEN).condition_id
+    assert resolved["closed"] is True and resolved["accepting_orders"] is False
+    assert [(t["token_id"], t["winner"]) for t in resolved["tokens"]] == [(TOKEN, True)]
     assert [n["type"] for n in bystander.notifications()] == []
     condition = paper.exchange.markets.get(TOKEN).condition_id
     market = requests.get(paper.url + f"/markets/{condition}", timeout=10).json()

@@ -219,7 +219,11 @@ def test_more_than_15_orders_in_a_batch_is_refused_before_any_is_placed(
     trader = Trader(paper.url)
     entries = [trader.entry(trader.limit("BUY", "0.40", "10")) for _ in range(16)]
     response = trader.request("POST", "/orders", entries)
-    assert (response.status_code, response.json()) == (400, {"error": "Payload exceeds the limit"})
+    # The OpenAPI's text (clob-v1-wire.md 8).
+    assert (response.status_code, response.json()) == (
+        400,
+        {"error": "Too many orders in payload: 16, max allowed: 15"},
+    )
     assert trader.open_orders() == []
 
 

@@ -7,6 +7,8 @@ the protocol the SDK speaks.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from py_clob_client_v2.client import ClobClient
 from py_clob_client_v2.clob_types import (
@@ -58,7 +60,7 @@ def test_api_keys_create_derive_list_and_delete(paper: PaperExchange) -> None:
     client.set_api_creds(created)
     assert client.get_api_keys() == {"apiKeys": [created.api_key]}
 
-    assert client.delete_api_key() == ""
+    assert client.delete_api_key() == "OK"  # the JSON string the unified SDK requires
     with pytest.raises(PolyApiException) as gone:
         client.get_api_keys()
     assert gone.value.status_code == 401
@@ -124,15 +126,19 @@ def test_cancel_market_orders_by_asset_id_leaves_other_tokens(paper: PaperExchan
     assert [o["id"] for o in client.get_open_orders()] == [keep]
 
 
-def test_two_sdk_clients_trade_and_read_trades_balances_notifications(
-    paper: PaperExchange,
-) -> None:
+def test_two_sdk_clients_trade_and_read_trades_balances_notifications(paper_factory) -> None:
+    # A real clock and a short settle step: the answer carries trade ids only, and the SDK
+    # resolves the hashes itself by polling /data/trades until the trade is mined.
+    paper = paper_factory(clock=time.time, settle_delay_s=0.2)
     maker, taker = sdk(paper.url), sdk(paper.url)
     bid = buy(maker, 0.45, size=20)["orderID"]
     sell = taker.create_and_post_order(
         OrderArgsV2(token_id=TOKEN, price=0.44, size=20, side="SELL")
     )
     assert sell["status"] == "matched" and sell["transactionsHashes"]
+    (mined,) = taker.get_trades(TradeParams(id=sell["tradeIDs"][0]))
+    assert sell["transactionsHashes"] == [mined["transaction_hash"]]
+    assert mined["status"] in ("TRADE_STATUS_MINED", "TRADE_STATUS_CONFIRMED")
 
     (trade,) = maker.get_trades()
     assert trade["trader_side"] == "MAKER" and trade["maker_orders"][0]["order_id"] == bid
@@ -155,7 +161,10 @@ def test_two_sdk_clients_trade_and_read_trades_balances_notifications(
     assert maker.get_notifications() == []
 
 
-def test_market_order_is_priced_from_the_book_and_market_info(paper: PaperExchange) -> None:
+def test_market_order_is_priced_from_the_book_and_market_info(paper_factory) -> None:
+    # Settle at once: the FOK answer carries no hashes, and the SDK then polls the trade (on
+    # its own wall clock) until it is mined, which on a frozen test clock would never happen.
+    paper = paper_factory(settle_delay_s=0)
     maker, taker = sdk(paper.url), sdk(paper.url)
     for price in (0.50, 0.52):
         maker.create_and_post_order(OrderArgsV2(token_id=TOKEN, price=price, size=10, side="SELL"))
@@ -167,7 +176,8 @@ def test_market_order_is_priced_from_the_book_and_market_info(paper: PaperExchan
     shares = {
         m["price"]: m["matched_amount"] for t in taker.get_trades() for m in t["maker_orders"]
     }
-    assert shares["0.5"] == "10" and shares["0.52"] == "5.76"
+    # The last 3 pUSD buy floor(3 / 0.52) = 5.76923 shares (6-decimal units, not 0.01 lots).
+    assert shares["0.5"] == "10" and shares["0.52"] == "5.76923"
 
     # No bids at all: the SDK refuses before posting, from the (empty) bids of our /book.
     with pytest.raises(Exception, match="no match"):
@@ -229,7 +239,8 @@ def test_heartbeats_chain_and_a_missed_one_cancels_the_keys_orders(
     clock.advance(2)
     assert client.get_open_orders() == []
     note = client.get_notifications()[-1]
-    assert note["type"] == 1 and note["payload"]["reason"] == "heartbeat missed"
+    assert note["type"] == 1 and note["payload"]["order_id"] == order_id
+    assert paper.exchange.engine.orders[order_id].cancel_reason == "heartbeat missed"
 
 
 def test_neg_risk_market_and_finer_tick(paper: PaperExchange) -> None:

@@ -23,7 +23,8 @@ def test_crossing_orders_trade_at_the_maker_price_and_move_both_balances(
     result = response.json()
     assert result["success"] is True and result["status"] == "matched"
     assert result["makingAmount"] == "60" and result["takingAmount"] == "27"  # 60 x 0.45
-    assert len(result["tradeIDs"]) == 1 and len(result["transactionsHashes"]) == 1
+    # Settlement is asynchronous: the GTC answer lists only hashes already mined (none yet).
+    assert len(result["tradeIDs"]) == 1 and result["transactionsHashes"] == []
     # The buyer paid 27 pUSD and holds 60 more shares; the seller the opposite.
     assert maker.balance() == START - 27 * UNIT
     assert maker.balance(TOKEN) == START + 60 * UNIT
@@ -49,7 +50,7 @@ def test_both_sides_see_the_trade_and_a_fill_notification(paper: PaperExchange) 
     assert (maker_view["trader_side"], taker_view["trader_side"]) == ("MAKER", "TAKER")
     assert taker_view["taker_order_id"] == sell["orderID"]
     assert taker_view["side"] == "SELL" and taker_view["price"] == "0.45"
-    assert taker_view["size"] == "10" and taker_view["status"] == "CONFIRMED"
+    assert taker_view["size"] == "10" and taker_view["status"] == "TRADE_STATUS_MATCHED"
     assert [m["order_id"] for m in taker_view["maker_orders"]] == [bid]
     assert maker_view["maker_orders"][0]["matched_amount"] == "10"
 
@@ -160,11 +161,11 @@ def test_market_buy_spends_its_amount_across_levels_best_first(paper: PaperExcha
 
     result = taker.post(taker.market("BUY", "10", "0.52"), "FOK").json()
 
-    # 5 pUSD buys 10 @ 0.50; the other 5 buy whole lots of 0.01 share @ 0.52: 9.61 shares
-    # for 4.9972 (a lot costs exactly 5200 units, so nothing is rounded; 0.0028 stays unspent).
-    assert (result["makingAmount"], result["takingAmount"]) == ("9.9972", "19.61")
-    assert taker.balance(TOKEN) == START + 19_610_000
-    assert taker.balance() == START - 9_997_200
+    # 5 pUSD buys 10 @ 0.50; the other 5 buy floor(5 / 0.52) = 9.615384 shares (6-decimal
+    # units), which cost floor(9.615384 x 0.52) = 4.999999 (rounded down to the unit).
+    assert (result["makingAmount"], result["takingAmount"]) == ("9.999999", "19.615384")
+    assert taker.balance(TOKEN) == START + 19_615_384
+    assert taker.balance() == START - 9_999_999
     # Conservation: what the taker paid is what the maker received.
     assert maker.balance() - START == START - taker.balance()
 
@@ -185,7 +186,8 @@ def test_gtd_order_expires_a_security_minute_before_its_expiration(
     assert trader.ok("GET", f"/data/order/{order_id}")["status"] == "CANCELED"
     assert trader.balance() == START  # the reservation is released
     note = trader.notifications()[-1]
-    assert note["type"] == 1 and note["payload"]["reason"] == "expired"
+    assert note["type"] == 1 and note["payload"]["type"] == "GTD"
+    assert paper.exchange.engine.orders[order_id].cancel_reason == "expired"
 
 
 def test_cancelled_orders_notify_and_release_their_reservation(paper: PaperExchange) -> None:
@@ -205,7 +207,8 @@ def test_cancelled_orders_notify_and_release_their_reservation(paper: PaperExcha
 def test_one_account_cannot_see_or_cancel_another_accounts_orders(paper: PaperExchange) -> None:
     owner, stranger = Trader(paper.url), Trader(paper.url)
     order_id = owner.place("BUY", "0.30", "10")
-    assert stranger.ok("GET", f"/data/order/{order_id}") is None
+    hidden = stranger.request("GET", f"/data/order/{order_id}")
+    assert (hidden.status_code, hidden.json()) == (404, {"error": "Order not found"})
     answer = stranger.ok("DELETE", "/orders", [order_id])
     assert answer == {"canceled": [], "not_canceled": {order_id: "order not found"}}
     assert stranger.ok("DELETE", "/cancel-all") == {"canceled": [], "not_canceled": {}}
@@ -236,18 +239,20 @@ def test_trades_page_and_filter_by_time(paper: PaperExchange, clock) -> None:
 
 
 def test_a_partly_eaten_ask_then_a_resting_remainder_stays_exact(paper: PaperExchange) -> None:
-    # A market buy leaves an odd remainder on an ask at 0.3 ($1 / 0.3 is no whole number of
-    # shares); a bid at 0.53 then takes that remainder and rests with the rest. Every amount
-    # must stay a whole number of units, the collateral reserved for the resting rest included.
+    # A market buy leaves a 6-decimal remainder on an ask at 0.3 ($1 / 0.3 = 3.333333 shares);
+    # a bid at 0.53 then takes that remainder and rests with the rest. Every amount stays a
+    # whole number of units, rounded down where a price has more digits than a unit.
     seller, market_buyer, bidder = Trader(paper.url), Trader(paper.url), Trader(paper.url)
     seller.place("SELL", "0.30", "10")
     bought = market_buyer.post(market_buyer.market("BUY", "1", "0.3"), "FAK").json()
-    assert (bought["makingAmount"], bought["takingAmount"]) == ("0.999", "3.33")
+    assert (bought["makingAmount"], bought["takingAmount"]) == ("0.999999", "3.333333")
+    assert "transactionsHashes" not in bought  # a FAK answer carries trade ids only
 
     result = bidder.post(bidder.limit("BUY", "0.53", "10")).json()
 
-    assert result["status"] == "matched" and result["takingAmount"] == "6.67"
+    assert result["status"] == "matched" and result["takingAmount"] == "6.666667"
     (resting,) = bidder.open_orders()
-    assert (resting["price"], resting["size_matched"]) == ("0.53", "6.67")
-    assert bidder.balance() == START - 2_001_000  # 6.67 x 0.3 paid
-    assert paper.exchange.engine.account(bidder.address).reserved_collateral == 1_764_900
+    assert (resting["price"], resting["size_matched"]) == ("0.53", "6.666667")
+    assert bidder.balance() == START - 2_000_000  # floor(6.666667 x 0.3) paid
+    # The rest, 3.333333 shares at 0.53, reserves floor(1.76666649) pUSD.
+    assert paper.exchange.engine.account(bidder.address).reserved_collateral == 1_766_666
