@@ -28,6 +28,7 @@ one line saying what to do (locked, read-only, full disk, corrupt, not a file).
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import secrets
@@ -54,6 +55,10 @@ IDENTITY_TABLE = "state_identity"
 #: The funder recorded for a state file of the embedded paper exchange (`--paper`).
 PAPER_FUNDER = "paper"
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+_READ_ONLY = ("{path} is read-only here (the file, its directory, or the file system); make "
+              "both writable by this user, or run `reconciler status`, which only reads")
 
 
 class StateFileError(Exception):
@@ -174,8 +179,7 @@ def describe_sqlite_error(exc: BaseException, path: Path) -> str:
         return (f"{path} is locked by another process (a running reconciler, or an open sqlite3 "
                 "shell?); stop it or wait for it, then retry")
     if name.startswith("SQLITE_READONLY") or "readonly" in text:
-        return (f"{path} is read-only here (the file, its directory, or the file system); make "
-                "both writable by this user, or run `reconciler status`, which only reads")
+        return _READ_ONLY.format(path=path)
     if name.startswith("SQLITE_FULL") or "disk is full" in text:
         return (f"the disk holding {path} is full; free some space, then retry (the last "
                 "transaction was rolled back)")
@@ -183,6 +187,8 @@ def describe_sqlite_error(exc: BaseException, path: Path) -> str:
             or "not a database" in text:
         return _corrupt(path)
     if name.startswith("SQLITE_CANTOPEN") or "unable to open" in text:
+        if path.exists() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+            return _READ_ONLY.format(path=path)  # e.g. WAL's -shm cannot be created beside it
         return (f"cannot open {path}: check that its directory exists and that this user may "
                 "read and write both")
     if name.startswith("SQLITE_IOERR"):
@@ -229,7 +235,7 @@ def _open_for_writing(
         finally:
             probe.close()
     # Ours (or new): from here on the file is ours to write.
-    os.chmod(path, 0o600)
+    _restrict_mode(path)
     conn = sqlite3.connect(str(path), check_same_thread=False, timeout=busy_timeout)
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
@@ -294,6 +300,19 @@ def _make_parent_and_file(path: Path) -> bool:
     return True
 
 
+def _restrict_mode(path: Path) -> None:
+    """Mode 0600: the state file says which orders are ours and holds the journal."""
+    if stat.S_IMODE(path.stat().st_mode) == 0o600:
+        return
+    try:
+        os.chmod(path, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.EROFS:
+            raise StateFileError(_READ_ONLY.format(path=path)) from None
+        log.warning("cannot restrict %s to mode 0600 (%s); restrict it by hand", path,
+                    exc.strerror)
+
+
 def _remove_new_file(path: Path) -> None:
     for name in (path.name, path.name + "-journal", path.name + "-wal", path.name + "-shm"):
         with contextlib.suppress(OSError):
@@ -336,7 +355,7 @@ def _identify(path: Path, *, header: bytes, conn: sqlite3.Connection) -> bool:
     page_size = int.from_bytes(header[16:18], "big")
     page_size = 65536 if page_size == 1 else page_size
     pages = int.from_bytes(header[28:32], "big")
-    valid_count = header[92:96] == header[96:100]
+    valid_count = header[24:28] == header[92:96]  # the size at 28 is valid when these agree
     if valid_count and pages and path.stat().st_size < page_size * pages:
         raise StateFileError(_corrupt(path, why="truncated"))
     app_id = int.from_bytes(header[68:72], "big", signed=True)
