@@ -176,7 +176,7 @@ def _run_options(p: argparse.ArgumentParser) -> None:
                    help="post exchange heartbeats every 5 s. WARNING: once started, if they "
                         "stop for ~10 s the exchange cancels EVERY order of the API key")
     p.add_argument("--heartbeat-interval", type=float, metavar="SECONDS",
-                   help="seconds between heartbeats, 0.5 up to (not including) 10 (5)")
+                   help="seconds between heartbeats, 0.1 up to (not including) 10 (5)")
     p.add_argument("--metrics-port", type=int, metavar="PORT",
                    help="serve Prometheus metrics on 127.0.0.1:PORT/metrics (1-65535; checked "
                         "free before the daemon starts)")

@@ -47,7 +47,7 @@ INTERVAL_BOUNDS = (1.0, 86_400.0)
 DEBOUNCE_BOUNDS = (0.01, 60.0)
 STOP_TIMEOUT_BOUNDS = (1.0, 3_600.0)
 REQUEST_TIMEOUT_BOUNDS = (0.5, 600.0)
-HEARTBEAT_BOUNDS = (0.5, 10.0)  # under 10: the exchange cancels every order after ~10 s
+HEARTBEAT_BOUNDS = (0.1, 10.0)  # under 10: the exchange cancels every order after ~10 s
 #: EIP-155 chain ids are positive; larger than this no chain is (and SQLite holds 63 bits).
 MAX_CHAIN_ID = 2**63 - 1
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
