@@ -27,10 +27,11 @@ from reconciler.engine import load_desired
 from reconciler.model import Side
 from reconciler.spec import load_files
 from reconciler.spec.errors import HIDDEN, excerpt, looks_secret
-from tests.test_reconcile_kit import Harness, harness, level, paper  # noqa: F401 (fixtures)
+from tests.test_reconcile_kit import Harness, harness, level, paper
 
 TOKEN = "71321045679252212594626385532706912750332728571942532289631379312455583992563"
 OTHER = "52114319501245915516055106046884209969926127482827954674443846427813813222426"
+__all__ = ["harness", "paper"]  # the engine harness's fixtures, used below
 
 
 def spec(orders: str, *, token: str = TOKEN) -> str:

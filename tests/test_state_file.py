@@ -167,11 +167,11 @@ def test_a_state_file_from_before_identities_is_adopted_once_with_a_log_line(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = legacy_state_file(tmp_path / "state.db")
-    with caplog.at_level(logging.WARNING, logger="reconciler.store.opening"):
-        with Store.open(path, identity=ACCOUNT) as store:
-            assert store.identity() == ACCOUNT
-            assert store.cursor("n") == "kept"
-            assert store.schema_version() == len(MIGRATIONS)
+    with caplog.at_level(logging.WARNING, logger="reconciler.store.opening"), \
+            Store.open(path, identity=ACCOUNT) as store:
+        assert store.identity() == ACCOUNT
+        assert store.cursor("n") == "kept"
+        assert store.schema_version() == len(MIGRATIONS)
     adopted = [r.getMessage() for r in caplog.records]
     assert adopted == [
         f"state file {path} was written by an older reconciler without an identity; it is now "
