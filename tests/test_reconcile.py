@@ -313,29 +313,6 @@ def test_gtd_levels_are_posted_with_their_expiry_and_then_left_alone(harness: Ha
     assert harness.reconciler.tick().outcome == "noop"
 
 
-def test_an_expired_gtd_level_is_skipped_and_does_not_freeze_the_other_levels(
-    harness: Harness,
-) -> None:
-    """An expiry that has passed is the planner's to skip, not an error for the whole spec."""
-    harness.write_spec(
-        {
-            TOKEN_A: [
-                level("BUY", "0.45", "10", order_type="GTD", expires_at="2001-01-01T00:00:00Z"),
-                level("BUY", "0.44", "10"),
-            ],
-            TOKEN_B: [level("BUY", "0.30", "20")],
-        }
-    )
-    result = harness.reconciler.tick()
-    assert result.success and result.outcome == "ok", (result.error, result.run_summary)
-    assert result.spec_errors == ()
-    assert harness.resting(TOKEN_A) == {(Side.BUY, D("0.44")): D("10")}
-    assert harness.resting(TOKEN_B) == {(Side.BUY, D("0.3")): D("20")}
-    report = harness.reconciler.plan()
-    assert report.plan is not None and report.plan.is_empty
-    assert any("0.45" in w for w in report.plan.warnings), report.plan.warnings
-
-
 def test_the_state_file_holds_no_secret(harness: Harness) -> None:
     """Keys, API secret and passphrase never reach the database, whatever happened."""
     converge(harness, {TOKEN_A: [level("BUY", "0.45", "20"), level("BUY", "0.44", "10")]})

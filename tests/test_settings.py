@@ -59,6 +59,7 @@ def test_private_key_without_prefix_is_normalised() -> None:
 def test_private_key_from_file_and_from_credentials_directory(tmp_path: Path) -> None:
     key_a, key_b = new_key(), new_key()
     (tmp_path / "keyfile").write_text(key_a + "\n")
+    (tmp_path / "keyfile").chmod(0o600)
     creds = tmp_path / "creds"
     creds.mkdir()
     (creds / "private_key").write_text(key_b)
@@ -121,6 +122,7 @@ def test_proxy_signature_type_needs_a_funder() -> None:
         ({"host": "clob.example"}, {}, "http:// or https://"),
         ({}, {"CHAIN_ID": "polygon"}, "CHAIN_ID must be an integer"),
         ({"interval": "0"}, {}, "greater than zero"),
+        ({"interval": "1e308"}, {}, "from 1 to 86400 seconds"),
         ({"interval": "soon"}, {}, "number of seconds"),
         ({"on_shutdown": "explode"}, {}, "leave, cancel"),
         ({"metrics_port": 70000}, {}, "between 1 and 65535"),

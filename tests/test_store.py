@@ -13,7 +13,8 @@ import pytest
 
 from reconciler.lifecycle import Event
 from reconciler.model import LevelGeneration, LevelKey, OrderType, Post, Side
-from reconciler.store.schema import MIGRATIONS, SchemaTooNew
+from reconciler.store import StateFileError
+from reconciler.store.schema import MIGRATIONS
 from reconciler.store.store import OrderStatus, Store, decimal_text
 from tests.support.clock import ManualClock
 
@@ -92,10 +93,11 @@ def test_schema_version_and_reopen_keeps_data(tmp_path: Path) -> None:
 
 def test_newer_schema_is_refused_with_a_clear_message(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
+    Store.open(path).close()  # a state file of ours, then a newer reconciler migrated it
     conn = sqlite3.connect(path)
     conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
     conn.close()
-    with pytest.raises(SchemaTooNew, match="newer than this reconciler"):
+    with pytest.raises(StateFileError, match="newer than this reconciler"):
         Store.open(path)
 
 
@@ -358,14 +360,14 @@ def test_prune_bounds_runs_and_old_notification_ids(store: Store, clock: ManualC
 def test_a_new_migration_upgrades_an_old_file_and_a_failing_one_leaves_it_untouched(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import reconciler.store.store as store_module
+    import reconciler.store.opening as store_module
 
     path = tmp_path / "state.db"
     Store.open(path).close()
     good = "CREATE TABLE extra (id INTEGER PRIMARY KEY);\nCREATE INDEX extra_id ON extra (id);"
     bad = "CREATE TABLE extra2 (id INTEGER);\nTHIS IS NOT SQL;"
     monkeypatch.setattr(store_module, "MIGRATIONS", (*MIGRATIONS, good, bad))
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(StateFileError, match="SQLite error"):
         Store.open(path)
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) + 1

@@ -36,12 +36,13 @@ from reconciler.daemon import (
     LockHeld,
     StateLock,
     SystemdNotifier,
+    check_port_free,
     holder_pid,
 )
 from reconciler.engine import TickResult, load_desired, validate_directory
 from reconciler.model import NotificationType
 from reconciler.spec import json_schema
-from reconciler.store import Store
+from reconciler.store import Store, backup_state_file
 
 log = logging.getLogger("reconciler.cli.main")
 
@@ -113,6 +114,12 @@ def apply(args: argparse.Namespace, settings: Settings) -> int:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     _logging(args, settings, default="INFO")
     once = bool(args.once_and_show)
+    if settings.metrics_port is not None:
+        try:
+            check_port_free(settings.metrics_port)
+        except OSError as exc:
+            raise SettingsError(f"--metrics-port {settings.metrics_port} cannot be served on "
+                                f"127.0.0.1 ({exc.strerror}); choose a free port") from None
     with _writer(settings, StateLock(settings.state_path)) as (conn, store):
         options = DaemonOptions(
             interval_seconds=settings.interval_seconds,
@@ -142,7 +149,7 @@ def _writer(settings: Settings, state_lock: StateLock) -> Iterator[tuple[Any, St
     connection, the account lock (one reconciler per account on this machine), the store."""
     with state_lock, connect(settings) as conn, \
             AccountLock(account=conn.wallet.maker, chain_id=settings.chain_id), \
-            open_store(settings) as store:
+            open_store(settings, conn) as store:
         yield conn, store
 
 
@@ -166,8 +173,6 @@ def _show_converged(result: TickResult | None, *, conn: Any, labels: dict[str, s
 
 def status(args: argparse.Namespace, settings: Settings) -> int:
     store = _existing_store(settings)
-    if store is None:
-        return 1
     with store:
         state = store.status()
     pid = holder_pid(settings.state_path)
@@ -180,20 +185,22 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
 
 def history(args: argparse.Namespace, settings: Settings) -> int:
     store = _existing_store(settings)
-    if store is None:
-        return 1
     with store:
         entries = store.history(args.limit)
     print(out.dumps(entries) if args.json else out.history_text(entries))
     return 0
 
 
-def _existing_store(settings: Settings) -> Store | None:
-    if not settings.state_path.exists():
-        print(f"reconciler: no state file at {settings.state_path} (nothing has run with this "
-              f"--state yet)", file=sys.stderr)
-        return None
-    return Store.open(settings.state_path)
+def _existing_store(settings: Settings) -> Store:
+    """The state file, read-only: never created, migrated or chmodded (StateFileError)."""
+    return Store.open(settings.state_path, read_only=True)
+
+
+def state_backup(args: argparse.Namespace, settings: Settings) -> int:
+    destination = Path(args.file)
+    backup_state_file(settings.state_path, destination, overwrite=bool(args.force))
+    print(f"backed up {settings.state_path} to {destination}")
+    return 0
 
 
 def paper_exchange(args: argparse.Namespace, settings: Settings) -> int:

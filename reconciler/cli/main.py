@@ -16,13 +16,27 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from reconciler.cli import commands as c
-from reconciler.cli.settings import LogFormat, SettingsError, load_settings
+from reconciler.cli.settings import (
+    DEBOUNCE_BOUNDS,
+    INTERVAL_BOUNDS,
+    LOG_LEVELS,
+    REQUEST_TIMEOUT_BOUNDS,
+    STOP_TIMEOUT_BOUNDS,
+    LogFormat,
+    SettingsError,
+    load_settings,
+)
 from reconciler.clob import ClobError
 from reconciler.daemon import LockHeld
 from reconciler.spec import EmptyDesiredState
+from reconciler.store import STORE_ERRORS, StateFileError, describe_sqlite_error
+
+#: `history --limit` bounds.
+HISTORY_LIMIT_MAX = 100_000
 
 EPILOG = """\
 Connection settings come from flags or the environment: CLOB_HOST, CHAIN_ID (default 137),
@@ -39,8 +53,26 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        self.exit(1, f"{self.prog}: error: {message}\n")
+        # One line, like every other refusal; the usage is one `--help` away.
+        self.exit(1, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _bounded_int(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}")
+        return value
+
+    parse.__name__ = "whole number"
+    return parse
+
+
+def _bounds(bounds: tuple[float, float]) -> str:
+    return f"{bounds[0]:g} to {bounds[1]:g}"
 
 
 def _common_options() -> _Parser:
@@ -48,7 +80,8 @@ def _common_options() -> _Parser:
     common = _Parser(add_help=False, argument_default=argparse.SUPPRESS)
     conn = common.add_argument_group("connection")
     conn.add_argument("--host", metavar="URL", help="CLOB API URL (env CLOB_HOST); no default")
-    conn.add_argument("--chain-id", type=int, metavar="N", help="chain id (env CHAIN_ID; 137)")
+    conn.add_argument("--chain-id", type=int, metavar="N",
+                      help="chain id, a positive integer (env CHAIN_ID; 137)")
     conn.add_argument("--private-key-file", metavar="FILE",
                       help="file holding the private key (else env PRIVATE_KEY or the systemd "
                            "credential 'private_key'); never pass the key itself")
@@ -59,7 +92,7 @@ def _common_options() -> _Parser:
     conn.add_argument("--paper", action="store_true",
                       help="start an embedded paper exchange and use it with a throwaway key")
     conn.add_argument("--request-timeout", type=float, metavar="SECONDS",
-                      help="timeout of each HTTP request (10)")
+                      help=f"timeout of each HTTP request, {_bounds(REQUEST_TIMEOUT_BOUNDS)} (10)")
     paths = common.add_argument_group("paths")
     paths.add_argument("--desired", metavar="DIR",
                        help="desired-state directory (env RECONCILER_DESIRED; desired/)")
@@ -68,8 +101,8 @@ def _common_options() -> _Parser:
     logs = common.add_argument_group("logging")
     logs.add_argument("--log-format", choices=[f.value for f in LogFormat],
                       help="auto: JSON lines under systemd, text on a terminal")
-    logs.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING (default "
-                      "INFO for run and apply, WARNING otherwise)")
+    logs.add_argument("--log-level", metavar="LEVEL", help=f"one of {', '.join(LOG_LEVELS)} "
+                      "(default INFO for run and apply, WARNING otherwise)")
     return common
 
 
@@ -109,8 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print as JSON")
     p = add("history", "Show the action journal (posts, cancels, lookups), newest first.",
             c.history)
-    p.add_argument("--limit", type=int, default=50, help="entries to show (50)")
+    p.add_argument("--limit", type=_bounded_int(1, HISTORY_LIMIT_MAX), default=50,
+                   help=f"entries to show, 1 to {HISTORY_LIMIT_MAX} (50)")
     p.add_argument("--json", action="store_true", help="print as JSON")
+    p = add("state", "Look after the state file: `state backup FILE` writes a consistent copy "
+                     "(SQLite's online backup API, safe while the daemon runs), mode 0600.",
+            c.state_backup)
+    p.add_argument("action", choices=("backup",), help="backup: copy the state file to FILE")
+    p.add_argument("file", metavar="FILE", help="where to write the copy")
+    p.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     p = add("paper-exchange", "Run the local paper exchange; its options (--port, --markets, "
                               "...) go to `python -m paperclob` (see `python -m paperclob "
                               "--help`).", c.paper_exchange)
@@ -121,11 +161,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--interval", type=float, metavar="SECONDS",
-                   help="seconds between ticks when nothing changes (env RECONCILER_INTERVAL; 10)")
+                   help=f"seconds between ticks when nothing changes, {_bounds(INTERVAL_BOUNDS)} "
+                        "(env RECONCILER_INTERVAL; 10)")
     p.add_argument("--debounce", type=float, metavar="SECONDS",
-                   help="quiet period after a file change before the tick (0.15)")
+                   help="quiet period after a file change before the tick, "
+                        f"{_bounds(DEBOUNCE_BOUNDS)} (0.15)")
     p.add_argument("--stop-timeout", type=float, metavar="SECONDS",
-                   help="how long a stop waits for the tick in flight (20)")
+                   help="how long a stop waits for the tick in flight, "
+                        f"{_bounds(STOP_TIMEOUT_BOUNDS)} (20)")
     p.add_argument("--on-shutdown", choices=("leave", "cancel"),
                    help="on stop: leave our orders resting (default) or cancel them "
                         "(env RECONCILER_ON_SHUTDOWN)")
@@ -133,9 +176,10 @@ def _run_options(p: argparse.ArgumentParser) -> None:
                    help="post exchange heartbeats every 5 s. WARNING: once started, if they "
                         "stop for ~10 s the exchange cancels EVERY order of the API key")
     p.add_argument("--heartbeat-interval", type=float, metavar="SECONDS",
-                   help="seconds between heartbeats (5; must stay well under 10)")
+                   help="seconds between heartbeats, 0.1 up to (not including) 10 (5)")
     p.add_argument("--metrics-port", type=int, metavar="PORT",
-                   help="serve Prometheus metrics on 127.0.0.1:PORT/metrics")
+                   help="serve Prometheus metrics on 127.0.0.1:PORT/metrics (1-65535; checked "
+                        "free before the daemon starts)")
     p.add_argument("--once-and-show", action="store_true",
                    help="converge once, print the plan applied and the open orders, exit "
                         "(the `make run` demo)")
@@ -177,7 +221,8 @@ def _client_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
 
 #: Commands that never talk to the exchange: a broken key or host in the environment (a
 #: pre-commit hook's, say) must not stop them.
-OFFLINE_COMMANDS = frozenset({"validate", "schema", "status", "history", "paper-exchange"})
+OFFLINE_COMMANDS = frozenset({"validate", "schema", "status", "history", "state",
+                              "paper-exchange"})
 
 
 def settings_from(args: argparse.Namespace) -> Any:
@@ -196,11 +241,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.paper_args = [*unknown, *args.paper_args]
     elif unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    settings = None
     try:
         settings = settings_from(args)
         return int(args.handler(args, settings))
-    except (SettingsError, LockHeld, EmptyDesiredState) as exc:
+    except (SettingsError, LockHeld, EmptyDesiredState, StateFileError) as exc:
         print(f"reconciler: {exc}", file=sys.stderr)
+        return 1
+    except STORE_ERRORS as exc:  # a full disk or a lock mid-command: one line, not a traceback
+        where = settings.state_path if settings is not None else Path("the state file")
+        print(f"reconciler: {describe_sqlite_error(exc, where)}", file=sys.stderr)
         return 1
     except ClobError as exc:
         print(f"reconciler: the exchange said no: {type(exc).__name__}: {exc}", file=sys.stderr)

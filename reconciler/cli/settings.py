@@ -18,8 +18,12 @@ they stop) are off unless asked for.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import math
 import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
@@ -35,6 +39,22 @@ DEFAULT_INTERVAL_SECONDS = 10.0
 DEFAULT_DEBOUNCE_SECONDS = 0.15
 DEFAULT_STOP_TIMEOUT_SECONDS = 20.0
 DEFAULT_HEARTBEAT_SECONDS = 5.0
+DEFAULT_REQUEST_TIMEOUT_SECONDS = 10.0
+
+#: Sane bounds of every duration, in seconds (--help says them). Out of them a value is a typo:
+#: 1e-9 s between ticks spins and ignores SIGTERM, 1e12 s overflows the scheduler's clock.
+INTERVAL_BOUNDS = (1.0, 86_400.0)
+DEBOUNCE_BOUNDS = (0.01, 60.0)
+STOP_TIMEOUT_BOUNDS = (1.0, 3_600.0)
+REQUEST_TIMEOUT_BOUNDS = (0.5, 600.0)
+HEARTBEAT_BOUNDS = (0.1, 10.0)  # under 10: the exchange cancels every order after ~10 s
+#: EIP-155 chain ids are positive; larger than this no chain is (and SQLite holds 63 bits).
+MAX_CHAIN_ID = 2**63 - 1
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+#: A key file is 66 bytes; a bigger file is not a key (and /dev/zero must not be read forever).
+MAX_SECRET_FILE_BYTES = 4096
+#: secp256k1 group order: a private key must be in [1, n).
+SECP256K1_N = int("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141", 16)
 
 #: File names looked up in $CREDENTIALS_DIRECTORY (systemd LoadCredential=NAME:PATH).
 CREDENTIAL_FILES = {
@@ -47,6 +67,7 @@ E = TypeVar("E", bound=Enum)
 
 _HEX_KEY = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_BASE64 = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
 
 
 class SettingsError(ValueError):
@@ -159,6 +180,7 @@ def load_settings(
 
     private_key = _load_private_key(flags=flags, env=env)
     api_secret = _secret_from(env=env, var="SECRET", credential="api_secret")
+    _check_api_secret(api_secret)
     passphrase = _secret_from(env=env, var="PASSPHRASE", credential="passphrase")
     api_key = _str_or_none(pick("api_key", "API_KEY"))
     given = [x is not None for x in (api_key, api_secret, passphrase)]
@@ -174,7 +196,7 @@ def load_settings(
     _check_funder(signature_type=signature_type, funder=funder)
     return Settings(
         host=_check_host(_str_or_none(pick("host", "CLOB_HOST"))),
-        chain_id=_int_setting(pick("chain_id", "CHAIN_ID"), "CHAIN_ID", DEFAULT_CHAIN_ID),
+        chain_id=_chain_id(pick("chain_id", "CHAIN_ID")),
         private_key=private_key,
         api_key=api_key,
         api_secret=api_secret,
@@ -185,19 +207,21 @@ def load_settings(
         state_path=Path(str(pick("state", "RECONCILER_STATE") or (
             DEFAULT_PAPER_STATE_PATH if flags.get("paper") else DEFAULT_STATE_PATH))),
         paper=bool(flags.get("paper") or False),
-        interval_seconds=_positive(pick("interval", "RECONCILER_INTERVAL"), "interval",
-                                   DEFAULT_INTERVAL_SECONDS),
-        debounce_seconds=_positive(flags.get("debounce"), "debounce", DEFAULT_DEBOUNCE_SECONDS),
-        stop_timeout_seconds=_positive(flags.get("stop_timeout"), "stop-timeout",
-                                       DEFAULT_STOP_TIMEOUT_SECONDS),
-        request_timeout_seconds=_positive(flags.get("request_timeout"), "request-timeout", 10.0),
+        interval_seconds=_seconds(pick("interval", "RECONCILER_INTERVAL"), "interval",
+                                  DEFAULT_INTERVAL_SECONDS, INTERVAL_BOUNDS),
+        debounce_seconds=_seconds(flags.get("debounce"), "debounce", DEFAULT_DEBOUNCE_SECONDS,
+                                  DEBOUNCE_BOUNDS),
+        stop_timeout_seconds=_seconds(flags.get("stop_timeout"), "stop-timeout",
+                                      DEFAULT_STOP_TIMEOUT_SECONDS, STOP_TIMEOUT_BOUNDS),
+        request_timeout_seconds=_seconds(flags.get("request_timeout"), "request-timeout",
+                                         DEFAULT_REQUEST_TIMEOUT_SECONDS, REQUEST_TIMEOUT_BOUNDS),
         on_shutdown=_enum(ShutdownPolicy, pick("on_shutdown", "RECONCILER_ON_SHUTDOWN"),
                           "on-shutdown", ShutdownPolicy.LEAVE),
         heartbeat=bool(flags.get("heartbeat") or False),
         heartbeat_seconds=_heartbeat_interval(flags.get("heartbeat_interval")),
         log_format=_enum(LogFormat, pick("log_format", "RECONCILER_LOG_FORMAT"), "log-format",
                          LogFormat.AUTO),
-        log_level=str(pick("log_level", "RECONCILER_LOG_LEVEL") or "INFO").upper(),
+        log_level=_log_level(pick("log_level", "RECONCILER_LOG_LEVEL")),
         metrics_port=_port(pick("metrics_port", "RECONCILER_METRICS_PORT")),
     )
 
@@ -210,7 +234,7 @@ def _load_private_key(*, flags: Mapping[str, object], env: Mapping[str, str]) ->
             # Someone pasted the key itself: say so without repeating it.
             raise SettingsError("--private-key-file takes the path of a file holding the key, "
                                 "not the key; the value given looks like a key")
-        raw = _read_secret_file(Path(str(key_file)), what="--private-key-file")
+        raw = _read_secret_file(Path(str(key_file)), what="--private-key-file", private=True)
     elif env.get("PRIVATE_KEY"):
         raw = env["PRIVATE_KEY"].strip()
     else:
@@ -220,7 +244,28 @@ def _load_private_key(*, flags: Mapping[str, object], env: Mapping[str, str]) ->
     if not _HEX_KEY.match(raw):
         # Never echo the value: it may be a real key with a typo.
         raise SettingsError("the private key is not 32 bytes of hex (64 hex digits, 0x optional)")
-    return Secret(raw if raw.startswith("0x") else "0x" + raw)
+    digits = raw.removeprefix("0x")
+    if not 0 < int(digits, 16) < SECP256K1_N:
+        raise SettingsError("the private key is out of range for secp256k1 (it must be between 1 "
+                            "and the curve order minus 1); it is not a usable key: check it")
+    return Secret("0x" + digits)
+
+
+def _check_api_secret(secret: Secret | None) -> None:
+    """The API secret is the base64url key of the L2 HMAC; refuse anything else now, not with a
+    traceback on the first signed request. Never quoted."""
+    if secret is None:
+        return
+    text = secret.reveal()
+    decoded = b""
+    if _BASE64.fullmatch(text) and len(text) % 4 == 0:
+        try:
+            decoded = base64.urlsafe_b64decode(text.replace("+", "-").replace("/", "_"))
+        except (binascii.Error, ValueError):
+            decoded = b""
+    if not decoded:
+        raise SettingsError("the API secret (SECRET, or the credential 'api_secret') is not "
+                            "base64 text as the exchange issues it; copy it again")
 
 
 def _secret_from(*, env: Mapping[str, str], var: str, credential: str) -> Secret | None:
@@ -236,11 +281,35 @@ def _credential(*, env: Mapping[str, str], name: str) -> str | None:
     return _read_secret_file(path, what=f"credential {name}") if path.exists() else None
 
 
-def _read_secret_file(path: Path, *, what: str) -> str:
+def _read_secret_file(path: Path, *, what: str, private: bool = False) -> str:
+    """The text of a small regular file (after following links). `private`: refused when the
+    group or others may read it, as ssh refuses a key file. The content is never quoted."""
     try:
-        text = path.read_text(encoding="utf-8").strip()
+        # O_NONBLOCK: a fifo must not block the open; the checks below are on what was opened.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
         raise SettingsError(f"cannot read {what} at {path}: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise SettingsError(f"{what} at {path} is not a regular file; point it at the file "
+                                "holding the key")
+        if info.st_size > MAX_SECRET_FILE_BYTES:
+            raise SettingsError(f"{what} at {path} is {info.st_size} bytes, more than the "
+                                f"{MAX_SECRET_FILE_BYTES} a key file can be; point it at the "
+                                "file holding only the key")
+        if private and info.st_mode & 0o077:
+            raise SettingsError(f"{what} at {path} can be read by other users (mode "
+                                f"{stat.S_IMODE(info.st_mode):04o}); run `chmod 600 {path}`")
+        data = os.read(fd, MAX_SECRET_FILE_BYTES + 1)
+    except OSError as exc:
+        raise SettingsError(f"cannot read {what} at {path}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    try:
+        text = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise SettingsError(f"{what} at {path} is not text; it must hold the key in hex") from None
     if not text:
         raise SettingsError(f"{what} at {path} is empty")
     return text
@@ -278,24 +347,45 @@ def _int_setting(value: object, name: str, default: int) -> int:
         raise SettingsError(f"{name} must be an integer") from None
 
 
-def _positive(value: object, name: str, default: float) -> float:
+def _chain_id(value: object) -> int:
+    chain_id = _int_setting(value, "CHAIN_ID", DEFAULT_CHAIN_ID)
+    if not 0 < chain_id <= MAX_CHAIN_ID:
+        raise SettingsError("CHAIN_ID (--chain-id) must be a positive chain id, e.g. 137 for "
+                            "Polygon or 80002 for Amoy")
+    return chain_id
+
+
+def _seconds(value: object, name: str, default: float, bounds: tuple[float, float]) -> float:
+    """A duration within `bounds` (a duration, not money: float is right here)."""
     if value is None:
         return default
+    low, high = bounds
     try:
-        number = float(str(value))  # a duration, not money
+        number = float(str(value))
     except ValueError:
         raise SettingsError(f"--{name} must be a number of seconds") from None
-    if not number > 0:
-        raise SettingsError(f"--{name} must be greater than zero")
+    if not math.isfinite(number) or number <= 0:
+        raise SettingsError(f"--{name} must be a number of seconds greater than zero, from "
+                            f"{low:g} to {high:g}")
+    if not low <= number <= high:
+        raise SettingsError(f"--{name} must be from {low:g} to {high:g} seconds")
     return number
 
 
 def _heartbeat_interval(value: object) -> float:
-    seconds = _positive(value, "heartbeat-interval", DEFAULT_HEARTBEAT_SECONDS)
-    if seconds >= 10:
+    seconds = _seconds(value, "heartbeat-interval", DEFAULT_HEARTBEAT_SECONDS,
+                       (HEARTBEAT_BOUNDS[0], 3_600.0))
+    if seconds >= HEARTBEAT_BOUNDS[1]:
         # The exchange cancels every order of the key after ~10 s without a heartbeat.
         raise SettingsError("--heartbeat-interval must be under 10 seconds (5 is the advice)")
     return seconds
+
+
+def _log_level(value: object) -> str:
+    level = str(value or "INFO").upper()
+    if level not in LOG_LEVELS:
+        raise SettingsError(f"--log-level must be one of: {', '.join(LOG_LEVELS)}")
+    return level
 
 
 def _port(value: object) -> int | None:

@@ -18,24 +18,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.cli.logs import add_secrets
-from reconciler.cli.settings import Settings, SettingsError
+from reconciler.cli.settings import SECP256K1_N, Settings, SettingsError
 from reconciler.clob import ApiCreds, ClobClient, OrderBuilder, Wallet
 from reconciler.daemon import git_commit_of
 from reconciler.engine import Reconciler, apply_plan
 from reconciler.model import Cancel, CancelReason, Plan, ShutdownOutcome
-from reconciler.store import Store
+from reconciler.store import PAPER_FUNDER, StateIdentity, Store
 
 log = logging.getLogger(__name__)
 
-# secp256k1 group order: a private key must be in [1, n).
-_SECP256K1_N = int("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141", 16)
 
 
 def throwaway_key() -> str:
     """A fresh random private key for the paper exchange; never stored, never printed."""
     while True:
         candidate = int.from_bytes(random_secrets.token_bytes(32), "big")
-        if 0 < candidate < _SECP256K1_N:
+        if 0 < candidate < SECP256K1_N:
             return f"0x{candidate:064x}"
 
 
@@ -126,8 +124,16 @@ def _creds_from(settings: Settings) -> ApiCreds | None:
     )
 
 
-def open_store(settings: Settings) -> Store:
-    return Store.open(settings.state_path)
+def state_identity(settings: Settings, conn: Connection) -> StateIdentity:
+    """The account a state file must belong to: the chain and the funder of the orders (the
+    paper exchange's throwaway keys are one account, "paper", that no real account shares)."""
+    funder = PAPER_FUNDER if settings.paper else conn.wallet.maker
+    return StateIdentity(chain_id=settings.chain_id, funder=funder)
+
+
+def open_store(settings: Settings, conn: Connection) -> Store:
+    """The state file, refused unless it is ours and this account's (StateFileError)."""
+    return Store.open(settings.state_path, identity=state_identity(settings, conn))
 
 
 def make_reconciler(conn: Connection, store: Store) -> Reconciler:

@@ -5,7 +5,7 @@ Only this package owns threads, timers, the sockets it serves, and signal handle
 
 from reconciler.daemon.daemon import MAX_DEFERRED_TICKS, Daemon, DaemonOptions
 from reconciler.daemon.lock import AccountInUse, AccountLock, LockHeld, StateLock, holder_pid
-from reconciler.daemon.metrics import Metrics, make_metrics_server
+from reconciler.daemon.metrics import Metrics, check_port_free, make_metrics_server
 from reconciler.daemon.sdnotify import SystemdNotifier
 from reconciler.daemon.support import git_commit_of
 
@@ -19,6 +19,7 @@ __all__ = [
     "Metrics",
     "StateLock",
     "SystemdNotifier",
+    "check_port_free",
     "git_commit_of",
     "holder_pid",
     "make_metrics_server",

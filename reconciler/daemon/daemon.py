@@ -41,12 +41,11 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecution
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
-from watchdog.observers import Observer
 
 from reconciler.daemon.metrics import Metrics, make_metrics_server, record_tick_result
 from reconciler.daemon.sdnotify import SystemdNotifier
 from reconciler.daemon.support import Debouncer, FailureLog, Health, LoopBackoff
+from reconciler.daemon.watcher import DesiredWatcher
 from reconciler.engine import TickResult
 
 log = logging.getLogger("reconciler.daemon.daemon")
@@ -54,8 +53,6 @@ log = logging.getLogger("reconciler.daemon.daemon")
 TICK_JOB = "tick"
 #: A file that never stops changing must not starve the loop: tick anyway after this many.
 MAX_DEFERRED_TICKS = 3
-_WATCHED_SUFFIXES = (".yaml", ".yml")
-_CHANGE_EVENTS = frozenset({"created", "modified", "moved", "deleted", "closed"})
 
 
 class Ticker(Protocol):
@@ -208,16 +205,11 @@ class Daemon:
         self._scheduler.start()
 
     def _start_watcher(self) -> None:
-        if not self._desired_dir.is_dir():
-            log.warning("desired directory %s does not exist: not watching it", self._desired_dir)
-            return
-        observer = Observer()
-        observer.schedule(
-            _ChangeHandler(self._debouncer.poke), str(self._desired_dir), recursive=True
-        )
-        observer.daemon = True
-        observer.start()
-        self._observer = observer
+        # It also watches the parent, to re-arm when the directory is removed and re-created
+        # (and warns when it cannot watch); see watcher.py.
+        watcher = DesiredWatcher(self._desired_dir, self._debouncer.poke)
+        watcher.start()
+        self._observer = watcher
 
     def _start_metrics(self) -> None:
         if self._metrics_port is None:
@@ -457,25 +449,6 @@ class _Pulses:
             self._heartbeat_failures += 1
             if self._heartbeat_failures in (1, 3) or self._heartbeat_failures % 60 == 0:
                 log.error("heartbeat failed (%dx): %s", self._heartbeat_failures, exc)
-
-
-class _ChangeHandler(FileSystemEventHandler):
-    """Poke on changes to YAML files (and on directory moves/deletes); ignore reads."""
-
-    def __init__(self, poke: Callable[[], None]) -> None:
-        self._poke = poke
-
-    def on_any_event(self, event: FileSystemEvent) -> None:
-        # Every tick opens and reads the files: reacting to opens would tick forever.
-        if event.event_type not in _CHANGE_EVENTS:
-            return
-        if event.is_directory:
-            if event.event_type != "modified":
-                self._poke()
-            return
-        paths = (str(event.src_path), str(getattr(event, "dest_path", "") or ""))
-        if any(p.endswith(_WATCHED_SUFFIXES) for p in paths):
-            self._poke()
 
 
 __all__ = ["Daemon", "DaemonOptions", "Ticker", "TICK_JOB"]

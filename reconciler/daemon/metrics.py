@@ -8,6 +8,7 @@ which is nobody else's business).
 
 from __future__ import annotations
 
+import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -124,3 +125,13 @@ def make_metrics_server(metrics: Metrics, *, port: int, host: str = "127.0.0.1")
     server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
     return server
+
+
+def check_port_free(port: int, *, host: str = "127.0.0.1") -> None:
+    """Raise OSError when `port` cannot be served on `host` (in use, or not allowed), so the
+    CLI refuses before the daemon starts rather than after. Binds as the server will
+    (SO_REUSEADDR), then lets go."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+        probe.listen(1)

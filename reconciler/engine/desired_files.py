@@ -6,6 +6,13 @@ and editor leftovers (`x.yaml~`, `#x.yaml#`, swap files, vim's `4913` probe) are
 saving in an editor never feeds a half-written temp file to the daemon.
 
 All-or-nothing, as the parser is: what cannot be seen or read whole is an error, never absent.
+
+Nothing outside the directory is read. A symlink (to a file or a directory) whose target resolves
+outside it is refused with an error, because a link planted in a repository could point at
+$CREDENTIALS_DIRECTORY/private_key, and the parser's messages would then quote it. (Messages
+never quote a key in any case: see spec/errors.py.) The directory itself may be a symlink.
+Files are opened without following a last symlink and without blocking (a fifo), checked with
+fstat on the open file, and read up to MAX_FILE_BYTES + 1 bytes at most.
 The bytes go to `reconciler.spec.load_read_files`, the one parser of both a directory and a
 revision kept in the state file.
 """
@@ -14,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import stat
 import time
 from pathlib import Path
 from typing import TextIO
@@ -51,12 +59,20 @@ def desired_files(directory: Path, *, errors: list[SpecError] | None = None) -> 
         problems.append(whole_file_error(where, f"cannot list this directory ({exc.strerror}); fix its "
                                       "permissions, or move it out of the desired directory"))
 
+    inside = _resolved(directory)
     found: list[Path] = []
     for root, dirs, names in os.walk(directory, onerror=unlistable):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for d in dirs:  # os.walk does not follow directory links; say so for those that leave
+            link = Path(root) / d
+            if link.is_symlink() and not _within(link, inside):
+                problems.append(whole_file_error(link, _OUTSIDE.format(what="a directory")))
         found.extend(Path(root) / n for n in names if is_candidate(n))
     files: list[Path] = []
     for path in sorted(found, key=lambda p: p.relative_to(directory).as_posix()):
+        if path.is_symlink() and not _within(path, inside):
+            problems.append(whole_file_error(path, _OUTSIDE.format(what="a file")))
+            continue
         try:
             regular = path.is_file()
         except OSError:  # e.g. a permission error on stat: reported as unreadable below
@@ -67,6 +83,18 @@ def desired_files(directory: Path, *, errors: list[SpecError] | None = None) -> 
             problems.append(whole_file_error(path, "not a readable regular file (a dangling symlink?); "
                                          "restore its target or remove it"))
     return files
+
+
+_OUTSIDE = ("a symlink to {what} outside the desired directory; refused, so that no file "
+            "outside it (a key, say) is ever read: copy the file into the directory instead")
+
+
+def _resolved(path: Path) -> Path:
+    return Path(os.path.realpath(path))
+
+
+def _within(path: Path, directory: Path) -> bool:
+    return _resolved(path).is_relative_to(directory)
 
 
 def load_desired(directory: Path, *, now: float | None = None) -> LoadResult:
@@ -95,14 +123,37 @@ def load_desired(directory: Path, *, now: float | None = None) -> LoadResult:
 
 def _read(path: Path, errors: list[SpecError]) -> bytes | None:
     try:
-        # Checked before reading too, so a huge file is never read into memory.
-        if path.stat().st_size > MAX_FILE_BYTES:
-            errors.append(too_big_error(path))
-            return None
-        return path.read_bytes()
+        # The link (if any) was checked to stay inside; open its target, never a new link
+        # swapped in since, and never block on a fifo.
+        fd = os.open(_resolved(path), os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
     except OSError as exc:
         errors.append(SpecError(str(path), 1, 1, f"cannot read the file: {exc.strerror}"))
         return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            errors.append(whole_file_error(path, "not a regular file; remove it"))
+            return None
+        # Checked before reading too, so a huge file is never read into memory.
+        if info.st_size > MAX_FILE_BYTES:
+            errors.append(too_big_error(path))
+            return None
+        chunks, size = [], 0
+        while size <= MAX_FILE_BYTES:
+            chunk = os.read(fd, MAX_FILE_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > MAX_FILE_BYTES:  # it grew while being read
+            errors.append(too_big_error(path))
+            return None
+        return b"".join(chunks)
+    except OSError as exc:
+        errors.append(SpecError(str(path), 1, 1, f"cannot read the file: {exc.strerror}"))
+        return None
+    finally:
+        os.close(fd)
 
 
 def validate_directory(directory: Path, out: TextIO, *, now: float | None = None) -> int:

@@ -9,6 +9,12 @@ the digest must match the one recorded: a kept revision that no longer loads is 
 clear log line, never trusted. A kept revision never overrides valid files: it is read only while
 the files on disk are invalid.
 
+GTD expiries: a revision seen for the first time with an expiry already in the past is invalid,
+like any other error (`validate`, `plan` and `apply` agree), so the last valid revision stays in
+force. A revision accepted while its expiries were ahead (it is the last valid one) stays valid as
+they pass: the planner skips the expired levels. The callers pass `now`; this module reads no
+clock.
+
 Every valid revision's files are handed to the store as they are recorded (they are not secret);
 `status` then reads which revision the newest pass worked from, and whether the files are valid.
 """
@@ -54,16 +60,15 @@ class DesiredStateKeeper:
         self.desired_dir = Path(desired_dir)
         self.git_commit_of = git_commit_of
         self._last_valid: tuple[DesiredState, int] | None = None
+        self._last_valid_digest: str | None = None
         self._logged_invalid_digest: str | None = None
         self._unrestorable: int | None = None  # a kept revision that failed to load: not retried
 
-    def for_tick(self) -> InForce:
+    def for_tick(self, *, now: float | None = None) -> InForce:
         """Read the files, record them as a revision (with their bytes when valid), and say
-        which spec is in force."""
-        # No `now` here: a GTD level whose expiry has passed is the planner's to skip (with a
-        # warning), not an error that would invalidate every other token in the directory.
-        # `reconciler validate` does pass `now`, so a pre-commit hook still catches it.
-        load = load_desired(self.desired_dir)
+        which spec is in force. `now` (unix seconds) refuses a new revision whose GTD expiry
+        has passed (module docstring); None skips that check."""
+        load = self._load(now)
         commit = self._git_commit()
         errors = tuple(str(e) for e in load.errors)
         revision_id = self.store.record_revision(
@@ -76,6 +81,7 @@ class DesiredStateKeeper:
         )
         if load.spec is not None:
             self._last_valid = (load.spec, revision_id)
+            self._last_valid_digest = load.digest
             return InForce(load.spec, revision_id, (), load.digest, commit)
         # Log once per broken revision, not on every tick while it stays broken.
         level = logging.ERROR if load.digest != self._logged_invalid_digest else logging.DEBUG
@@ -88,13 +94,28 @@ class DesiredStateKeeper:
                     in_force.kept)
         return in_force
 
-    def for_plan(self) -> InForce:
+    def for_plan(self, *, now: float | None = None) -> InForce:
         """The same choice as `for_tick`, recording nothing (`plan` writes no revision)."""
-        load = load_desired(self.desired_dir)
+        load = self._load(now)
         commit = self._git_commit()
         if load.spec is not None:
             return InForce(load.spec, None, (), load.digest, commit)
         return self._kept_in_force(load, commit)
+
+    def _load(self, now: float | None) -> LoadResult:
+        load = load_desired(self.desired_dir)
+        if now is None or load.spec is None or self._accepted(load.digest):
+            return load
+        # New files: held to their expiries now, as `validate` holds them.
+        return load_desired(self.desired_dir, now=now)
+
+    def _accepted(self, digest: str) -> bool:
+        """Whether these files are the last valid revision already (so their expiries were
+        ahead when they were accepted)."""
+        if self._last_valid_digest is not None:
+            return digest == self._last_valid_digest
+        last = self.store.last_valid_revision()
+        return last is not None and last.digest == digest
 
     def _git_commit(self) -> str | None:
         return self.git_commit_of(self.desired_dir) if self.git_commit_of else None
@@ -130,6 +151,7 @@ class DesiredStateKeeper:
             return None
         log.warning("restarted with invalid desired files: %s is in force, rebuilt from the "
                     "files kept in the state file", what)
+        self._last_valid_digest = revision.digest
         return load.spec, revision.id
 
 

@@ -127,7 +127,7 @@ class Reconciler:
 
     def plan(self) -> PlanReport:
         """The plan a tick would apply now. No write request is sent to the exchange."""
-        desired = self.desired.for_plan()
+        desired = self.desired.for_plan(now=self.clock())
         spec, errors, digest = desired.spec, desired.errors, desired.digest
         if spec is None:
             return PlanReport(None, digest, spec_errors=errors, error=INVALID)
@@ -147,7 +147,7 @@ class Reconciler:
 
     def tick(self) -> TickResult:
         """One full pass. Never raises for an exchange or spec problem: see the result."""
-        desired = self.desired.for_tick()
+        desired = self.desired.for_tick(now=self.clock())
         spec, revision_id, spec_errors = desired.spec, desired.revision_id, desired.errors
         run_id = self.store.start_run(revision_id)
         finish = functools.partial(self._finish, run_id, revision_id, spec_errors=spec_errors)

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from reconciler.spec.errors import SpecError
+from reconciler.spec.errors import SpecError, excerpt
 from reconciler.spec.models import Defaults, DesiredFile, LevelSpec, Limits, TokenSpec
 from reconciler.spec.state import DesiredState, build_state
 from reconciler.spec.yamlsource import Marks, YamlProblem, parse_yaml
@@ -203,9 +203,9 @@ def _message(loc: tuple[str | int, ...], err: Any) -> str:
     if kind == "value_error":
         return str(err["msg"]).removeprefix("Value error, ")
     if kind == "enum":
-        return f"{what} must be {err['ctx']['expected']}; got {err['input']!r:.40}"
+        return f"{what} must be {err['ctx']['expected']}; got {excerpt(err['input'])}"
     if kind == "bool_type":
-        return f"{what} must be true or false; got {err['input']!r:.40}"
+        return f"{what} must be true or false; got {excerpt(err['input'])}"
     if kind == "string_type":
         return f"{what} must be text; put it in quotes"
     if kind == "string_too_long":
@@ -214,6 +214,7 @@ def _message(loc: tuple[str | int, ...], err: Any) -> str:
         return f"{what} must be a list (one `- ` item per line)"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         return f"{what} must be a mapping of `key: value` lines"
+    # pydantic's own wording names the expected type, never the input.
     return f"{what}: {err['msg']}"
 
 
@@ -235,7 +236,7 @@ def _unknown_key(loc: tuple[str | int, ...]) -> str:
     allowed = list(_model_for(loc[:-1]).model_fields)
     close = difflib.get_close_matches(key, allowed, n=1)
     guess = f"did you mean {close[0]!r}? " if close else ""
-    return f"unknown key {key!r}; {guess}allowed here: {', '.join(allowed)}"
+    return f"unknown key {excerpt(key)}; {guess}allowed here: {', '.join(allowed)}"
 
 
 # --- checks across files ---------------------------------------------------------------------

@@ -8,7 +8,13 @@ made from one file lives here, so a model that exists is valid (STYLE.md 10):
   against absurd numbers, token ids of digits, RFC 3339 expiries with a timezone);
 - file checks in `DesiredFile._check_file` (GTD needs an expiry and GTC must not have one,
   prices on the asserted tick, duplicate levels and tokens, expiries in the past when the
-  validation context carries `now`).
+  validation context carries `now`). The context key `file_rules: False` skips them, leaving
+  exactly what the JSON Schema describes (tests hold the two to agreeing).
+
+The JSON Schema of every field says exactly what its parser accepts, so an editor and
+`reconciler validate` agree on one file: numbers by range and grid (`multipleOf`), quoted decimals
+by a pattern that encodes the same range and grid (decimal text in quotes is plain: digits and one
+point, no sign, exponent or spaces; an unquoted YAML number may have an exponent).
 
 File checks report all problems at once: they raise one `PydanticCustomError` of type
 `spec_rules` whose context holds `issues`, a list of (relative path, message) pairs, which the
@@ -39,6 +45,7 @@ from pydantic import ValidationInfo as _Info
 from pydantic_core import PydanticCustomError
 
 from reconciler.model import TICK_SIZES, Side
+from reconciler.spec.errors import excerpt, looks_secret
 
 #: No level is this big; a bigger number is a typo (an extra zero or two), so we refuse it.
 MAX_SIZE = Decimal("10000000")
@@ -49,8 +56,17 @@ PRICE_GRID = Decimal("0.0001")
 #: The exchange's size precision: sizes are rounded down to 2 decimals when orders are built.
 SIZE_GRID = Decimal("0.01")
 _DIGITS = re.compile(r"[0-9]{1,78}")  # a uint256 has at most 78 decimal digits
-_DECIMAL_CORE = r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?"
-_DECIMAL_TEXT = re.compile(rf"\s*{_DECIMAL_CORE}\s*")
+#: Quoted decimal text: plain digits with an optional point; no sign, exponent or spaces.
+_DECIMAL_TEXT = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")
+#: The longest quoted decimal accepted.
+MAX_DECIMAL_TEXT = 40
+#: RFC 3339 with a timezone, whole seconds (the schema's pattern, and the parser's first check).
+_RFC3339 = (
+    r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:"
+    r"[0-5][0-9](Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+#: The example expiry used in messages: far enough ahead to stay in the future.
+EXAMPLE_EXPIRY = "2099-12-31T00:00:00Z"
 
 
 class SpecOrderType(StrEnum):
@@ -77,19 +93,33 @@ def to_decimal(value: Any, *, what: str) -> Decimal:
         raise ValueError(f'{what} must be written as a decimal such as "0.45", not a float')
     if isinstance(value, Decimal):
         result = value
-    elif isinstance(value, int):
+    elif isinstance(value, int) or (
+        isinstance(value, str)
+        and len(value) <= MAX_DECIMAL_TEXT
+        and _DECIMAL_TEXT.fullmatch(value)
+    ):
         result = Decimal(value)
-    elif isinstance(value, str) and len(value) <= 40 and _DECIMAL_TEXT.fullmatch(value):
-        result = Decimal(value.strip())
     else:
-        raise ValueError(f'{what} must be a decimal number such as "0.45"; got {value!r:.40}')
+        raise ValueError(
+            f'{what} must be a decimal number such as "0.45" (in quotes: digits and a point '
+            f"only); got {excerpt(value)}"
+        )
     if not result.is_finite():
         raise ValueError(f"{what} must be a finite decimal number")
     # Exponents far outside what money needs would make Decimal arithmetic round to 0 or
     # overflow the context, so a tick check could pass on a nonsense value.
     if result and not -12 <= result.adjusted() <= 15:
-        raise ValueError(f"{what} {result} is out of any sensible range")
+        raise ValueError(f"{what} {_shown(result)} is out of any sensible range")
     return result
+
+
+def _shown(number: Decimal) -> str:
+    """A number for a message: as written when short, else only its magnitude (a long run of
+    digits may be a key in decimal)."""
+    text = str(number)
+    if len(text) <= 24 and not looks_secret(text):
+        return text
+    return f"of magnitude 1E{number.adjusted():+d}"
 
 
 def _on_grid(value: Decimal, grid: Decimal) -> bool:
@@ -138,9 +168,10 @@ def _tick(value: Any) -> Decimal:
 
 
 def _token_id(value: Any) -> str:
-    # An unquoted id arrives as an integral Decimal built from its exact text.
-    if isinstance(value, Decimal) and value == value.to_integral_value() and value >= 0:
-        value = format(value, "f")
+    # An unquoted id arrives as a Decimal built from its exact text; only a plain integer (no
+    # point, no exponent: what the schema calls an integer) is accepted.
+    if isinstance(value, Decimal) and value.is_finite() and value.as_tuple().exponent == 0:
+        value = format(value.copy_abs(), "f") if value >= 0 else "a negative number"
     if not isinstance(value, str) or not _DIGITS.fullmatch(value):
         raise ValueError(
             'token_id must be the token\'s decimal id in quotes, e.g. token_id: "7132104567..."'
@@ -150,17 +181,21 @@ def _token_id(value: Any) -> str:
 
 def _expiry(value: Any) -> datetime:
     if not isinstance(value, str):
-        raise ValueError('expires_at must be an RFC 3339 time such as "2026-12-01T00:00:00Z"')
+        raise ValueError(f'expires_at must be an RFC 3339 time such as "{EXAMPLE_EXPIRY}"')
     try:
-        parsed = datetime.fromisoformat(value.strip())
+        parsed = datetime.fromisoformat(value)
     except ValueError:
         raise ValueError(
-            f'expires_at {value!r:.40} is not an RFC 3339 time; write e.g. "2026-12-01T00:00:00Z"'
+            f'expires_at {excerpt(value)} is not an RFC 3339 time; write e.g. "{EXAMPLE_EXPIRY}"'
         ) from None
     if parsed.tzinfo is None:
-        raise ValueError(f"expires_at {value!r:.40} has no timezone; append Z (UTC) or +02:00")
+        raise ValueError(f"expires_at {excerpt(value)} has no timezone; append Z (UTC) or +02:00")
     if parsed.microsecond:
-        raise ValueError(f"expires_at {value!r:.40} must be a whole second")
+        raise ValueError(f"expires_at {excerpt(value)} must be a whole second")
+    if not re.fullmatch(_RFC3339, value):
+        raise ValueError(
+            f'expires_at {excerpt(value)} is not in RFC 3339 form; write e.g. "{EXAMPLE_EXPIRY}"'
+        )
     return parsed
 
 
@@ -170,23 +205,38 @@ def _version(value: Any) -> int:
     return 1
 
 
-def _decimal_schema(description: str, **extra: Any) -> WithJsonSchema:
-    # Decimals are written as YAML numbers or quoted text; the schema must not suggest floats.
+def _decimal_schema(
+    description: str, *, number: dict[str, Any], text_pattern: str
+) -> WithJsonSchema:
+    """A decimal is a YAML number (checked by range and `multipleOf`) or quoted text (checked by
+    a pattern encoding the same range and grid). Floats are never suggested."""
     return WithJsonSchema(
         {
-            "type": ["string", "number"],
-            "pattern": f"^{_DECIMAL_CORE}$",
+            "anyOf": [
+                {"type": "number", **number},
+                {"type": "string", "maxLength": MAX_DECIMAL_TEXT, "pattern": text_pattern},
+            ],
             "description": description,
-            **extra,
         }
     )
 
+
+# Each pattern: plain decimal text, nonzero where zero is refused, in range, on the grid (any
+# number of trailing zeros after the grid's decimals).
+_PRICE_TEXT = r"^0*\.(?=0*[1-9])[0-9]{1,4}0*$"
+_SIZE_TEXT = (
+    r"^(?!0*\.?0*$)(0*[0-9]{1,7}(\.[0-9]{0,2}0*)?|\.[0-9]{1,2}0*|0*10000000(\.0*)?)$"
+)
+_NOTIONAL_TEXT = r"^(0*[0-9]{1,9}(\.[0-9]{0,6}0*)?|\.[0-9]{1,6}0*|0*1000000000(\.0*)?)$"
+_TICK_TEXT = r"^0*\.(0{0,3}1|00(25|5))0*$"
 
 Price = Annotated[
     Decimal,
     BeforeValidator(_price),
     _decimal_schema(
-        "Price in (0, 1), on the market's tick", exclusiveMinimum=0, exclusiveMaximum=1
+        "Price in (0, 1), at most 4 decimals; checked against the market's tick",
+        number={"exclusiveMinimum": 0, "exclusiveMaximum": 1, "multipleOf": float(PRICE_GRID)},
+        text_pattern=_PRICE_TEXT,
     ),
 ]
 Size = Annotated[
@@ -194,21 +244,28 @@ Size = Annotated[
     BeforeValidator(_size),
     _decimal_schema(
         "Total resting size wanted at this level, in shares (<= 2 decimals)",
-        exclusiveMinimum=0,
-        maximum=int(MAX_SIZE),
+        number={"exclusiveMinimum": 0, "maximum": int(MAX_SIZE), "multipleOf": float(SIZE_GRID)},
+        text_pattern=_SIZE_TEXT,
     ),
 ]
 Notional = Annotated[
     Decimal,
     BeforeValidator(_notional),
-    _decimal_schema("A cap in pUSD", minimum=0, maximum=int(MAX_NOTIONAL)),
+    _decimal_schema(
+        "A cap in pUSD (<= 6 decimals)",
+        number={"minimum": 0, "maximum": int(MAX_NOTIONAL), "multipleOf": 0.000001},
+        text_pattern=_NOTIONAL_TEXT,
+    ),
 ]
 Tick = Annotated[
     Decimal,
     BeforeValidator(_tick),
     WithJsonSchema(
         {
-            "enum": sorted(str(t) for t in TICK_SIZES),
+            "anyOf": [
+                {"type": "number", "enum": sorted(float(t) for t in TICK_SIZES)},
+                {"type": "string", "maxLength": MAX_DECIMAL_TEXT, "pattern": _TICK_TEXT},
+            ],
             "description": "Asserted tick size, checked against the live market",
         }
     ),
@@ -218,9 +275,12 @@ TokenId = Annotated[
     BeforeValidator(_token_id),
     WithJsonSchema(
         {
-            "type": "string",
-            "pattern": "^[0-9]{1,78}$",
-            "description": "The outcome token's decimal id, quoted",
+            "anyOf": [
+                {"type": "string", "pattern": "^[0-9]{1,78}$"},
+                {"type": "integer", "minimum": 0, "maximum": 10**78 - 1},
+            ],
+            "description": "The outcome token's decimal id; quote it, so that no other tool "
+            "reads it as a float and drops digits",
         }
     ),
 ]
@@ -230,8 +290,10 @@ Expiry = Annotated[
     WithJsonSchema(
         {
             "type": "string",
+            "pattern": _RFC3339,
             "format": "date-time",
-            "description": "RFC 3339 time with a timezone, whole seconds",
+            "description": "RFC 3339 time with a timezone, whole seconds (a GTD order's expiry "
+            "must be in the future when the file is first loaded)",
         }
     ),
 ]
@@ -285,8 +347,10 @@ class DesiredFile(_Frozen):
 
     @model_validator(mode="after")
     def _check_file(self, info: _Info) -> DesiredFile:
-        now = (info.context or {}).get("now")
-        issues = file_issues(self, now=now)
+        context = info.context or {}
+        if context.get("file_rules") is False:
+            return self
+        issues = file_issues(self, now=context.get("now"))
         if issues:
             raise PydanticCustomError(
                 "spec_rules", "{summary}", {"summary": issues[0][1], "issues": issues}
@@ -356,7 +420,7 @@ def _level_issues(
         issues.append(
             (
                 where,
-                'a GTD order needs an expiry; add `expires_at: "2026-12-01T00:00:00Z"` or '
+                f'a GTD order needs an expiry; add `expires_at: "{EXAMPLE_EXPIRY}"` or '
                 "use order_type: GTC",
             )
         )

@@ -9,7 +9,10 @@ and build the values ourselves:
   where a bool is wanted: "NO" is not a boolean here);
 - timestamps stay strings (the models parse them and insist on a timezone);
 - duplicate keys, anchors/aliases, merge keys and custom tags are errors, since each one lets
-  the file say something other than what it appears to say.
+  the file say something other than what it appears to say (and refusing an alias at its first
+  use means no "billion laughs" document is ever expanded);
+- nesting deeper than MAX_DEPTH is an error at the first node too deep, never a RecursionError:
+  a desired-state file needs 6 levels, and `[[[[...` a thousand deep must not crash the loader.
 
 `Marks` maps a path (the tuple of keys and indexes pydantic reports as an error's `loc`) to the
 line and column of the value there, and of its key, so any validation error can be pinned to
@@ -26,6 +29,8 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from reconciler.spec.errors import excerpt
+
 Path = tuple[str | int, ...]
 
 _TAG = "tag:yaml.org,2002:"
@@ -33,6 +38,12 @@ _TAG = "tag:yaml.org,2002:"
 _DECIMAL_TEXT = re.compile(r"[-+]?(\d[\d_]*(\.[\d_]*)?|\.\d[\d_]*)([eE][-+]?\d+)?")
 #: Longer numbers than this are typos or attacks (a token id, the longest number, has 78 digits).
 MAX_NUMBER_TEXT = 80
+#: Deepest nesting accepted (a file needs 6: file, tokens, token, orders, order, value).
+MAX_DEPTH = 16
+_TOO_DEEP = (
+    f"nested more than {MAX_DEPTH} levels deep (a desired-state file needs 6); check the "
+    "brackets and the indentation here"
+)
 
 
 @dataclass
@@ -68,7 +79,29 @@ def _pos(node: Node) -> tuple[int, int]:
 
 
 #: libyaml's composer, when PyYAML was built with it: about 10x faster than the pure-Python one.
+#: It refuses nesting deeper than 1000 itself (a scanner error), so it never recurses too far.
 _FAST_LOADER = getattr(yaml, "CSafeLoader", None)
+
+
+class _DepthLimitedLoader(yaml.SafeLoader):
+    """The pure-Python composer recurses once per level: stop it at MAX_DEPTH, at the node's
+    position, long before Python's recursion limit. (Its parser keeps an explicit stack.)"""
+
+    _depth = 0
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        self._depth += 1
+        try:
+            # Depth 1 is the document's root (path ()); keys count too, so only a collection
+            # (what recurses) is stopped, at the very node the builder would refuse.
+            if self._depth > MAX_DEPTH + 1 and self.check_event(
+                yaml.SequenceStartEvent, yaml.MappingStartEvent
+            ):
+                mark = self.peek_event().start_mark
+                raise YamlProblem(_TOO_DEEP, line=mark.line + 1, col=mark.column + 1)
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        finally:
+            self._depth -= 1
 
 
 def compose(text: str, *, fast: bool = True) -> list[Node]:
@@ -79,7 +112,7 @@ def compose(text: str, *, fast: bool = True) -> list[Node]:
             return list(yaml.compose_all(text, Loader=_FAST_LOADER))
         except yaml.YAMLError:
             pass
-    return list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    return list(yaml.compose_all(text, Loader=_DepthLimitedLoader))
 
 
 def parse_yaml(text: str, *, fast: bool = True) -> tuple[Any, Marks]:
@@ -95,8 +128,16 @@ def parse_yaml(text: str, *, fast: bool = True) -> tuple[Any, Marks]:
             line=line,
             col=col,
         ) from None
-    except yaml.YAMLError as exc:  # reader errors (control characters) carry no problem_mark
-        raise YamlProblem(f"invalid YAML: {exc}", line=1, col=1) from None
+    except yaml.reader.ReaderError as exc:  # a control character: no problem_mark, a position
+        before = text[: exc.position]
+        line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        raise YamlProblem(
+            f"invalid YAML: control character #x{exc.character:04x} is not allowed; remove it",
+            line=line,
+            col=col,
+        ) from None
+    except yaml.YAMLError:  # pragma: no cover - every YAMLError the composer raises is above
+        raise YamlProblem("invalid YAML", line=1, col=1) from None
     if not nodes:
         raise YamlProblem(
             "file is empty; write `version: 1` and a `tokens:` list, or delete the file",
@@ -122,6 +163,8 @@ class _Builder:
         self.seen: set[int] = set()
 
     def build(self, node: Node, path: Path) -> Any:
+        if len(path) > MAX_DEPTH:
+            raise YamlProblem(_TOO_DEEP, line=_pos(node)[0], col=_pos(node)[1])
         # The composer returns the same node object for an alias and its anchor.
         if id(node) in self.seen:
             raise YamlProblem(
@@ -152,7 +195,7 @@ class _Builder:
             if key in out:
                 first = self.marks.keys[path + (key,)]
                 raise YamlProblem(
-                    f"duplicate key {key!r} (first at line {first[0]}); keep only one",
+                    f"duplicate key {excerpt(key)} (first at line {first[0]}); keep only one",
                     line=line,
                     col=col,
                 )
@@ -175,21 +218,23 @@ def _scalar(node: ScalarNode) -> Any:
     if tag in (_TAG + "str", _TAG + "timestamp"):
         return text
     raise YamlProblem(
-        f"unsupported YAML tag {tag!r}; write a plain value without a ! tag", line=line, col=col
+        f"unsupported YAML tag {excerpt(tag, limit=40)}; write a plain value without a ! tag",
+        line=line,
+        col=col,
     )
 
 
 def _number(text: str, *, line: int, col: int) -> Decimal:
     if len(text) > MAX_NUMBER_TEXT:
         raise YamlProblem(
-            f"number {text[:12]}... is {len(text)} characters long, more than the "
+            f"a number {len(text)} characters long, more than the "
             f"{MAX_NUMBER_TEXT} any real value needs; check it",
             line=line,
             col=col,
         )
     if not _DECIMAL_TEXT.fullmatch(text):
         raise YamlProblem(
-            f"{text!r} is not a plain decimal number; "
+            f"{excerpt(text)} is not a plain decimal number; "
             'write digits with an optional fraction, e.g. 0.45 or "0.45"',
             line=line,
             col=col,
@@ -197,4 +242,4 @@ def _number(text: str, *, line: int, col: int) -> Decimal:
     try:
         return Decimal(text.replace("_", ""))
     except InvalidOperation:  # pragma: no cover - the regex admits only valid Decimal text
-        raise YamlProblem(f"{text!r} is not a number", line=line, col=col) from None
+        raise YamlProblem(f"{excerpt(text)} is not a number", line=line, col=col) from None

@@ -3,7 +3,8 @@ values its rows become. (The SQLite connection itself lives in store.py, the one
 speaks SQLite; this module only holds SQL text and plain conversions.)
 
 `PRAGMA user_version` holds how many migrations the file has had. Opening a file runs the ones it
-has not had yet, each in its own transaction (store.migrate), so a file written by an older
+has not had yet, each in its own transaction (opening.migrate; a new file gets them all in the one
+transaction that also writes its application id and identity), so a file written by an older
 version upgrades in place and a half-applied migration never stays behind. Migrations are
 append-only: to change the schema, add a new entry at the end; never edit one that has shipped.
 
@@ -131,9 +132,23 @@ CREATE TABLE revision_files (
 );
 """
 
+# Which account the file belongs to (store/opening.py): one row, written in the transaction that
+# creates the file (or adopts a file from before identities) together with PRAGMA
+# application_id. chain_id and funder are NULL for a file created without naming an account,
+# until an open that names one binds it. file_id is random, a name for this file's history.
+_V3_IDENTITY = """
+CREATE TABLE state_identity (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    chain_id INTEGER,
+    funder TEXT,
+    file_id TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+"""
+
 #: Every migration (a script of SQL statements), in order. The file's `user_version` is the
 #: number of them it has had.
-MIGRATIONS: tuple[str, ...] = (_V1_INITIAL, _V2_REVISION_FILES)
+MIGRATIONS: tuple[str, ...] = (_V1_INITIAL, _V2_REVISION_FILES, _V3_IDENTITY)
 
 
 class SchemaTooNew(RuntimeError):

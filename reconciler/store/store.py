@@ -19,8 +19,6 @@ connection allows use from the daemon's worker thread.
 
 from __future__ import annotations
 
-import os
-import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,33 +26,10 @@ from pathlib import Path
 import sqlite_utils
 
 from reconciler.lifecycle import OrderStatus
+from reconciler.store.opening import StateIdentity, open_state_file, read_identity
+from reconciler.store.opening import migrate as migrate  # re-exported: opening owns it
 from reconciler.store.reports import Reports
-from reconciler.store.schema import MIGRATIONS, SchemaTooNew, decimal_text, split_statements
-
-
-def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the schema up to date; return the version the file is at afterwards."""
-    current = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    if current > len(MIGRATIONS):
-        raise SchemaTooNew(
-            f"the state file has schema version {current}, newer than this reconciler "
-            f"understands ({len(MIGRATIONS)}); upgrade reconciler or use another --state file"
-        )
-    for version in range(current, len(MIGRATIONS)):
-        # One transaction per migration, user_version included, so a crash part-way leaves
-        # the file at the previous version rather than half-migrated.
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            # Statement by statement: executescript() would COMMIT first and leave the
-            # transaction.
-            for statement in split_statements(MIGRATIONS[version]):
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {version + 1}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-    return len(MIGRATIONS)
+from reconciler.store.schema import decimal_text
 
 
 class Store(Reports):
@@ -63,35 +38,26 @@ class Store(Reports):
     `with store.atomic():`, which makes several calls one transaction."""
 
     @classmethod
-    def open(cls, path: Path, *, clock: Callable[[], float] = time.time) -> Store:
-        """Open (creating if needed, mode 0600, WAL) and migrate the state file at `path`."""
+    def open(
+        cls,
+        path: Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        identity: StateIdentity | None = None,
+        read_only: bool = False,
+        busy_timeout: float = 10.0,
+    ) -> Store:
+        """Open the state file at `path` after proving it is ours and, when `identity` is given,
+        this account's (store/opening.py). Writable: created if needed (mode 0600, WAL) and
+        migrated. `read_only`: never created, migrated or chmodded. Raises StateFileError."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Create the file ourselves with 0600 before SQLite does (SQLite would use 0644 minus
-        # umask); SQLite gives the -wal and -shm files the mode of the database file.
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        os.close(fd)
-        os.chmod(path, 0o600)
-        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=10.0)
-        db = sqlite_utils.Database(conn)
-        db.execute("PRAGMA busy_timeout = 10000")
-        db.enable_wal()
-        # FULL: a committed intent must survive a power cut, or exactly-once is lost.
-        db.execute("PRAGMA synchronous = FULL")
-        db.execute("PRAGMA foreign_keys = ON")
-        migrate(conn)
-        _restrict_sidecar_files(path)
-        return cls(db, path=path, clock=clock)
+        conn = open_state_file(path, identity=identity, read_only=read_only,
+                               busy_timeout=busy_timeout, clock=clock)
+        return cls(sqlite_utils.Database(conn), path=path, clock=clock)
 
-
-# --- row helpers ---------------------------------------------------------------------------
-
-
-def _restrict_sidecar_files(path: Path) -> None:
-    for suffix in ("-wal", "-shm", "-journal"):
-        sidecar = path.with_name(path.name + suffix)
-        if sidecar.exists():
-            os.chmod(sidecar, 0o600)
+    def identity(self) -> StateIdentity | None:
+        """The account this state file belongs to (None: not bound to one)."""
+        return read_identity(self._db.conn)
 
 
 #: `OrderStatus` and `decimal_text` are also importable from here, as before the store was split.

@@ -3,6 +3,8 @@ tests/conftest.py). Test modules import from these modules, never from one anoth
 
 - `accounts`: fresh private keys, wallets and API-keyed clients, generated at test time.
 - `clock`: `ManualClock`, unix seconds that move only when a test says so.
+- `daemon`: a scripted ticker and a daemon running in a thread, for the daemon loop's tests.
+- `hostile_http`: a hostile HTTP server on 127.0.0.1 for the client's boundary tests.
 - `engine`: the in-process engine harness (a reconciler on a real paper exchange and a real state
   file, with a session that counts what is sent), desired-file writers, plan builders, and
   switches for the paper exchange's fault injection.
