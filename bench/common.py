@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import socket
 import sqlite3
 import statistics
 import subprocess
@@ -208,6 +209,31 @@ def copy_state(source: Path, target: Path) -> Path:
     return target
 
 
+class NotifySocket:
+    """A datagram socket where $NOTIFY_SOCKET points (systemd's, for the daemon), read in this
+    thread: `wait_for("READY=1")` is the perf_counter() of the arrival of the next datagram
+    holding that line. (The daemon never blocks on a full queue, it drops: read promptly.)"""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+
+    def wait_for(self, line: str, *, timeout: float) -> float:
+        deadline = time.perf_counter() + timeout
+        while True:
+            self.sock.settimeout(max(0.001, deadline - time.perf_counter()))
+            try:
+                message = self.sock.recv(4096).decode()
+            except TimeoutError:
+                raise AssertionError(f"no {line} from the daemon in {timeout:.0f} s") from None
+            if line in message.split("\n"):
+                return time.perf_counter()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 # --- a book of resting orders the daemon owns ------------------------------------------------
 
 
@@ -226,6 +252,7 @@ class Warm:
     state: Path
     tokens: int
     per_token: int
+    files: int
     apply_seconds: float
     apply_max_rss_kib: int
 
@@ -253,15 +280,15 @@ def warm(tokens: int, per_token: int) -> Warm:
     atexit.register(shutil.rmtree, root, True)
     atexit.register(exchange.stop)
     key = new_key()
-    desired = write_desired(root / "desired", book(tokens, per_token),
-                            files=max(1, min(100, tokens // 10)))
+    files = max(1, min(100, tokens // 10))
+    desired = write_desired(root / "desired", book(tokens, per_token), files=files)
     state = root / "state" / "reconciler.db"
     done = check(run_process(
         reconciler_argv("apply", "--desired", str(desired), "--state", str(state),
                         "--log-level", "WARNING"),
         env=clean_env(CLOB_HOST=exchange.url, PRIVATE_KEY=key)), "the warm-up apply")
     built = Warm(exchange=exchange, key=key, desired=desired, state=state, tokens=tokens,
-                 per_token=per_token, apply_seconds=done.wall,
+                 per_token=per_token, files=files, apply_seconds=done.wall,
                  apply_max_rss_kib=done.max_rss_kib)
     _WARM[(tokens, per_token)] = built
     return built
