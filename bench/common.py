@@ -294,6 +294,14 @@ def warm(tokens: int, per_token: int) -> Warm:
     return built
 
 
+def discard_warm(book: Warm) -> None:
+    """Forget a shared book that no longer matches its state file (the next user rebuilds)."""
+    for shape, found in list(_WARM.items()):
+        if found is book:
+            del _WARM[shape]
+    book.exchange.stop()
+
+
 # --- figures ---------------------------------------------------------------------------------
 
 
