@@ -11,6 +11,13 @@ observation is made on the exchange itself.
    proxy would add its own hop to the figure. Run once with the default debounce and once with
    --debounce 0.05 to show what the quiet period costs. The daemon's JSON tick log splits each
    sample into save -> tick start (file watch + debounce) and the tick itself.
+   Then once more with 10,000 orders resting (1,000 tokens x 10 levels in 100 files, placed by
+   one `reconciler apply` whose state file the daemon starts from, bench/common.py `warm`):
+   the saves move a level of one more token, in a file of its own, while the 10,000 orders
+   stay as they are. The exchange is polled every 20 ms there (a filtered read still scans the
+   account's 10,000 orders on the paper exchange, which shares the machine with the daemon).
+   Afterwards the file is removed and the daemon cancels that token's orders and acknowledges
+   the cancels, so the exchange holds exactly the shared book again for the next benchmark.
 2. Requests per change: the daemon talks through `CountingProxy`; each edit is one save, and the
    requests of its window (from its save to the next save) are compared with the minimum:
    posts in batches of 15, cancels in one batch call, one paginated read of open orders (the
@@ -18,7 +25,8 @@ observation is made on the exchange itself.
    to do.
 
 Every wait is bounded by one budget for the whole bench; processes are stopped in `finally`.
-Run: `.venv/bin/python -m bench.bench_latency` (prints markdown tables).
+Run: `.venv/bin/python -m bench.bench_latency` (prints markdown tables; `--quick`: 3 saves,
+100 orders instead of 10,000).
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bench.common import NOISE, Warm, discard_warm, quick, quick_note, warm
 from reconciler.cli.settings import DEFAULT_DEBOUNCE_SECONDS
 from reconciler.model import Side
 from tests.support.accounts import new_key
@@ -52,6 +61,9 @@ from tests.support.processes import (
 A = "71321045679252212594626385532706912750332728571942532289631379312455583992563"
 B = "52114319501245915516055106046884209969926127482827954674443846427813813222426"
 SAVES = 30
+WARM_SAVES = 15  # with 10,000 orders resting: each save costs a whole tick over them
+WARM_TOKENS, PER_TOKEN = 1000, 10
+WARM_BUDGET_SECONDS = 240.0
 PAGE_SIZE = 10  # small pages, so "one paginated read" is more than one GET when it must be
 BATCH = 15  # the exchange's limit of orders per POST /orders
 BUDGET_SECONDS = 85.0  # the whole bench; the brief asks for < 90 s
@@ -98,10 +110,10 @@ def tick_after(daemon: DaemonProcess, wall: float) -> dict[str, Any] | None:
 
 
 def one_save(daemon: DaemonProcess, observer: Account, book: Path, price: str,
-             budget: Budget) -> Sample:
+             budget: Budget, every: float = 0.002) -> Sample:
     write_yaml(book, spec({A: [("BUY", price, "10"), ("SELL", "0.90", "5")]}))
     saved, saved_wall = time.monotonic(), time.time()
-    budget.wait(lambda: (A, Side.BUY, Decimal(price)) in observer.book(A), every=0.002,
+    budget.wait(lambda: (A, Side.BUY, Decimal(price)) in observer.book(A), every=every,
                 what=f"the order at {price} resting")
     total = time.monotonic() - saved
     # Wait for the tick to end too, so the next save does not land inside this tick.
@@ -127,29 +139,70 @@ def latency_run(debounce: float | None, budget: Budget) -> list[Sample]:
         observer = Account.connect(paper.url, key)
         # 0.21 .. 0.50: each save moves the bid one cent to a price not used before
         return [one_save(daemon, observer, book, f"0.{21 + i:02d}", budget)
-                for i in range(SAVES)]
+                for i in range(saves())]
     raise AssertionError("unreachable")  # for mypy: the with-block returns or raises
 
+
+def saves() -> int:
+    return 3 if quick() else SAVES
+
+
+def warm_latency_run(shared: Warm, budget: Budget) -> list[Sample]:
+    """Save -> resting with `shared.orders` orders resting; leaves the shared book as it was."""
+    with tempfile.TemporaryDirectory(prefix="bench-latency-warm-") as tmp, ExitStack() as stack:
+        desired, state = shared.fresh_copy(Path(tmp))
+        book = desired / "zz-latency.yaml"
+        write_yaml(book, spec({A: [("BUY", "0.20", "10"), ("SELL", "0.90", "5")]}))
+        daemon = DaemonProcess(host=shared.exchange.url, key=shared.key, desired=desired,
+                               state=state, extra_args=("--interval", "600"))
+        stack.callback(daemon.stop, timeout=60)
+        daemon.wait_for_log("first tick done", timeout=budget.left())
+        observer = Account.connect(shared.exchange.url, shared.key)
+        samples = [one_save(daemon, observer, book, f"0.{21 + i:02d}", budget, every=0.02)
+                   for i in range(3 if quick() else WARM_SAVES)]
+        restore(daemon, observer, book, shared, budget)
+        return samples
+    raise AssertionError("unreachable")
+
+
+def restore(daemon: DaemonProcess, observer: Account, book: Path, shared: Warm,
+            budget: Budget) -> None:
+    """Cancel the extra token's orders and have their cancel notifications acknowledged, so the
+    exchange holds the shared book exactly; if it does not, the shared book is discarded."""
+    removed = time.time()
+    book.unlink()
+    budget.wait(lambda: tick_after(daemon, removed), what="the tick cancelling the extra token")
+    # The same bytes saved again: a tick that only acknowledges the cancels.
+    first = sorted(book.parent.glob("*.yaml"))[0]
+    write_yaml(first, first.read_text())
+    budget.wait(lambda: not observer.open_orders(A) and not observer.client.get_notifications(),
+                every=0.05, what="the extra token's orders cancelled and acknowledged")
+    if len(observer.open_orders()) != shared.orders:
+        discard_warm(shared)
 
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f}"
 
 
-def latency_table(runs: list[tuple[str, list[Sample]]]) -> None:
+def latency_table(runs: list[tuple[str, str, list[Sample]]]) -> None:
     print("### Save -> resting on the paper exchange (daemon and exchange as processes)\n")
-    print("| debounce | saves | p50 ms | p90 ms | max ms | save->tick start p50 ms "
-          "| tick p50 ms | target |")
-    print("|---|---:|---:|---:|---:|---:|---:|---|")
-    for label, samples in runs:
+    print(quick_note(), end="")
+    print("| debounce | orders resting | saves | p50 ms | p90 ms | max ms "
+          "| save->tick start p50 ms | tick p50 ms | target |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    for label, resting, samples in runs:
         totals = [s.total for s in samples]
         p50 = statistics.median(totals)
-        print(f"| {label} | {len(samples)} | {ms(p50)} | "
-              f"{ms(statistics.quantiles(totals, n=10)[-1])} | {ms(max(totals))} | "
+        p90 = statistics.quantiles(totals, n=10, method="inclusive")[-1]
+        print(f"| {label} | {resting} | {len(samples)} | {ms(p50)} | "
+              f"{ms(p90)} | {ms(max(totals))} | "
               f"{ms(statistics.median(s.to_tick for s in samples))} | "
               f"{ms(statistics.median(s.tick for s in samples))} | "
               f"p50 < 300 ms: {'met' if p50 < 0.3 else 'NOT MET'} |")
     print("\nEach save moves one bid's price (one DELETE /orders, one POST /orders). "
-          "'save->tick start' is the file watch plus the debounce; 'tick' is the whole tick.\n")
+          "'save->tick start' is the file watch plus the debounce; 'tick' is the whole tick. "
+          "With orders resting, the exchange is polled every 20 ms (2 ms otherwise). "
+          f"{NOISE}\n")
 
 
 # --- 2. requests per change -----------------------------------------------------------------
@@ -282,11 +335,18 @@ def main() -> None:
     budget = Budget(BUDGET_SECONDS)
     started_at = time.monotonic()
     default = f"{DEFAULT_DEBOUNCE_SECONDS * 1000:.0f} ms (default)"
-    runs = [(default, latency_run(None, budget)), ("50 ms", latency_run(0.05, budget))]
+    runs = [(default, "2", latency_run(None, budget)), ("50 ms", "2", latency_run(0.05, budget))]
+    windows = requests_run(budget)
+    # the shared book (built here when no other benchmark of this process built it) and its
+    # saves have a budget of their own
+    shared = warm(10, PER_TOKEN) if quick() else warm(WARM_TOKENS, PER_TOKEN)
+    runs.append((default, f"{shared.orders:,} + 2",
+                 warm_latency_run(shared, Budget(WARM_BUDGET_SECONDS))))
     latency_table(runs)
-    requests_table(requests_run(budget))
-    print(f"Bench time: {time.monotonic() - started_at:.1f} s. "
-          "Command: `.venv/bin/python -m bench.bench_latency`\n")
+    requests_table(windows)
+    print(f"Bench time: {time.monotonic() - started_at:.1f} s (the shared book of "
+          f"{shared.orders:,} orders, if built here, took {shared.apply_seconds:.1f} s of it). "
+          "Command: `.venv/bin/python -m bench.bench_latency` (`--quick` for a smoke test)\n")
 
 
 if __name__ == "__main__":
