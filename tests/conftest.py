@@ -14,6 +14,10 @@ fixture used by one module only stays in that module.
 - `harness`: the engine harness of tests/support/engine.py (its own paper exchange on real time
   with pages of 7, and `store`).
 - `notify_socket`: a datagram socket where $NOTIFY_SOCKET would point (systemd's), and its path.
+- `stack`: the paper exchange as a process, a counting proxy in front of it, room for daemons
+  as processes (tests/support/processes.py).
+- `cli`: the `reconciler` command in-process on its own paper exchange, with a desired
+  directory and a state file in tmp_path (tests/support/cli.py).
 - `server`, `client`: the scripted loopback server of tests/support/loopback.py and a client
   of it with a fresh key, fixed credentials and a fixed clock.
 
@@ -37,9 +41,11 @@ from reconciler.clob.client import ClobClient
 from reconciler.clob.signing import Wallet
 from reconciler.store.store import Store
 from tests.support.accounts import new_client, new_key
+from tests.support.cli import Cli
 from tests.support.clock import ManualClock
 from tests.support.engine import Harness, make_harness
 from tests.support.loopback import FIXED_NOW, LoopbackServer, make_creds
+from tests.support.processes import CountingProxy, PaperProcess, Stack
 from tests.support.suite_shape import foreign_imports
 
 
@@ -165,3 +171,51 @@ def client(server: LoopbackServer, key: str) -> ClobClient:
         clock=lambda: FIXED_NOW,
         timeout=2.0,
     )
+
+
+# --- the command line ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    paper_factory: Callable[..., PaperExchange], key: str,
+) -> Iterator[Cli]:
+    """`reconciler` in-process on its own paper exchange (real time), with the key in the
+    environment, cwd = tmp_path, `desired/` and `state/reconciler.db` there (tests/support/cli.py)."""
+    import logging
+
+    exchange = paper_factory(clock=time.time)
+    for var in ("API_KEY", "SECRET", "PASSPHRASE", "CREDENTIALS_DIRECTORY", "JOURNAL_STREAM",
+                "NOTIFY_SOCKET", "RECONCILER_DESIRED", "RECONCILER_STATE", "CLOB_HOST",
+                "PRIVATE_KEY", "CHAIN_ID", "SIGNATURE_TYPE", "FUNDER_ADDRESS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("CLOB_HOST", exchange.url)
+    monkeypatch.setenv("PRIVATE_KEY", key)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "desired").mkdir()
+    yield Cli(capsys=capsys, paper=exchange, key=key, root=tmp_path)
+    root = logging.getLogger()
+    root.handlers[:] = [h for h in root.handlers if h.get_name() != "reconciler"]
+
+
+# --- the daemon and the exchange as processes ----------------------------------------------------
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    """A paper exchange process, a counting proxy in front of it, and room for daemons
+    (tests/support/processes.py); everything is stopped at the end."""
+    paper = PaperProcess()
+    proxy = CountingProxy(paper.url)
+    desired = tmp_path / "desired"
+    desired.mkdir()
+    made = Stack(paper=paper, proxy=proxy, key=new_key(), desired=desired,
+                 state=tmp_path / "state" / "reconciler.db", daemons=[])
+    try:
+        yield made
+    finally:
+        for daemon in made.daemons:
+            daemon.stop()
+        proxy.stop()
+        paper.stop()

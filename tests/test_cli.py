@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -83,7 +84,7 @@ def test_the_command_list() -> None:
     assert set(commands()) == {
         "validate", "schema", "plan", "apply", "run", "status", "history", "state", "paper-exchange",
         "orders", "order", "trades", "balance", "keys", "notifications", "cancel", "cancel-all",
-        "cancel-market",
+        "cancel-market", "keygen",
     }
 
 
@@ -190,16 +191,15 @@ def test_broken_yaml_changes_nothing_and_status_shows_it(
 
 
 def test_state_lock_refuses_a_second_writer(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    import os
-
     with StateLock(env / "state" / "reconciler.db"):
         code, _, err = run_cli(capsys, "apply")
         assert code == 1
         assert "state/reconciler.db is in use by pid" in err and str(os.getpid()) in err
-        code, _, err = run_cli(capsys, "plan")
-        assert code == 1 and "cannot run beside the daemon" in err
+        code, out, _ = run_cli(capsys, "plan")  # plan only reads: it runs beside a writer
+        assert code == 0 and "Plan: 2 to post" in out
         code, out, _ = run_cli(capsys, "status")  # status reads alongside a running daemon
-    assert code == 1  # no state file yet: nothing has run
+    assert code == 1  # no state file yet: nothing has run (and plan created none)
+    assert not (env / "state" / "reconciler.db").exists()
 
 
 def test_balance_prints_an_allowance_exactly(
@@ -322,11 +322,15 @@ def test_a_second_state_file_on_the_same_account_is_refused(
     from reconciler.daemon.lock import AccountLock
 
     address = Account.from_key(key).address
-    with AccountLock(account=address, chain_id=137):  # another reconciler holds the account
-        for command in ("apply", "plan"):
+    with AccountLock(account=address, chain_id=137, state_path=env / "held.db"):
+        for command in ("apply", "run"):
             code, out, err = run_cli(capsys, command, "--state", str(env / "other.db"))
             assert code == 1, (command, out)
             assert f"account {address.lower()} (chain 137) is already managed" in err
+            # The refusal names who holds it: this process, and its state file.
+            assert f"pid {os.getpid()}, state file {env / 'held.db'}" in err
+        code, out, _ = run_cli(capsys, "plan", "--state", str(env / "other.db"))
+        assert code == 0 and "Plan: 2 to post" in out  # plan only reads: no account lock
         code, out, _ = run_cli(capsys, "orders")
         assert code == 0 and "BUY" not in out  # nothing was posted by the refused ones
     assert run_cli(capsys, "apply", "--state", str(env / "other.db"))[0] == 0

@@ -140,8 +140,9 @@ def test_history_limits_are_checked(env: Path, capsys: pytest.CaptureFixture[str
     for bad, why in (("1e20", "'1e20' is not a whole number"), ("-1", "must be from 1 to 100000"),
                      ("0", "must be from 1 to 100000")):
         line = refused(capsys, "history", "--limit", bad)
-        assert line == (f"reconciler history: error: argument --limit: {why} (see `reconciler "
-                        "history --help`)")
+        assert line == (f"reconciler history: error: argument --limit: {why}; usage: reconciler "
+                        "history [--limit LIMIT] [--json] [--wide] (see `reconciler history "
+                        "--help`)")
 
 
 # --- values ----------------------------------------------------------------------------------

@@ -54,10 +54,10 @@ def test_text_rendering_reads_like_terraform_plan() -> None:
         "  ! skipped: the market is not accepting orders (closed or resolved)\n"
         "\n"
         f"token {T}  (Election, YES)\n"
-        "  - BUY  0.40 x 10  0xcdcdcdcd…cdcd  (level removed from desired state)\n"
+        "  - BUY  0.40 x 10.00  0xcdcdcdcd…cdcd  (level removed from desired state)\n"
         "  + BUY  0.45 x 40.00  (GTC, post-only; gen 2)\n"
-        "  = BUY  0.45 x 60  0xabababab…abab\n"
-        "  + SELL 0.55 x 12.5  (GTD, expires 2027-01-01T00:00:00Z; gen 1)\n"
+        "  = BUY  0.45 x 60.00  0xabababab…abab\n"
+        "  + SELL 0.55 x 12.50  (GTD, expires 2027-01-01T00:00:00Z; gen 1)\n"
         "\n"
         "Warnings:\n"
         "  ! BUY 0.44 @ 7132104567…: not posting 3.00: below the market's minimum order size 5\n"
@@ -86,7 +86,7 @@ def test_an_empty_plan_says_so() -> None:
 def test_an_empty_plan_with_a_skipped_token_does_not_claim_everything_matches() -> None:
     text = render_text(Plan(skipped=(SkippedToken(T, "live tick 0.001 differs from 0.01"),)))
     assert "  ! skipped: live tick 0.001 differs from 0.01" in text
-    assert "match the desired state" in text and "1 token(s) skipped and left untouched" in text
+    assert "match the desired state" in text and "1 token skipped and left untouched" in text
     assert "The open orders match the desired state." not in text
 
 

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
 import os
 import sys
 import time
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import IO
 
 from reconciler.cli.settings import LogFormat
@@ -121,12 +123,22 @@ def configure_logging(
     secrets: Iterable[str] = (),
     stream: IO[str] | None = None,
     env: Mapping[str, str] | None = None,
+    log_file: Path | None = None,
 ) -> logging.Handler:
-    """Install one handler on the root logger (replacing ours from an earlier call)."""
+    """Install one handler on the root logger (replacing ours from an earlier call).
+    `log_file`: append to that file (mode 0600) instead of stderr; `reopen_logs()` (SIGHUP)
+    re-opens it after a rotation, and a file moved away is noticed by itself too."""
     stream = sys.stderr if stream is None else stream
-    if log_format is LogFormat.AUTO:
-        log_format = LogFormat.JSON if journal_attached(env, stream) else LogFormat.TEXT
-    handler = logging.StreamHandler(stream)
+    handler: logging.Handler
+    if log_file is not None:
+        if log_format is LogFormat.AUTO:
+            log_format = LogFormat.JSON
+        _create_private(log_file)
+        handler = logging.handlers.WatchedFileHandler(log_file, encoding="utf-8")
+    else:
+        if log_format is LogFormat.AUTO:
+            log_format = LogFormat.JSON if journal_attached(env, stream) else LogFormat.TEXT
+        handler = logging.StreamHandler(stream)
     handler.set_name("reconciler")
     handler.setFormatter(JsonFormatter() if log_format is LogFormat.JSON else TextFormatter())
     _REDACTOR.add(secrets)
@@ -142,3 +154,23 @@ def configure_logging(
     # APScheduler warns when the interval fires during a long tick; the daemon reschedules anyway.
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
     return handler
+
+
+def reopen_logs() -> None:
+    """Re-open our log file, if logging goes to one (SIGHUP after logrotate moved it)."""
+    for handler in logging.getLogger().handlers:
+        if handler.get_name() == "reconciler" and isinstance(handler, logging.FileHandler):
+            handler.acquire()
+            try:
+                if handler.stream is not None:
+                    handler.stream.close()
+                _create_private(Path(handler.baseFilename))
+                handler.stream = handler._open()
+            finally:
+                handler.release()
+
+
+def _create_private(path: Path) -> None:
+    """The log file exists with mode 0600 before the handler opens it (appending)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))

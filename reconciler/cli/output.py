@@ -1,21 +1,30 @@
-"""How the CLI prints things: plain tables for people, JSON for scripts.
+"""How the CLI prints things: plain tables for people, JSON for scripts, one number format.
 
 Presentation only: every function takes values the library already computed and returns text.
-Decimals print exactly as they are (never through float); JSON carries them as strings.
+
+- Amounts (prices and sizes) print in ONE format everywhere, `amount()`: at least two decimals,
+  more when the value has them (`0.40`, `60.00`, `0.455`), exactly, never through float.
+- JSON (`dumps`) carries Decimals as strings, and never JSON inside a string: a value that is
+  JSON text (a journal result, a run summary) is parsed before it is printed (`to_jsonable`).
+- Tables: `table()` is plain text (tests, pipes, systemd). On a terminal, the commands draw the
+  same rows with `rich` (`print_table`); `rich` is imported only then, so a pipe or a unit never
+  pays its import.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from reconciler.model import OpenOrder
+#: Ids longer than this are shortened in tables unless `--wide`.
+SHORT_ID = 14
 
 
 def to_jsonable(value: Any) -> Any:
@@ -35,8 +44,75 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+def parsed(text: Any) -> Any:
+    """A value that is JSON object or array text, parsed; anything else as it is."""
+    if isinstance(text, str) and text[:1] in ("{", "["):
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    return text
+
+
 def dumps(value: Any) -> str:
     return json.dumps(to_jsonable(value), indent=2, sort_keys=True, ensure_ascii=False)
+
+
+# --- one format for numbers, times and ids ---------------------------------------------------
+
+
+def amount(value: Any) -> str:
+    """A price or a size: at least two decimals, more when it has them; exact."""
+    if value is None or value == "":
+        return "-"
+    try:
+        number = value if isinstance(value, Decimal) else Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return str(value)
+    if not number.is_finite():
+        return str(number)
+    exponent = number.normalize().as_tuple().exponent
+    places = max(2, -exponent if isinstance(exponent, int) and exponent < 0 else 0)
+    return format(number.quantize(Decimal(1).scaleb(-places)), "f")
+
+
+def when(ms: int | None) -> str:
+    """Unix milliseconds as a UTC time; `-` for none."""
+    if not ms:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def when_seconds(seconds: int | None) -> str:
+    """Unix seconds (or milliseconds, as some answers carry them) as a UTC time."""
+    if not seconds:
+        return "-"
+    return when(seconds if seconds >= 10**12 else seconds * 1000)
+
+
+def short_token(token_id: str, *, wide: bool = False) -> str:
+    if wide or len(token_id) <= SHORT_ID:
+        return token_id
+    return f"{token_id[:6]}…{token_id[-6:]}"
+
+
+def short_id(order_id: str, *, wide: bool = False) -> str:
+    return order_id if wide or len(order_id) <= SHORT_ID else f"{order_id[:10]}…"
+
+
+def token_cell(token_id: str, labels: Mapping[str, str], *, wide: bool = False) -> str:
+    """A token as tables show it: its id (short unless `wide`), and its label beside it."""
+    label = labels.get(token_id)
+    shown = short_token(token_id, wide=wide)
+    return f"{shown} ({label})" if label else shown
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 token`, `2 tokens`."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+# --- tables ----------------------------------------------------------------------------------
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -51,96 +127,23 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     return "\n".join(lines)
 
 
-def short_token(token_id: str) -> str:
-    return token_id if len(token_id) <= 14 else f"{token_id[:6]}…{token_id[-6:]}"
+def is_terminal(stream: IO[str] | None = None) -> bool:
+    stream = sys.stdout if stream is None else stream
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
-def short_id(order_id: str) -> str:
-    return order_id if len(order_id) <= 14 else f"{order_id[:10]}…"
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """A table on stdout: drawn with rich on a terminal, `table()` text otherwise."""
+    if not rows or not is_terminal():
+        print(table(headers, rows))
+        return
+    from rich.console import Console
+    from rich.table import Table
 
-
-def orders_table(orders: Sequence[OpenOrder], labels: Mapping[str, str] | None = None) -> str:
-    labels = labels or {}
-    rows = [
-        (labels.get(o.token_id) or short_token(o.token_id), o.side.value, o.price,
-         o.original_size, o.size_matched, o.order_type.value, short_id(o.order_id))
-        for o in sorted(orders, key=lambda o: (o.token_id, o.side.value, o.price, o.order_id))
-    ]
-    return table(("TOKEN", "SIDE", "PRICE", "SIZE", "MATCHED", "TYPE", "ORDER"), rows)
-
-
-def trades_table(trades: Sequence[Any]) -> str:
-    rows = [
-        (when(t.match_time * 1000 if t.match_time < 10**12 else t.match_time),
-         short_token(t.asset_id), t.side.value, t.price, t.size, t.status, short_id(t.id))
-        for t in trades
-    ]
-    return table(("TIME", "TOKEN", "SIDE", "PRICE", "SIZE", "STATUS", "TRADE"), rows)
-
-
-def when(ms: int | None) -> str:
-    if not ms:
-        return "-"
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def status_text(status: Mapping[str, Any], *, daemon_pid: int | None) -> str:
-    lines = [f"state file:        {status.get('state_file')}"]
-    lines.append("daemon:            " + (f"running (pid {daemon_pid})" if daemon_pid
-                                          else "not running"))
-    lines.append(f"last run:          {_run_line(status.get('last_run'))}")
-    lines.append(f"last success:      {_run_line(status.get('last_success'))}")
-    lines.append(f"applied revision:  {_revision_line(status.get('applied_revision'))}")
-    in_force = status.get("revision_in_force")
-    lines.append(f"in force:          {_revision_line(in_force)}")
-    spec_error = status.get("spec_error")
-    if spec_error:
-        lines.append("desired files:     INVALID " + (
-            f"(revision #{in_force.get('id')} stays in force)" if in_force
-            else "(no valid revision: nothing changes)"))
-        lines += [f"  {line}" for line in str(spec_error).splitlines()]
-    else:
-        lines.append("desired files:     valid at the last read")
-    resting = status.get("resting_orders") or {}
-    lines.append(f"resting orders:    {sum(resting.values())}")
-    lines += [f"  {short_token(token)}: {count}" for token, count in sorted(resting.items())]
-    unresolved = status.get("unresolved_intents") or 0
-    lines.append(f"unresolved orders: {unresolved}"
-                 + (" (resolved by asking the exchange on the next pass)" if unresolved else ""))
-    return "\n".join(lines)
-
-
-def _run_line(run: Mapping[str, Any] | None) -> str:
-    if not run:
-        return "-"
-    text = f"#{run.get('id')} {run.get('outcome') or 'running'} at {when(run.get('started_ms'))}"
-    summary = run.get("summary") or {}
-    counts = [f"{k} {summary[k]}" for k in ("posted", "cancelled", "kept") if summary.get(k)]
-    if counts:
-        text += " (" + ", ".join(counts) + ")"
-    if run.get("error"):
-        text += f": {run['error']}"
-    return text
-
-
-def _revision_line(revision: Mapping[str, Any] | None) -> str:
-    if not revision:
-        return "-"
-    text = f"#{revision.get('id')} digest {str(revision.get('digest'))[:12]}"
-    if revision.get("git_commit"):
-        text += f" (git {str(revision['git_commit'])[:10]})"
-    return text + f" at {when(revision.get('created_ms'))}"
-
-
-def history_text(entries: Sequence[Mapping[str, Any]]) -> str:
-    rows = [
-        (e.get("id"), when(e.get("intent_ms")), e.get("run_id") or "-", e.get("kind"),
-         short_id(str(e.get("order_id") or "-")), e.get("outcome") or "(no answer)",
-         _clip(str(e.get("result") or ""), 60))
-        for e in entries
-    ]
-    return table(("ID", "TIME", "RUN", "KIND", "ORDER", "OUTCOME", "RESULT"), rows)
-
-
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+    drawn = Table(*headers, header_style="bold", show_edge=False, pad_edge=False)
+    for row in rows:
+        drawn.add_row(*(str(cell) for cell in row))
+    Console().print(drawn)

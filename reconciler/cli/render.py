@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from reconciler.cli.output import amount, plural
 from reconciler.model import Cancel, Keep, LevelKey, Plan, Post
 
 if TYPE_CHECKING:  # rendering stays pure: the report is read, never built, here
@@ -26,7 +27,7 @@ def _short_id(order_id: str) -> str:
 
 
 def _level(key: LevelKey) -> str:
-    return f"{key.side.value:<4} {key.price}"
+    return f"{key.side.value:<4} {amount(key.price)}"
 
 
 def _post_line(post: Post) -> str:
@@ -36,18 +37,18 @@ def _post_line(post: Post) -> str:
         flags.append(f"expires {when}")
     if post.post_only:
         flags.append("post-only")
-    return f"  + {_level(post.key)} x {post.size}  ({', '.join(flags)}; gen {post.generation})"
+    return f"  + {_level(post.key)} x {amount(post.size)}  ({', '.join(flags)}; gen {post.generation})"
 
 
 def _cancel_line(cancel: Cancel) -> str:
     return (
-        f"  - {_level(cancel.key)} x {cancel.remaining}  {_short_id(cancel.order_id)}  "
+        f"  - {_level(cancel.key)} x {amount(cancel.remaining)}  {_short_id(cancel.order_id)}  "
         f"({cancel.reason.value})"
     )
 
 
 def _keep_line(keep: Keep) -> str:
-    return f"  = {_level(keep.key)} x {keep.remaining}  {_short_id(keep.order_id)}"
+    return f"  = {_level(keep.key)} x {amount(keep.remaining)}  {_short_id(keep.order_id)}"
 
 
 def render_text(plan: Plan, *, labels: Mapping[str, str] | None = None, keeps: bool = True) -> str:
@@ -77,8 +78,8 @@ def render_text(plan: Plan, *, labels: Mapping[str, str] | None = None, keeps: b
         out.append("")
     if plan.is_empty and plan.skipped:
         # Not "everything matches": the skipped tokens were not looked at.
-        out.append(f"No changes. {len(plan.skipped)} token(s) skipped and left untouched "
-                   "(see above); the others match the desired state.")
+        out.append(f"No changes. {plural(len(plan.skipped), 'token')} skipped and left "
+                   "untouched (see above); the others match the desired state.")
     elif plan.is_empty:
         out.append("No changes. The open orders match the desired state.")
     out.append(
@@ -142,6 +143,20 @@ def render_json(plan: Plan) -> dict[str, Any]:
     }
 
 
+def conditions_text(conditions: Mapping[str, str], *,
+                    labels: Mapping[str, str] | None = None) -> str:
+    """The tokens a pass left alone, and why: "Not converged" (empty when every token is)."""
+    if not conditions:
+        return ""
+    labels = labels or {}
+    lines = [f"Not converged ({plural(len(conditions), 'token')}; "
+             "`plan --detailed-exitcode` exits 2 while this lasts):"]
+    for token_id, why in sorted(conditions.items()):
+        label = labels.get(token_id)
+        lines.append(f"  ! token {token_id}" + (f" ({label})" if label else "") + f": {why}")
+    return "\n".join(lines) + "\n"
+
+
 def report_text(report: PlanReport) -> str:
     """What `reconciler plan` prints for a report (the plan, or why there is none)."""
     if report.plan is None:
@@ -151,6 +166,7 @@ def report_text(report: PlanReport) -> str:
             report.spec_errors
         )
     text = render_text(report.plan, labels=report.labels)
+    text += conditions_text(report.conditions, labels=report.labels)
     if report.spec_errors:  # a tick would apply the revision kept in force: show that, and why
         head = "The desired files are invalid:\n" + "\n".join(report.spec_errors)
         text = f"{head}\n{report.kept} stays in force; with it:\n{text}"
@@ -159,3 +175,7 @@ def report_text(report: PlanReport) -> str:
 
 def report_json(report: PlanReport) -> dict[str, Any] | None:
     return render_json(report.plan) if report.plan is not None else None
+
+
+def conditions_json(conditions: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"token_id": token, "condition": why} for token, why in sorted(conditions.items())]

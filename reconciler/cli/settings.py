@@ -133,6 +133,7 @@ class Settings:
     heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
     log_format: LogFormat = LogFormat.AUTO
     log_level: str = "INFO"
+    log_file: Path | None = None
     metrics_port: int | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -222,6 +223,7 @@ def load_settings(
         log_format=_enum(LogFormat, pick("log_format", "RECONCILER_LOG_FORMAT"), "log-format",
                          LogFormat.AUTO),
         log_level=_log_level(pick("log_level", "RECONCILER_LOG_LEVEL")),
+        log_file=_path_or_none(pick("log_file", "RECONCILER_LOG_FILE")),
         metrics_port=_port(pick("metrics_port", "RECONCILER_METRICS_PORT")),
     )
 
@@ -317,6 +319,11 @@ def _read_secret_file(path: Path, *, what: str, private: bool = False) -> str:
 
 def _str_or_none(value: object) -> str | None:
     return None if value is None or value == "" else str(value).strip()
+
+
+def _path_or_none(value: object) -> Path | None:
+    text = _str_or_none(value)
+    return Path(text) if text else None
 
 
 def _check_host(host: str | None) -> str | None:

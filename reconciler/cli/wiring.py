@@ -19,11 +19,11 @@ from typing import Any
 
 from reconciler.cli.logs import add_secrets
 from reconciler.cli.settings import SECP256K1_N, Settings, SettingsError
-from reconciler.clob import ApiCreds, ClobClient, OrderBuilder, Wallet
+from reconciler.clob import ApiCreds, ClobClient, ExchangeRejected, OrderBuilder, Wallet
 from reconciler.daemon import git_commit_of
 from reconciler.engine import Reconciler, apply_plan
 from reconciler.model import Cancel, CancelReason, Plan, ShutdownOutcome
-from reconciler.store import PAPER_FUNDER, StateIdentity, Store
+from reconciler.store import PAPER_FUNDER, StateFileError, StateIdentity, Store
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,11 @@ def throwaway_key() -> str:
         candidate = int.from_bytes(random_secrets.token_bytes(32), "big")
         if 0 < candidate < SECP256K1_N:
             return f"0x{candidate:064x}"
+
+
+def address_of(key: str) -> str:
+    """The EOA address of a private key (not secret)."""
+    return Wallet.from_private_key(key).address
 
 
 @dataclass
@@ -66,8 +71,10 @@ class Connection:
         self.close()
 
 
-def connect(settings: Settings, *, l2: bool = True) -> Connection:
+def connect(settings: Settings, *, l2: bool = True, derive_first: bool = False) -> Connection:
     """Build the client for `settings`; with `l2`, derive API credentials when none are given.
+    `derive_first`: ask for the existing key (a read) before creating one (a write), for the
+    commands that must not write to the exchange (`plan`).
 
     Raises SettingsError when no exchange or key is configured (the message mentions --paper).
     """
@@ -90,7 +97,8 @@ def connect(settings: Settings, *, l2: bool = True) -> Connection:
             timeout=settings.request_timeout_seconds,
         )
         if l2 and creds is None:
-            creds = client.create_or_derive_api_key()
+            creds = _derive_then_create(client) if derive_first else \
+                client.create_or_derive_api_key()
             client.creds = creds
         if creds is not None:
             add_secrets([creds.secret, creds.passphrase])
@@ -101,6 +109,15 @@ def connect(settings: Settings, *, l2: bool = True) -> Connection:
         raise
     return Connection(settings=settings, client=client, wallet=wallet, builder=builder,
                       paper=paper)
+
+
+def _derive_then_create(client: ClobClient) -> ApiCreds:
+    try:
+        return client.derive_api_key()
+    except ExchangeRejected as exc:
+        if exc.status in (401, 403):
+            raise
+    return client.create_api_key()  # no key yet: nothing has traded with this wallet
 
 
 def _start_paper(settings: Settings) -> tuple[Any, str, str]:
@@ -134,6 +151,21 @@ def state_identity(settings: Settings, conn: Connection) -> StateIdentity:
 def open_store(settings: Settings, conn: Connection) -> Store:
     """The state file, refused unless it is ours and this account's (StateFileError)."""
     return Store.open(settings.state_path, identity=state_identity(settings, conn))
+
+
+def open_store_read_only(settings: Settings, conn: Connection) -> Store:
+    """The state file opened `mode=ro` (beside a running daemon), refused unless it is this
+    account's; an empty state in memory when nothing has run with it yet. Never written."""
+    if not settings.state_path.exists():
+        return Store.scratch(settings.state_path)
+    store = Store.open(settings.state_path, read_only=True)
+    recorded, wanted = store.identity(), state_identity(settings, conn)
+    if recorded is not None and not recorded.same_account(wanted):
+        store.close()
+        raise StateFileError(f"{settings.state_path} belongs to {recorded.describe()}, not to "
+                             f"{wanted.describe()}; use that account's state file, or another "
+                             "--state for this one")
+    return store
 
 
 def make_reconciler(conn: Connection, store: Store) -> Reconciler:

@@ -62,10 +62,13 @@ class TransportError(ClobError):
     """
 
     def __init__(
-        self, message: str, *, method: str = "", path: str = "", outcome_unknown: bool = False
+        self, message: str, *, method: str = "", path: str = "", outcome_unknown: bool = False,
+        cause: str = "",
     ) -> None:
         super().__init__(message, method=method, path=path)
         self.outcome_unknown = outcome_unknown
+        # Why there was no answer, when the connection says: "refused", "tls", "dns", "timeout".
+        self.cause = cause
 
 
 class ServerError(ClobError):

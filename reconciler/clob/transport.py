@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -236,12 +238,18 @@ class Transport:
             advice = "The connection was never opened, so nothing was applied; retry later."
         else:
             advice = "Nothing was changed; the read can be retried."
+        cause = connection_cause(exc)
+        what = {
+            "refused": f"the host {self.host} refused the connection (nothing listens there)",
+            "tls": f"the host {self.host} does not speak TLS (https) on that port",
+            "dns": f"the host name of {self.host} does not resolve",
+        }.get(cause, f"no answer from the exchange within {self.timeout:g} s")
         return TransportError(
-            f"{method} {path}: no answer from the exchange within {self.timeout:g} s ({kind}). "
-            f"{advice}",
+            f"{method} {path}: {what} ({kind}). {advice}",
             method=method,
             path=path,
             outcome_unknown=unknown,
+            cause=cause,
         )
 
     def _status_error(self, answer: _Answer, *, method: str, path: str, write: bool) -> ClobError:
@@ -390,6 +398,40 @@ def _rejection(
         path=path,
         payload=payload,
     )
+
+
+def connection_cause(exc: BaseException) -> str:
+    """Why a request got no answer, from the exception chain: "refused" (nothing listens on
+    the port), "tls" (https to a plain-http server: SSL's WRONG_VERSION_NUMBER), "dns" (the
+    name does not resolve), "timeout", or "" when it does not say."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError):
+            return "refused"
+        if isinstance(current, ssl.SSLError) and "WRONG_VERSION_NUMBER" in str(current).upper():
+            return "tls"
+        if isinstance(current, socket.gaierror):
+            return "dns"
+        text = str(current)
+        if "Connection refused" in text or "Errno 111" in text:
+            return "refused"
+        if "WRONG_VERSION_NUMBER" in text.upper() or "wrong version number" in text:
+            return "tls"
+        if "Name or service not known" in text or "nodename nor servname" in text:
+            return "dns"
+        todo += [c for c in (current.__cause__, current.__context__) if c is not None]
+        todo += [a for a in getattr(current, "args", ()) if isinstance(a, BaseException)]
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, BaseException):
+            todo.append(reason)
+    if isinstance(exc, requests.Timeout):
+        return "timeout"
+    return ""
 
 
 def _never_sent(exc: requests.RequestException) -> bool:

@@ -27,6 +27,7 @@ The daemon knows nothing about orders: it drives anything whose `.tick()` return
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import threading
 import time
@@ -144,6 +145,7 @@ class Daemon:
         self.health = Health()
         self.last_result: TickResult | None = None
         self.ticks_run = 0
+        self._conditions: dict[str, str] = {}  # token -> the cause last warned about
         self._tick_wall_start = 0.0
         self._pulses = _Pulses(
             notifier=self._notifier, health=self.health, heartbeat=heartbeat,
@@ -326,6 +328,7 @@ class Daemon:
         self._metrics.set("reconciler_last_success_timestamp_seconds", round(time.time(), 3))
         self._metrics.set("reconciler_consecutive_failures", 0)
         record_tick_result(self._metrics, result)
+        self._log_conditions(result)
         line = result.status_line
         if not self._ready_sent:
             self._notifier.ready(status=line)
@@ -341,6 +344,20 @@ class Daemon:
         if self._options.exit_after_first_success:
             self.stop("converged once (--once-and-show)")
         return self._options.interval_seconds
+
+    def _log_conditions(self, result: TickResult) -> None:
+        """A WARNING once per cause for each token a pass left alone (skipped, posts held),
+        and one INFO line when it converges again; not on every tick while it lasts."""
+        if result.plan is None:  # a pass that did not plan says nothing about the tokens
+            return
+        now = {token: _cause_key(why) for token, why in result.conditions.items()}
+        for token, why in result.conditions.items():
+            if self._conditions.get(token) != now[token]:
+                log.warning("token %s is not converged: %s", token, why,
+                            extra={"token_id": token, "condition": why})
+        for token in sorted(self._conditions.keys() - now.keys()):
+            log.info("token %s is converged again", token, extra={"token_id": token})
+        self._conditions = now
 
     def _tick_fields(self, result: TickResult) -> dict[str, Any]:
         """Structured fields of a tick's log line (JSON logs carry them as keys)."""
@@ -388,6 +405,12 @@ class Daemon:
         except Exception as exc:  # the scheduler is shutting down; nothing left to schedule
             log.debug("not rescheduled: %s", exc)
 
+
+
+def _cause_key(why: str) -> str:
+    """A condition's cause without its counts ("held back after 2 failing passes (1 more)"
+    counts down every pass, and is still one cause)."""
+    return re.sub(r"\d+", "N", why)
 
 
 class _Pulses:

@@ -8,10 +8,13 @@ pid written into the file is only there to name the holder in the refusal messag
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
+import select
 import socket
+import threading
 from pathlib import Path
 from types import TracebackType
 
@@ -117,13 +120,14 @@ def _read_pid(fd: int) -> int | None:
 class AccountInUse(LockHeld):
     """Another reconciler on this machine manages the same account, from another state file."""
 
-    def __init__(self, *, account: str, chain_id: int) -> None:
+    def __init__(self, *, account: str, chain_id: int, holder: str | None = None) -> None:
+        who = f" ({holder})" if holder else ""
         RuntimeError.__init__(
             self,
             f"account {account} (chain {chain_id}) is already managed by another reconciler on "
-            f"this machine. Two daemons on one account, each with its own state file, would each "
-            f"take the other's orders for a stranger's and post every level twice. Stop the "
-            f"other one first.",
+            f"this machine{who}. Two daemons on one account, each with its own state file, "
+            f"would each take the other's orders for a stranger's and post every level twice. "
+            f"Stop the other one first.",
         )
         self.state_path = Path()
         self.holder_pid = None
@@ -136,11 +140,16 @@ class AccountLock:
     wallet. This one is an abstract Unix socket named after (chain, maker address): the kernel
     frees the name when the process dies, however it dies, and the name is shared by every
     process in the network namespace (the hardened unit keeps the host's, and AF_UNIX allowed).
+    The holder answers whoever connects with its pid and state file, so a refusal names both
+    (a thread answers until `release()`, so release it: a dropped lock holds until exit).
     """
 
-    def __init__(self, *, account: str, chain_id: int) -> None:
+    def __init__(self, *, account: str, chain_id: int, state_path: Path | None = None) -> None:
         self.account, self.chain_id = account.lower(), chain_id
+        self.state_path = state_path
         self._sock: socket.socket | None = None
+        self._wake: socket.socket | None = None
+        self._thread: threading.Thread | None = None
 
     @property
     def name(self) -> str:
@@ -155,14 +164,31 @@ class AccountLock:
         except OSError as exc:
             sock.close()
             if exc.errno == errno.EADDRINUSE:
-                raise AccountInUse(account=self.account, chain_id=self.chain_id) from None
+                raise AccountInUse(account=self.account, chain_id=self.chain_id,
+                                   holder=_ask_holder(self.name)) from None
             raise
+        sock.listen(4)
+        sock.setblocking(False)  # an asker that left between select and accept blocks nothing
         self._sock = sock
+        where = str(self.state_path.absolute()) if self.state_path is not None else "?"
+        answer = f"pid {os.getpid()}, state file {where}\n".encode()
+        self._wake, wake_here = socket.socketpair()
+        self._thread = threading.Thread(target=_answer_askers, args=(sock, wake_here, answer),
+                                        name="account-lock", daemon=True)
+        self._thread.start()
 
     def release(self) -> None:
-        if self._sock is not None:
-            sock, self._sock = self._sock, None
-            sock.close()
+        if self._sock is None:
+            return
+        sock, self._sock = self._sock, None
+        if self._wake is not None:
+            with contextlib.suppress(OSError):
+                self._wake.send(b"x")  # the answering thread stops, then the name is freed
+            if self._thread is not None:
+                self._thread.join(timeout=5)
+            self._wake.close()
+            self._wake, self._thread = None, None
+        sock.close()
 
     def __enter__(self) -> AccountLock:
         self.acquire()
@@ -170,3 +196,32 @@ class AccountLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def _answer_askers(sock: socket.socket, wake: socket.socket, answer: bytes) -> None:
+    """Answer every asker with `answer` until `wake` is written to (then close `wake`)."""
+    with wake:
+        while True:
+            ready, _, _ = select.select([sock, wake], [], [])
+            if wake in ready:
+                return
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                continue
+            with conn, contextlib.suppress(OSError):
+                conn.settimeout(1.0)
+                conn.sendall(answer)
+
+
+def _ask_holder(name: str) -> str | None:
+    """What the holder of an account lock says about itself (pid, state file), or None."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(1.0)
+            sock.connect(name)
+            data = sock.recv(4096)
+    except OSError:
+        return None
+    text = data.decode("utf-8", "replace").strip()
+    return text[:300] if text.startswith("pid ") else None

@@ -55,8 +55,17 @@ from reconciler.engine import ledger
 from reconciler.engine.apply import ApplyResult, Signer, WriteClient, apply_plan
 from reconciler.engine.in_force import DesiredStateKeeper
 from reconciler.engine.memory import MarketCache, TokenBackoff
+from reconciler.engine.readonly import read_only_view, unresolved_of
 from reconciler.engine.results import PlanReport, TickResult, applied_outcome, run_summary
-from reconciler.model import MarketInfo, NotificationType, OpenOrder, Plan, Side, TickOutcome
+from reconciler.model import (
+    InventoryOrder,
+    MarketInfo,
+    NotificationType,
+    OpenOrder,
+    Plan,
+    Side,
+    TickOutcome,
+)
 from reconciler.spec import DesiredState, EmptyDesiredState
 from reconciler.store import Store
 
@@ -109,6 +118,8 @@ class Reconciler:
         self._markets = MarketCache(client=client, ttl=market_ttl)
         self._backoff = TokenBackoff(max_passes=max_backoff_passes)
         self._held_posts = 0  # posts the last planning held back
+        self._held_reasons: dict[str, str] = {}  # token -> why its posts wait (last planning)
+        self._pending: tuple[str, ...] = ()  # orders a read-only plan left unresolved
 
     @property
     def market_ttl(self) -> float:
@@ -125,14 +136,19 @@ class Reconciler:
 
     # --- entry points ----------------------------------------------------------------------
 
-    def plan(self) -> PlanReport:
-        """The plan a tick would apply now. No write request is sent to the exchange."""
+    def plan(self, *, read_only: bool = False) -> PlanReport:
+        """The plan a tick would apply now. No write request is sent to the exchange.
+        `read_only`: nothing is written to the state file and nothing is resolved either
+        (readonly.py); the orders left unresolved are in the report's `pending`."""
         desired = self.desired.for_plan(now=self.clock())
         spec, errors, digest = desired.spec, desired.errors, desired.digest
         if spec is None:
             return PlanReport(None, digest, spec_errors=errors, error=INVALID)
+        self._pending = ()
         try:
-            plan = self._observe_and_plan(spec, run_id=None, persist_notifications=False)
+            plan = self._observe_and_plan(
+                spec, run_id=None, persist_notifications=False, read_only=read_only
+            )
         except EmptyDesiredState as exc:
             return PlanReport(None, digest, spec_errors=errors, error=str(exc), refusal=str(exc))
         return PlanReport(
@@ -143,6 +159,8 @@ class Reconciler:
             git_commit=desired.git_commit,
             labels=dict(spec.labels),
             kept=desired.kept if errors else None,
+            held=dict(self._held_reasons),
+            pending=self._pending,
         )
 
     def tick(self) -> TickResult:
@@ -196,19 +214,34 @@ class Reconciler:
     # --- steps 2-7 -------------------------------------------------------------------------
 
     def _observe_and_plan(
-        self, spec: DesiredState, *, run_id: int | None, persist_notifications: bool
+        self,
+        spec: DesiredState,
+        *,
+        run_id: int | None,
+        persist_notifications: bool,
+        read_only: bool = False,
     ) -> Plan:
-        ledger.resolve_unresolved(client=self.client, store=self.store, run_id=run_id)
-        observed = self.client.get_open_orders()  # raises: never "no orders" (invariant 1)
-        open_ids = ledger.sync_observed(observed, store=self.store)
-        self._consume_notifications(drop=persist_notifications)
-        ledger.look_up_vanished(open_ids, client=self.client, store=self.store, run_id=run_id)
+        if read_only:
+            observed = self.client.get_open_orders()  # raises: never "no orders" (invariant 1)
+            view = read_only_view(observed, store=self.store)
+            inventory, levels = view.inventory, view.levels
+            unresolved = unresolved_of(view)
+            self._pending = view.pending
+        else:
+            ledger.resolve_unresolved(client=self.client, store=self.store, run_id=run_id)
+            observed = self.client.get_open_orders()  # raises: never "no orders" (invariant 1)
+            open_ids = ledger.sync_observed(observed, store=self.store)
+            self._consume_notifications(drop=persist_notifications)
+            ledger.look_up_vanished(open_ids, client=self.client, store=self.store,
+                                    run_id=run_id)
+            inventory, levels = self.store.inventory(), self.store.level_states()
+            unresolved = [o.to_inventory() for o in self.store.unresolved_orders()]
         markets = self._markets.read((t.token_id for t in spec.tokens), now=self.clock())
         inputs: dict[str, Any] = {
             "spec": spec,
             "observed": observed,
-            "inventory": self.store.inventory(),
-            "levels": self.store.level_states(),
+            "inventory": inventory,
+            "levels": levels,
             "markets": markets,
             "now": int(self.clock()),
         }
@@ -216,7 +249,7 @@ class Reconciler:
         sell_tokens = sorted({p.key.token_id for p in plan.posts if p.key.side is Side.SELL})
         if sell_tokens:
             plan = planner.plan(**inputs, balances=self._balances(sell_tokens))
-        return self._hold_posts(plan)
+        return self._hold_posts(plan, unresolved=unresolved)
 
     def _follow_client_profile(self) -> None:
         """After an order_version_mismatch the client re-reads /version and switches profile;
@@ -267,16 +300,21 @@ class Reconciler:
             balances[token_id] = answer.balance_decimal
         return balances
 
-    def _hold_posts(self, plan: Plan) -> Plan:
+    def _hold_posts(self, plan: Plan, *, unresolved: Sequence[InventoryOrder]) -> Plan:
         """Hold back the posts that must wait (the planner's rule): tokens in backoff, and
         tokens with an order whose outcome is still unknown after the lookups."""
         holds = planner.hold_posts(
             plan.posts,
             max_total_buy_notional=plan.max_total_buy_notional,
             backoff=self._backoff.state(),
-            unresolved=[o.to_inventory() for o in self.store.unresolved_orders()],
+            unresolved=unresolved,
         )
         self._held_posts = len(holds.held)
+        self._held_reasons = holds.reasons_by_token()
+        for order in unresolved:  # a level held by the planner is not converged either
+            self._held_reasons.setdefault(
+                order.key.token_id, f"order {order.order_id} has an unknown outcome"
+            )
         if not holds.held:
             return plan
         warnings = [
@@ -299,9 +337,10 @@ class Reconciler:
         retry_after: float | None = None,
         spec_errors: tuple[str, ...] = (),
     ) -> TickResult:
+        held = dict(self._held_reasons) if plan is not None else {}
         summary = run_summary(
             outcome, plan=plan, applied=applied, held_posts=self._held_posts,
-            spec_errors=spec_errors,
+            spec_errors=spec_errors, held=held,
         )
         self.store.finish_run(run_id, outcome=outcome, summary=summary, error=error)
         if run_id % PRUNE_EVERY_RUNS == 0:
@@ -318,6 +357,7 @@ class Reconciler:
             retry_after=retry_after,
             spec_errors=spec_errors,
             run_summary=summary,
+            held=held,
         )
 
 

@@ -29,10 +29,17 @@ class PlanReport:
     labels: Mapping[str, str] = field(default_factory=dict)
     kept: str | None = None  # the revision kept in force while the files are invalid
     refusal: str | None = None  # why there is no plan (an empty desired state)
+    held: Mapping[str, str] = field(default_factory=dict)  # token -> why its posts wait
+    pending: tuple[str, ...] = ()  # our orders a read-only plan left for the daemon to resolve
 
     @property
     def has_changes(self) -> bool:
         return self.plan is not None and not self.plan.is_empty
+
+    @property
+    def conditions(self) -> dict[str, str]:
+        """token -> why it is not converged (skipped, or posts held); {} when all are."""
+        return token_conditions(self.plan, self.held)
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,7 @@ class TickResult:
     retry_after: float | None = None
     spec_errors: tuple[str, ...] = ()
     run_summary: Mapping[str, Any] = field(default_factory=dict)  # what the run row records
+    held: Mapping[str, str] = field(default_factory=dict)  # token -> why its posts wait
 
     @classmethod
     def crashed(cls, error: str) -> TickResult:
@@ -69,9 +77,13 @@ class TickResult:
             if self.rejected or self.unknown:
                 parts.append(f"rejected {self.rejected}, unknown {self.unknown}")
         elif self.plan is not None:
-            parts.append(f"{len(self.plan.keeps)} orders resting as desired")
+            parts.append(f"{plural(len(self.plan.keeps), 'order')} resting as desired")
+        if self.plan is not None and self.plan.skipped:
+            parts.append(f"{plural(len(self.plan.skipped), 'token')} skipped")
+        if self.held:
+            parts.append(f"posts held on {plural(len(self.held), 'token')}")
         if self.spec_errors:
-            parts.append(f"desired state invalid ({len(self.spec_errors)} errors)")
+            parts.append(f"desired state invalid ({plural(len(self.spec_errors), 'error')})")
         if self.error:
             parts.append(self.error)
         return "; ".join(parts)
@@ -102,6 +114,25 @@ class TickResult:
     def spec_valid(self) -> bool:
         return not self.spec_errors
 
+    @property
+    def conditions(self) -> dict[str, str]:
+        """token -> why it is not converged (skipped, or posts held); {} when all are."""
+        return token_conditions(self.plan, self.held)
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 token`, `2 tokens`."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def token_conditions(plan: Plan | None, held: Mapping[str, str]) -> dict[str, str]:
+    """token -> `skipped: <why>` or `posts held: <why>`, for every token a pass left alone
+    (a skip wins: a skipped token has no posts to hold)."""
+    conditions = {token: f"posts held: {why}" for token, why in held.items()}
+    for skipped in plan.skipped if plan is not None else ():
+        conditions[skipped.token_id] = f"skipped: {skipped.reason}"
+    return dict(sorted(conditions.items()))
+
 
 def run_summary(
     outcome: TickOutcome,
@@ -110,6 +141,7 @@ def run_summary(
     applied: ApplyResult | None,
     held_posts: int,
     spec_errors: tuple[str, ...],
+    held: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """What a pass's run row records as its summary."""
     summary: dict[str, Any] = {"outcome": outcome}
@@ -121,6 +153,8 @@ def run_summary(
             skipped=[s.token_id for s in plan.skipped],
             warnings=list(plan.warnings),
             held_posts=held_posts,
+            # token -> why it is not converged: what `status` shows per token.
+            conditions=token_conditions(plan, held or {}),
         )
     if applied is not None:
         summary.update(applied.run_summary())

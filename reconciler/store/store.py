@@ -19,6 +19,7 @@ connection allows use from the daemon's worker thread.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,9 +31,10 @@ from reconciler.store.opening import StateIdentity, open_state_file, read_identi
 from reconciler.store.opening import migrate as migrate  # re-exported: opening owns it
 from reconciler.store.reports import Reports
 from reconciler.store.schema import decimal_text
+from reconciler.store.views import Views
 
 
-class Store(Reports):
+class Store(Reports, Views):
     """The state file: revisions, orders, journal and reports (see the module docstring).
     Open with `Store.open(path)`; every method commits before it returns, except inside
     `with store.atomic():`, which makes several calls one transaction."""
@@ -54,6 +56,14 @@ class Store(Reports):
         conn = open_state_file(path, identity=identity, read_only=read_only,
                                busy_timeout=busy_timeout, clock=clock)
         return cls(sqlite_utils.Database(conn), path=path, clock=clock)
+
+    @classmethod
+    def scratch(cls, path: Path, *, clock: Callable[[], float] = time.time) -> Store:
+        """An empty state in memory, named after `path`: what a read-only `plan` reads when
+        nothing has run with this state file yet. Nothing is ever written to disk."""
+        conn = sqlite3.connect(":memory:", check_same_thread=False)
+        migrate(conn)
+        return cls(sqlite_utils.Database(conn), path=Path(path), clock=clock)
 
     def identity(self) -> StateIdentity | None:
         """The account this state file belongs to (None: not bound to one)."""

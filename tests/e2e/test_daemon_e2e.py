@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -26,7 +25,6 @@ from tests.support.processes import (
     DEADLINE,
     REPO,
     Account,
-    CountingProxy,
     DaemonProcess,
     NotifyListener,
     PaperProcess,
@@ -42,24 +40,6 @@ A = "713210456792522125946263855327069127503327285719425322896313793124555839925
 B = "52114319501245915516055106046884209969926127482827954674443846427813813222426"
 D = Decimal
 BUY, SELL = Side.BUY, Side.SELL
-
-
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    """A paper exchange process, a counting proxy in front of it, and room for daemons."""
-    paper = PaperProcess()
-    proxy = CountingProxy(paper.url)
-    desired = tmp_path / "desired"
-    desired.mkdir()
-    made = Stack(paper=paper, proxy=proxy, key=new_key(), desired=desired,
-                 state=tmp_path / "state" / "reconciler.db", daemons=[])
-    try:
-        yield made
-    finally:
-        for daemon in made.daemons:
-            daemon.stop()
-        proxy.stop()
-        paper.stop()
 
 
 def book_of(levels: dict[str, list[tuple[str, str, str]]]) -> dict[tuple[str, Side, D], D]:

@@ -1,0 +1,45 @@
+"""The CLI's command handlers: `(args, settings) -> exit code`, one short function each, by area.
+
+Each one wires library calls together and prints; the decisions are in the library.
+- `reconcile`: plan, apply, run;
+- `state`: status, history, revisions, state backup;
+- `client`: the client's methods by hand (orders, trades, cancel, ...);
+- `setup`: validate, schema, paper-exchange, keygen.
+"""
+
+from reconciler.cli.commands.client import (
+    balance,
+    cancel,
+    cancel_all,
+    cancel_market,
+    keys,
+    notifications,
+    order,
+    orders,
+    trades,
+)
+from reconciler.cli.commands.reconcile import apply, plan, run
+from reconciler.cli.commands.setup import keygen, paper_exchange, schema, validate
+from reconciler.cli.commands.state import history, state_backup, status
+
+__all__ = [
+    "apply",
+    "balance",
+    "cancel",
+    "cancel_all",
+    "cancel_market",
+    "history",
+    "keygen",
+    "keys",
+    "notifications",
+    "order",
+    "orders",
+    "paper_exchange",
+    "plan",
+    "run",
+    "schema",
+    "state_backup",
+    "status",
+    "trades",
+    "validate",
+]

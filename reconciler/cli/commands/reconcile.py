@@ -1,0 +1,149 @@
+"""`plan`, `apply` and `run`: one pass shown, one pass applied, the daemon.
+
+`plan` only reads: the state file is opened `mode=ro` and no lock is taken, so it runs beside a
+daemon on the same file; it writes nothing and resolves nothing (engine/readonly.py). `apply`
+and `run` write the state file, so they hold the state lock and the account lock.
+
+`plan --detailed-exitcode` exits 0 when nothing would change and every token is converged, 2 when
+changes are pending OR a token is skipped or has its posts held (a skipped token is not
+success), 1 on error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from reconciler.cli import output as out
+from reconciler.cli.commands.common import labels, paper_note, say, setup_logging, writer
+from reconciler.cli.render import (
+    conditions_json,
+    conditions_text,
+    render_json,
+    render_text,
+    report_json,
+    report_text,
+)
+from reconciler.cli.settings import Settings, SettingsError, ShutdownPolicy
+from reconciler.cli.wiring import (
+    cancel_managed_orders,
+    connect,
+    heartbeat_sender,
+    make_reconciler,
+    open_store_read_only,
+)
+from reconciler.daemon import Daemon, DaemonOptions, SystemdNotifier, check_port_free, holder_pid
+from reconciler.engine import PlanReport, TickResult
+
+#: `run --once-and-show` gives up (exit 1) after this many failed ticks in a row.
+ONCE_MAX_FAILURES = 5
+
+
+def plan(args: argparse.Namespace, settings: Settings) -> int:
+    setup_logging(args, settings, default="WARNING")
+    with connect(settings, derive_first=True) as conn:
+        paper_note(settings, url=conn.host)
+        with open_store_read_only(settings, conn) as store:
+            report = make_reconciler(conn, store).plan(read_only=True)
+    daemon = holder_pid(settings.state_path)
+    if args.json:
+        print(out.dumps(_plan_json(report, daemon_pid=daemon)))
+    else:
+        print(report_text(report), end="")
+        _resolution_note(report, daemon_pid=daemon)
+    if report.error:
+        return 1
+    pending = report.has_changes or bool(report.conditions)
+    return 2 if args.detailed_exitcode and pending else 0
+
+
+def _plan_json(report: PlanReport, *, daemon_pid: int | None) -> dict[str, Any]:
+    return {"plan": report_json(report), "error": report.error,
+            "spec_errors": list(report.spec_errors), "digest": report.digest,
+            "has_changes": report.has_changes,
+            "conditions": conditions_json(report.conditions),
+            "unresolved_orders": list(report.pending), "daemon_pid": daemon_pid}
+
+
+def _resolution_note(report: PlanReport, *, daemon_pid: int | None) -> None:
+    """`plan` resolves nothing: say who will."""
+    who = (f"the daemon (pid {daemon_pid}) resolves them on its next pass" if daemon_pid
+           else "the next `reconciler apply` or daemon pass resolves them")
+    if report.pending:
+        say(f"note: {out.plural(len(report.pending), 'order')} of ours {'has' if len(report.pending) == 1 else 'have'} an "
+            f"outcome this read-only plan does not judge (unknown, or gone from the open "
+            f"orders); their levels are held here, and {who}.")
+    if daemon_pid:
+        say(f"note: a daemon (pid {daemon_pid}) runs on this state file; it owns resolution. "
+            "This plan only read the state file (mode=ro) and wrote nothing.")
+
+
+def apply(args: argparse.Namespace, settings: Settings) -> int:
+    setup_logging(args, settings, default="INFO")
+    with writer(settings) as (conn, store):
+        result = make_reconciler(conn, store).tick()
+    names = labels(settings)
+    if args.json:
+        print(out.dumps({"success": result.success, "outcome": result.outcome,
+                         "error": result.error, "summary": result.status_line,
+                         "plan": render_json(result.plan) if result.plan else None,
+                         "conditions": conditions_json(result.conditions)}))
+    else:
+        if result.plan is not None:
+            print(render_text(result.plan, labels=names), end="")
+        print(conditions_text(result.conditions, labels=names), end="")
+        print(result.status_line)
+    # Broken files fail a one-shot apply even when the kept revision was applied (the daemon, in
+    # contrast, counts that pass as a success so it keeps its watchdog and cadence).
+    return 0 if result.success and result.spec_valid else 1
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    setup_logging(args, settings, default="INFO")
+    once = bool(args.once_and_show)
+    if settings.metrics_port is not None:
+        try:
+            check_port_free(settings.metrics_port)
+        except OSError as exc:
+            raise SettingsError(f"--metrics-port {settings.metrics_port} cannot be served on "
+                                f"127.0.0.1 ({exc.strerror}); choose a free port") from None
+    with writer(settings) as (conn, store):
+        options = DaemonOptions(
+            interval_seconds=settings.interval_seconds,
+            debounce_seconds=settings.debounce_seconds,
+            stop_timeout_seconds=settings.stop_timeout_seconds,
+            heartbeat_seconds=settings.heartbeat_seconds if settings.heartbeat else None,
+            exit_after_first_success=once,
+            max_failures=ONCE_MAX_FAILURES if once else None,
+        )
+        cancel_on_stop = settings.on_shutdown is ShutdownPolicy.CANCEL
+        daemon = Daemon(
+            ticker=make_reconciler(conn, store), desired_dir=settings.desired_dir,
+            options=options, notifier=SystemdNotifier(), metrics_port=settings.metrics_port,
+            on_shutdown=(lambda: cancel_managed_orders(conn=conn, store=store))
+            if cancel_on_stop else None,
+            heartbeat=heartbeat_sender(conn) if settings.heartbeat else None,
+        )
+        code = daemon.run(install_signals=True)
+        if once:
+            _show_converged(daemon.last_result, conn=conn, names=labels(settings))
+    return code
+
+
+def _show_converged(result: TickResult | None, *, conn: Any, names: dict[str, str]) -> None:
+    """Print what the one converge did, then the book as the exchange has it."""
+    from reconciler.cli.tables import order_rows
+
+    if result is None:
+        print("no tick ran")
+        return
+    print(f"\n== plan applied ({conn.host}) ==")
+    plan = result.plan
+    print(render_text(plan, labels=names) if plan is not None else "(no plan)", end="")
+    print(conditions_text(result.conditions, labels=names), end="")
+    print(result.status_line)
+    print("\n== open orders on the exchange ==")
+    rows = order_rows(conn.client.get_open_orders(), labels=names)
+    out.print_table(rows.headers, rows.rows)
+    sys.stdout.flush()
