@@ -71,6 +71,7 @@ class TickOutcome(StrEnum):
     INVALID_SPEC = "invalid_spec"  # no valid desired state at all: nothing changed
     REFUSED = "refused"  # an empty desired state without allow_empty
     CRASHED = "crashed"  # the daemon's: the pass raised (no run row records it)
+    INTERRUPTED = "interrupted"  # stopped part-way by Ctrl-C; the next pass resolves the rest
 
 
 #: The outcomes of a pass that did its job: the daemon pings the watchdog after them, and
@@ -238,6 +239,7 @@ class CancelReason(str, Enum):
     CAP = "cap on resting buy notional"
     LEVEL_DONE = "level fully filled"
     SHUTDOWN = "daemon stopping with on_shutdown: cancel"
+    SUSPENDED = "suspended with --cancel: our orders are cancelled once"
 
 
 @dataclass(frozen=True)

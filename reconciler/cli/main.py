@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from reconciler.cli.commands.common import INTERRUPTED
 from reconciler.cli.errors import describe_exchange_error
 from reconciler.cli.parser import build_parser
 from reconciler.cli.settings import SettingsError, load_settings
@@ -28,20 +29,20 @@ from reconciler.daemon import LockHeld
 from reconciler.spec import EmptyDesiredState
 from reconciler.store import STORE_ERRORS, StateFileError, describe_sqlite_error
 
-#: The exit code of a command stopped by Ctrl-C (SIGINT), `run` and `apply` alike: 128 + 2.
-INTERRUPTED = 130
-
 #: Commands that never talk to the exchange: a broken key or host in the environment (a
 #: pre-commit hook's, say) must not stop them.
 OFFLINE_COMMANDS = frozenset({"validate", "schema", "status", "history", "revisions", "state",
-                              "paper-exchange", "keygen", "suspend", "resume"})
+                              "paper-exchange", "keygen", "resume"})
 
 
 def settings_from(args: argparse.Namespace) -> Any:
     flags = {k: v for k, v in vars(args).items()
              if k not in ("handler", "command", "command_parsers")}
     env = None
-    if args.command in OFFLINE_COMMANDS:
+    # `suspend` is a kill switch: it only writes the state file, whatever the environment holds
+    # (`suspend --cancel` with no daemon running reaches the exchange itself).
+    offline = args.command in OFFLINE_COMMANDS or (args.command == "suspend" and not args.cancel)
+    if offline:
         env = {k: v for k, v in os.environ.items() if k.startswith("RECONCILER_")}
     return load_settings(flags=flags, env=env)
 

@@ -190,6 +190,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"entries to show, 1 to {HISTORY_LIMIT_MAX} (50)")
     p.add_argument("--json", action="store_true", help="print as JSON")
     _wide(p)
+    p = add("suspend", "Suspend reconciling (it sticks, across restarts): passes keep reading "
+                       "but post and cancel nothing until `reconciler resume`.", c.suspend)
+    p.add_argument("--cancel", action="store_true",
+                   help="also cancel our orders, once (the daemon does it at once; with no "
+                        "daemon running, this command does it)")
+    p.add_argument("--reason", metavar="TEXT", help="why, for `status` and the logs")
+    add("resume", "Resume reconciling after `reconciler suspend`.", c.resume)
     p = add("state", "Look after the state file: `state backup FILE` writes a consistent copy "
                      "(SQLite's online backup API, safe while the daemon runs), mode 0600.",
             c.state_backup)

@@ -166,7 +166,11 @@ def report_text(report: PlanReport) -> str:
             report.spec_errors
         )
     text = render_text(report.plan, labels=report.labels)
-    text += conditions_text(report.conditions, labels=report.labels)
+    if report.suspended:
+        text += (f"SUSPENDED: {report.suspended}. A pass applies none of this until "
+                 "`reconciler resume`.\n")
+    else:
+        text += conditions_text(report.conditions, labels=report.labels)
     if report.spec_errors:  # a tick would apply the revision kept in force: show that, and why
         head = "The desired files are invalid:\n" + "\n".join(report.spec_errors)
         text = f"{head}\n{report.kept} stays in force; with it:\n{text}"

@@ -35,6 +35,12 @@ def gather(store: Store) -> dict[str, Any]:
     in_force = view.get("revision_in_force")
     spec = _spec_of(store, in_force["id"]) if in_force else None
     view["tokens"] = _tokens(store, spec, last_plan=_last_planned_run(store))
+    suspension = store.suspension()
+    view["suspension"] = None if suspension is None else {
+        "by": suspension.by, "at_ms": suspension.at_ms, "reason": suspension.reason,
+        "cancel_requested": suspension.cancel_requested,
+        "cancel_done_ms": suspension.cancel_done_ms, "cancel_result": suspension.cancel_result,
+    }
     return view
 
 
@@ -65,7 +71,9 @@ def _tokens(store: Store, spec: DesiredState | None,
     declared = {t.token_id: t for t in spec.tokens} if spec is not None else {}
     for token_id in sorted(declared.keys() | orders_by_token.keys()):
         token = declared.get(token_id)
-        if token_id in conditions:
+        if suspension_of(last_plan):
+            condition = str(suspension_of(last_plan))
+        elif token_id in conditions:
             condition = conditions[token_id]
         elif token is None:
             condition = "not declared: its orders are cancelled on the next pass"
@@ -93,6 +101,10 @@ def _tokens(store: Store, spec: DesiredState | None,
     return tokens
 
 
+def suspension_of(run: Mapping[str, Any] | None) -> str | None:
+    return (run or {}).get("summary", {}).get("suspended")
+
+
 # --- text ------------------------------------------------------------------------------------
 
 
@@ -100,6 +112,7 @@ def status_text(view: Mapping[str, Any], *, daemon_pid: int | None, wide: bool =
     lines = [f"state file:        {view.get('state_file')}"]
     lines.append("daemon:            " + (f"running (pid {daemon_pid})" if daemon_pid
                                           else "not running"))
+    lines.append(f"suspended:         {_suspension_line(view.get('suspension'))}")
     lines.append(f"last run:          {_run_line(view.get('last_run'))}")
     lines.append(f"last success:      {_run_line(view.get('last_success'))}")
     lines.append(f"applied revision:  {revision_line(view.get('applied_revision'))}")
@@ -128,6 +141,20 @@ def status_text(view: Mapping[str, Any], *, daemon_pid: int | None, wide: bool =
         for level in token.get("levels") or []:
             lines.append("    " + _level_line(level))
     return "\n".join(lines)
+
+
+def _suspension_line(suspension: Mapping[str, Any] | None) -> str:
+    if not suspension:
+        return "no"
+    text = f"YES, by {suspension['by']} at {when(suspension['at_ms'])}"
+    if suspension.get("reason"):
+        text += f" ({suspension['reason']})"
+    text += ": nothing is posted or cancelled until `reconciler resume`"
+    if suspension.get("cancel_requested"):
+        done = suspension.get("cancel_done_ms")
+        text += (f"; --cancel done at {when(done)}: {suspension.get('cancel_result')}" if done
+                 else "; --cancel pending (the next pass cancels our orders)")
+    return text
 
 
 def _level_line(level: Mapping[str, Any]) -> str:

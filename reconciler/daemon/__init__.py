@@ -4,7 +4,14 @@ Only this package owns threads, timers, the sockets it serves, and signal handle
 """
 
 from reconciler.daemon.daemon import MAX_DEFERRED_TICKS, Daemon, DaemonOptions
-from reconciler.daemon.lock import AccountInUse, AccountLock, LockHeld, StateLock, holder_pid
+from reconciler.daemon.lock import (
+    AccountInUse,
+    AccountLock,
+    LockHeld,
+    StateLock,
+    holder_pid,
+    tell_holder,
+)
 from reconciler.daemon.metrics import Metrics, check_port_free, make_metrics_server
 from reconciler.daemon.sdnotify import SystemdNotifier
 from reconciler.daemon.support import git_commit_of
@@ -23,4 +30,5 @@ __all__ = [
     "git_commit_of",
     "holder_pid",
     "make_metrics_server",
+    "tell_holder",
 ]

@@ -16,7 +16,15 @@ The loop wakes on a timer or on a change, whichever comes first, and backs off o
 - systemd: READY=1 after the first successful tick, WATCHDOG=1 after every successful tick and
   on a timer while the loop is healthy (see `support.Health`), STATUS= a one-line summary.
 - SIGTERM/SIGINT: stop taking new ticks, let the one in flight finish (bounded by the stop
-  timeout), optionally cancel our managed orders (`on_shutdown: cancel`), exit 0.
+  timeout), optionally cancel our managed orders (`on_shutdown: cancel`), exit 0
+  (`stopped_by` names the signal: `reconciler run` exits 130 after SIGINT, as `apply` does).
+- SIGHUP: reload, never stop. The handler only sets a flag; the main loop then calls the
+  `on_reload` hook (the CLI re-opens its log file, the ticker forgets its cached market info)
+  and brings the next tick forward, which re-reads the desired files and the state file (a
+  `reconciler suspend` written there is seen by that tick). Closing the terminal a foreground
+  daemon runs in sends SIGHUP: it keeps running and keeps its orders as they are.
+- Suspended (`reconciler suspend`, read by the ticker from the state file every tick): the
+  daemon logs one WARNING when a tick reports it, and one line when it is resumed.
 - Optional exchange heartbeats (off by default): while the loop is healthy, post one every 5 s.
   The exchange cancels EVERY order of the API key when they stop for ~10 s.
 
@@ -41,9 +49,9 @@ from typing import Any, Protocol
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 
 from reconciler.daemon.metrics import Metrics, make_metrics_server, record_tick_result
+from reconciler.daemon.pulses import Pulses
 from reconciler.daemon.sdnotify import SystemdNotifier
 from reconciler.daemon.support import Debouncer, FailureLog, Health, LoopBackoff
 from reconciler.daemon.watcher import DesiredWatcher
@@ -118,6 +126,7 @@ class Daemon:
         metrics_port: int | None = None,
         on_shutdown: Callable[[], str] | None = None,
         heartbeat: Callable[[str], str] | None = None,
+        on_reload: Callable[[], None] | None = None,
     ) -> None:
         self._ticker = ticker
         self._desired_dir = desired_dir
@@ -127,6 +136,11 @@ class Daemon:
         self._metrics_port = metrics_port
         self._on_shutdown = on_shutdown
         self._heartbeat = heartbeat
+        self._on_reload = on_reload
+        self._wake = threading.Event()  # the main loop: a stop or a reload wants attention
+        self._reload_pending = False
+        self.stopped_by: str | None = None  # the signal that stopped the daemon, if one did
+        self.reloads = 0
         self._scheduler = BackgroundScheduler(timezone=UTC)
         self._trigger = _ChosenTimeTrigger(fallback_seconds=options.interval_seconds)
         self._stop = threading.Event()
@@ -146,8 +160,9 @@ class Daemon:
         self.last_result: TickResult | None = None
         self.ticks_run = 0
         self._conditions: dict[str, str] = {}  # token -> the cause last warned about
+        self._suspended: str | None = None  # the suspension last logged
         self._tick_wall_start = 0.0
-        self._pulses = _Pulses(
+        self._pulses = Pulses(
             notifier=self._notifier, health=self.health, heartbeat=heartbeat,
             interval_seconds=options.interval_seconds,
             heartbeat_seconds=options.heartbeat_seconds, ready=lambda: self._ready_sent,
@@ -165,8 +180,12 @@ class Daemon:
         previous = self._install_signals() if install_signals else {}
         try:
             self._start()
-            while not self._stop.wait(timeout=1.0):
-                pass
+            while not self._stop.is_set():
+                self._wake.wait(timeout=1.0)
+                self._wake.clear()
+                if self._reload_pending and not self._stop.is_set():
+                    self._reload_pending = False
+                    self.reload()
             return self._shutdown()
         finally:
             for signum, handler in previous.items():
@@ -176,6 +195,21 @@ class Daemon:
         if not self._stop.is_set():
             log.info("stopping: %s", reason)
         self._stop.set()
+        self._wake.set()
+
+    def reload(self) -> None:
+        """SIGHUP: re-open the logs (the hook), forget cached reads, re-read everything now."""
+        self.reloads += 1
+        log.info("reloading (SIGHUP): re-opening logs, re-reading the desired and state files")
+        if self._on_reload is not None:
+            try:
+                self._on_reload()
+            except Exception as exc:  # a reload must never stop the daemon
+                log.error("reload hook failed: %s", exc)
+        reset = getattr(self._ticker, "reload", None)
+        if callable(reset):
+            reset()
+        self.request_tick()
 
     def request_tick(self) -> None:
         """Bring the next tick forward (called by the watcher after the quiet period)."""
@@ -275,6 +309,7 @@ class Daemon:
         previous: dict[int, Any] = {}
         for signum in (signal.SIGTERM, signal.SIGINT):
             previous[signum] = signal.signal(signum, self._on_signal)
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._on_hangup)
         return previous
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
@@ -282,7 +317,13 @@ class Daemon:
         if self._stop.is_set():
             log.warning("%s again while stopping: still waiting for the tick in flight", name)
             return
+        self.stopped_by = name
         self.stop(f"received {name}")
+
+    def _on_hangup(self, signum: int, frame: FrameType | None) -> None:
+        # Only a flag: the main loop reloads (a handler must not take locks or log).
+        self._reload_pending = True
+        self._wake.set()
 
     # --- the tick -----------------------------------------------------------------------------
 
@@ -328,6 +369,7 @@ class Daemon:
         self._metrics.set("reconciler_last_success_timestamp_seconds", round(time.time(), 3))
         self._metrics.set("reconciler_consecutive_failures", 0)
         record_tick_result(self._metrics, result)
+        self._log_suspension(result)
         self._log_conditions(result)
         line = result.status_line
         if not self._ready_sent:
@@ -345,11 +387,21 @@ class Daemon:
             self.stop("converged once (--once-and-show)")
         return self._options.interval_seconds
 
+    def _log_suspension(self, result: TickResult) -> None:
+        suspended = getattr(result, "suspended", None)
+        if suspended and suspended != self._suspended:
+            log.warning("%s: nothing is posted or cancelled until `reconciler resume`",
+                        suspended, extra={"suspended": suspended})
+        elif not suspended and self._suspended and result.plan is not None:
+            log.info("resumed: reconciling again (was %s)", self._suspended)
+        if suspended or result.plan is not None:
+            self._suspended = suspended
+
     def _log_conditions(self, result: TickResult) -> None:
         """A WARNING once per cause for each token a pass left alone (skipped, posts held),
         and one INFO line when it converges again; not on every tick while it lasts."""
-        if result.plan is None:  # a pass that did not plan says nothing about the tokens
-            return
+        if result.plan is None or getattr(result, "suspended", None):
+            return  # a pass that did not plan says nothing about the tokens
         now = {token: _cause_key(why) for token, why in result.conditions.items()}
         for token, why in result.conditions.items():
             if self._conditions.get(token) != now[token]:
@@ -411,67 +463,6 @@ def _cause_key(why: str) -> str:
     """A condition's cause without its counts ("held back after 2 failing passes (1 more)"
     counts down every pass, and is still one cause)."""
     return re.sub(r"\d+", "N", why)
-
-
-class _Pulses:
-    """The timers beside the tick: the systemd watchdog ping, and the exchange heartbeat (off by
-    default). Both are sent only while the loop is healthy."""
-
-    def __init__(
-        self,
-        *,
-        notifier: SystemdNotifier,
-        health: Health,
-        heartbeat: Callable[[str], str] | None,
-        interval_seconds: float,
-        heartbeat_seconds: float | None,
-        ready: Callable[[], bool],
-    ) -> None:
-        self._notifier = notifier
-        self._health = health
-        self._heartbeat = heartbeat
-        self._interval = interval_seconds
-        self._heartbeat_seconds = heartbeat_seconds
-        self._ready = ready
-        self._heartbeat_id = ""
-        self._heartbeat_failures = 0
-
-    def add_jobs(self, scheduler: BackgroundScheduler) -> None:
-        watchdog = self._notifier.watchdog_seconds
-        if watchdog:
-            scheduler.add_job(
-                self.watchdog, trigger=IntervalTrigger(seconds=max(watchdog / 2, 0.5)),
-                id="watchdog", max_instances=1, coalesce=True, misfire_grace_time=None,
-            )
-        if self._heartbeat is not None and self._heartbeat_seconds:
-            log.warning(
-                "exchange heartbeats are on: if they stop for ~10 s (daemon stopped, crashed or "
-                "unhealthy), the exchange cancels EVERY order of this API key"
-            )
-            scheduler.add_job(
-                self.heartbeat,
-                trigger=IntervalTrigger(seconds=self._heartbeat_seconds),
-                id="heartbeat", max_instances=1, coalesce=True, misfire_grace_time=None,
-            )
-
-    def watchdog(self) -> None:
-        watchdog = self._notifier.watchdog_seconds
-        # Health turns good before READY=1 is sent (same tick); never ping ahead of READY.
-        if watchdog and self._ready() and self._health.healthy(watchdog_seconds=watchdog):
-            self._notifier.watchdog()
-
-    def heartbeat(self) -> None:
-        # Heartbeats keep the exchange's dead-man switch armed only while we are doing our job.
-        grace = max(self._interval * 3, 30.0)
-        if self._heartbeat is None or not self._health.healthy(watchdog_seconds=grace):
-            return
-        try:
-            self._heartbeat_id = self._heartbeat(self._heartbeat_id) or ""
-            self._heartbeat_failures = 0
-        except Exception as exc:
-            self._heartbeat_failures += 1
-            if self._heartbeat_failures in (1, 3) or self._heartbeat_failures % 60 == 0:
-                log.error("heartbeat failed (%dx): %s", self._heartbeat_failures, exc)
 
 
 __all__ = ["Daemon", "DaemonOptions", "Ticker", "TICK_JOB"]

@@ -13,6 +13,7 @@ import errno
 import fcntl
 import os
 import select
+import signal
 import socket
 import threading
 from pathlib import Path
@@ -107,6 +108,27 @@ def holder_pid(state_path: Path) -> int | None:
         return None
     finally:
         os.close(fd)
+
+
+def tell_holder(state_path: Path) -> tuple[int | None, bool]:
+    """Ask the daemon holding the state lock to look now (SIGHUP: reload, never a stop).
+    Returns (its pid or None, whether it was told). The pid comes from the lock file, so it is
+    signalled only when /proc says it is a reconciler (a pid of another namespace, or one
+    reused, is left alone)."""
+    pid = holder_pid(state_path)
+    if not pid or pid < 0:
+        return None, False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return pid, False
+    if b"reconciler" not in cmdline:
+        return pid, False
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except OSError:
+        return pid, False
+    return pid, True
 
 
 def _read_pid(fd: int) -> int | None:

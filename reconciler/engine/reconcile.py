@@ -57,6 +57,7 @@ from reconciler.engine.in_force import DesiredStateKeeper
 from reconciler.engine.memory import MarketCache, TokenBackoff
 from reconciler.engine.readonly import read_only_view, unresolved_of
 from reconciler.engine.results import PlanReport, TickResult, applied_outcome, run_summary
+from reconciler.engine.suspend import cancel_for_suspension, cancel_plan, describe_suspension
 from reconciler.model import (
     InventoryOrder,
     MarketInfo,
@@ -67,7 +68,7 @@ from reconciler.model import (
     TickOutcome,
 )
 from reconciler.spec import DesiredState, EmptyDesiredState
-from reconciler.store import Store
+from reconciler.store import Store, Suspension
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,11 @@ class Reconciler:
     def market_ttl(self, seconds: float) -> None:
         self._markets.ttl = seconds
 
+    def reload(self) -> None:
+        """SIGHUP: forget the market info kept between passes (the next pass reads it anew;
+        the desired files and the state file are read by every pass anyway)."""
+        self._markets.forget(None)
+
     def backoff_state(self) -> dict[str, tuple[int, int]]:
         """token -> (consecutive failing passes, passes still held), for status and tests."""
         return self._backoff.state()
@@ -151,6 +157,11 @@ class Reconciler:
             )
         except EmptyDesiredState as exc:
             return PlanReport(None, digest, spec_errors=errors, error=str(exc), refusal=str(exc))
+        held, suspended = dict(self._held_reasons), None
+        suspension = self.store.suspension()
+        if suspension is not None:  # a pass would apply none of it
+            suspended = describe_suspension(suspension)
+            held = {t.token_id: suspended for t in spec.tokens}
         return PlanReport(
             plan,
             digest,
@@ -159,8 +170,9 @@ class Reconciler:
             git_commit=desired.git_commit,
             labels=dict(spec.labels),
             kept=desired.kept if errors else None,
-            held=dict(self._held_reasons),
+            held=held,
             pending=self._pending,
+            suspended=suspended,
         )
 
     def tick(self) -> TickResult:
@@ -181,6 +193,9 @@ class Reconciler:
             )
         except ClobError as exc:
             return finish(outcome=TickOutcome.ERROR, error=f"{type(exc).__name__}: {exc}")
+        suspension = self.store.suspension()
+        if suspension is not None:
+            return self._while_suspended(spec, plan, suspension, run_id=run_id, finish=finish)
         self._backoff.count_pass()
         if plan.is_empty:
             # Generations still need recording (a spec edit that needs no order change).
@@ -210,6 +225,27 @@ class Reconciler:
             error=applied.error,
             retry_after=applied.retry_after,
         )
+
+    def _while_suspended(
+        self,
+        spec: DesiredState,
+        plan: Plan,
+        suspension: Suspension,
+        *,
+        run_id: int,
+        finish: Callable[..., TickResult],
+    ) -> TickResult:
+        """Apply nothing of `plan` (suspend.py); carry out a pending `--cancel` once."""
+        why = describe_suspension(suspension)
+        self._held_reasons = {t.token_id: why for t in spec.tokens}
+        if not suspension.cancel_pending:
+            return finish(outcome=TickOutcome.HELD, plan=plan, suspended=why)
+        cancels = cancel_plan(self.store)
+        applied = cancel_for_suspension(cancels, client=self.client, signer=self.builder,
+                                        store=self.store, run_id=run_id, clock=self.clock)
+        outcome = applied_outcome(applied) if cancels.cancels else TickOutcome.HELD
+        return finish(outcome=outcome, plan=cancels, applied=applied, error=applied.error,
+                      retry_after=applied.retry_after, suspended=why)
 
     # --- steps 2-7 -------------------------------------------------------------------------
 
@@ -336,12 +372,15 @@ class Reconciler:
         error: str | None = None,
         retry_after: float | None = None,
         spec_errors: tuple[str, ...] = (),
+        suspended: str | None = None,
     ) -> TickResult:
         held = dict(self._held_reasons) if plan is not None else {}
         summary = run_summary(
             outcome, plan=plan, applied=applied, held_posts=self._held_posts,
             spec_errors=spec_errors, held=held,
         )
+        if suspended:
+            summary["suspended"] = suspended
         self.store.finish_run(run_id, outcome=outcome, summary=summary, error=error)
         if run_id % PRUNE_EVERY_RUNS == 0:
             self.store.prune()  # bound the per-tick rows of a long-running daemon
@@ -358,6 +397,7 @@ class Reconciler:
             spec_errors=spec_errors,
             run_summary=summary,
             held=held,
+            suspended=suspended,
         )
 
 

@@ -31,6 +31,7 @@ class PlanReport:
     refusal: str | None = None  # why there is no plan (an empty desired state)
     held: Mapping[str, str] = field(default_factory=dict)  # token -> why its posts wait
     pending: tuple[str, ...] = ()  # our orders a read-only plan left for the daemon to resolve
+    suspended: str | None = None  # "suspended by ... at ...": a pass applies none of the plan
 
     @property
     def has_changes(self) -> bool:
@@ -56,6 +57,7 @@ class TickResult:
     spec_errors: tuple[str, ...] = ()
     run_summary: Mapping[str, Any] = field(default_factory=dict)  # what the run row records
     held: Mapping[str, str] = field(default_factory=dict)  # token -> why its posts wait
+    suspended: str | None = None  # "suspended by ... at ...": this pass applied nothing
 
     @classmethod
     def crashed(cls, error: str) -> TickResult:
@@ -72,6 +74,10 @@ class TickResult:
         if self.outcome is TickOutcome.CRASHED:
             return "tick crashed"  # the error and its traceback are in the log
         parts = [self.outcome.value]
+        if self.suspended:
+            parts.append(f"{self.suspended}: nothing posted"
+                         + (", only our orders cancelled once (--cancel)" if self.applied
+                            else " or cancelled"))
         if self.applied is not None:
             parts.append(f"posted {self.posted}, cancelled {self.cancelled}")
             if self.rejected or self.unknown:
@@ -80,7 +86,7 @@ class TickResult:
             parts.append(f"{plural(len(self.plan.keeps), 'order')} resting as desired")
         if self.plan is not None and self.plan.skipped:
             parts.append(f"{plural(len(self.plan.skipped), 'token')} skipped")
-        if self.held:
+        if self.held and not self.suspended:
             parts.append(f"posts held on {plural(len(self.held), 'token')}")
         if self.spec_errors:
             parts.append(f"desired state invalid ({plural(len(self.spec_errors), 'error')})")
@@ -128,7 +134,10 @@ def plural(count: int, noun: str) -> str:
 def token_conditions(plan: Plan | None, held: Mapping[str, str]) -> dict[str, str]:
     """token -> `skipped: <why>` or `posts held: <why>`, for every token a pass left alone
     (a skip wins: a skipped token has no posts to hold)."""
-    conditions = {token: f"posts held: {why}" for token, why in held.items()}
+    conditions = {
+        token: why if why.startswith("suspended") else f"posts held: {why}"
+        for token, why in held.items()
+    }
     for skipped in plan.skipped if plan is not None else ():
         conditions[skipped.token_id] = f"skipped: {skipped.reason}"
     return dict(sorted(conditions.items()))

@@ -10,6 +10,7 @@ An order's status changes only through `Store.apply_event`, which follows the li
 import sqlite3
 
 from reconciler.lifecycle import INVENTORY_STATUSES, UNRESOLVED_STATUSES, OrderStatus
+from reconciler.store.controls import Suspension
 from reconciler.store.opening import (
     APPLICATION_ID,
     PAPER_FUNDER,
@@ -49,6 +50,7 @@ __all__ = [
     "SchemaTooNew",
     "Store",
     "StoredOrder",
+    "Suspension",
     "decimal_text",
     "migrate",
 ]

@@ -146,9 +146,42 @@ CREATE TABLE state_identity (
 );
 """
 
+# The operator's controls (store/controls.py): one row per control in force. `suspend`: the
+# daemon posts and cancels nothing until `resume` deletes the row; who set it and when, and
+# whether `--cancel` asked for our orders to be cancelled once (and when that was done).
+# And the fill log (store/fill_log.py): one row per fill we learn of, partial ones included,
+# for `history` and the daemon's log; an audit trail only (the `fills` table and each order's
+# matched size are what fills count from).
+_V4_CONTROLS_AND_FILL_LOG = """
+CREATE TABLE controls (
+    name TEXT PRIMARY KEY,
+    set_by TEXT NOT NULL,
+    set_ms INTEGER NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    cancel_done_ms INTEGER,
+    cancel_result TEXT
+);
+
+CREATE TABLE fill_log (
+    id INTEGER PRIMARY KEY,
+    order_id TEXT NOT NULL,
+    token_id TEXT NOT NULL,
+    side TEXT NOT NULL,
+    price TEXT NOT NULL,
+    size TEXT NOT NULL,
+    matched TEXT NOT NULL,
+    role TEXT NOT NULL,
+    at_ms INTEGER NOT NULL
+);
+CREATE INDEX fill_log_order ON fill_log (order_id);
+"""
+
 #: Every migration (a script of SQL statements), in order. The file's `user_version` is the
 #: number of them it has had.
-MIGRATIONS: tuple[str, ...] = (_V1_INITIAL, _V2_REVISION_FILES, _V3_IDENTITY)
+MIGRATIONS: tuple[str, ...] = (
+    _V1_INITIAL, _V2_REVISION_FILES, _V3_IDENTITY, _V4_CONTROLS_AND_FILL_LOG,
+)
 
 
 class SchemaTooNew(RuntimeError):

@@ -27,6 +27,7 @@ from pathlib import Path
 import sqlite_utils
 
 from reconciler.lifecycle import OrderStatus
+from reconciler.store.controls import Controls
 from reconciler.store.opening import StateIdentity, open_state_file, read_identity
 from reconciler.store.opening import migrate as migrate  # re-exported: opening owns it
 from reconciler.store.reports import Reports
@@ -34,7 +35,7 @@ from reconciler.store.schema import decimal_text
 from reconciler.store.views import Views
 
 
-class Store(Reports, Views):
+class Store(Reports, Controls, Views):
     """The state file: revisions, orders, journal and reports (see the module docstring).
     Open with `Store.open(path)`; every method commits before it returns, except inside
     `with store.atomic():`, which makes several calls one transaction."""

@@ -51,3 +51,26 @@ class Views(StoreBase):
                     [self._now_ms(), outcome, error, run_id],
                 )
         return ids
+
+    def run_actions(self, run_id: int) -> dict[str, int]:
+        """What one run did to our orders, by outcome: posted (placed), unknown (sent, answer
+        not known, or never answered), void (certainly never sent), cancelled."""
+        counts = {"posted": 0, "unknown": 0, "void": 0, "cancelled": 0, "rejected": 0}
+        for r in self._db.query(
+            "SELECT kind, outcome, COUNT(*) AS n FROM journal WHERE run_id = ? AND kind IN"
+            " ('post', 'cancel') GROUP BY kind, outcome",
+            [run_id],
+        ):
+            kind, outcome, n = r["kind"], r["outcome"], r["n"]
+            if kind == "cancel":
+                if outcome == "ok":
+                    counts["cancelled"] += n
+            elif outcome in ("ok", "resolved"):
+                counts["posted"] += n
+            elif outcome in (None, "unknown"):
+                counts["unknown"] += n
+            elif outcome == "void":
+                counts["void"] += n
+            elif outcome == "rejected":
+                counts["rejected"] += n
+        return counts

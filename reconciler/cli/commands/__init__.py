@@ -3,6 +3,7 @@
 Each one wires library calls together and prints; the decisions are in the library.
 - `reconcile`: plan, apply, run;
 - `state`: status, history, revisions, state backup;
+- `control`: suspend, resume;
 - `client`: the client's methods by hand (orders, trades, cancel, ...);
 - `setup`: validate, schema, paper-exchange, keygen.
 """
@@ -18,6 +19,7 @@ from reconciler.cli.commands.client import (
     orders,
     trades,
 )
+from reconciler.cli.commands.control import resume, suspend
 from reconciler.cli.commands.reconcile import apply, plan, run
 from reconciler.cli.commands.setup import keygen, paper_exchange, schema, validate
 from reconciler.cli.commands.state import history, state_backup, status
@@ -36,10 +38,12 @@ __all__ = [
     "orders",
     "paper_exchange",
     "plan",
+    "resume",
     "run",
     "schema",
     "state_backup",
     "status",
+    "suspend",
     "trades",
     "validate",
 ]

@@ -15,6 +15,9 @@ from reconciler.daemon import AccountLock, StateLock
 from reconciler.engine import load_desired
 from reconciler.store import Store
 
+#: The exit code of a command stopped by Ctrl-C (SIGINT), `run` and `apply` alike: 128 + 2.
+INTERRUPTED = 130
+
 
 def setup_logging(args: argparse.Namespace, settings: Settings, *, default: str) -> None:
     level = settings.log_level if getattr(args, "log_level", None) else default

@@ -16,7 +16,15 @@ import sys
 from typing import Any
 
 from reconciler.cli import output as out
-from reconciler.cli.commands.common import labels, paper_note, say, setup_logging, writer
+from reconciler.cli.commands.common import (
+    INTERRUPTED,
+    labels,
+    paper_note,
+    say,
+    setup_logging,
+    writer,
+)
+from reconciler.cli.logs import reopen_logs
 from reconciler.cli.render import (
     conditions_json,
     conditions_text,
@@ -35,6 +43,7 @@ from reconciler.cli.wiring import (
 )
 from reconciler.daemon import Daemon, DaemonOptions, SystemdNotifier, check_port_free, holder_pid
 from reconciler.engine import PlanReport, TickResult
+from reconciler.model import TickOutcome
 
 #: `run --once-and-show` gives up (exit 1) after this many failed ticks in a row.
 ONCE_MAX_FAILURES = 5
@@ -82,7 +91,11 @@ def _resolution_note(report: PlanReport, *, daemon_pid: int | None) -> None:
 def apply(args: argparse.Namespace, settings: Settings) -> int:
     setup_logging(args, settings, default="INFO")
     with writer(settings) as (conn, store):
-        result = make_reconciler(conn, store).tick()
+        try:
+            result = make_reconciler(conn, store).tick()
+        except KeyboardInterrupt:
+            _interrupted(store)
+            return INTERRUPTED
     names = labels(settings)
     if args.json:
         print(out.dumps({"success": result.success, "outcome": result.outcome,
@@ -92,11 +105,31 @@ def apply(args: argparse.Namespace, settings: Settings) -> int:
     else:
         if result.plan is not None:
             print(render_text(result.plan, labels=names), end="")
-        print(conditions_text(result.conditions, labels=names), end="")
+        if not result.suspended:
+            print(conditions_text(result.conditions, labels=names), end="")
         print(result.status_line)
+    if result.suspended:
+        say(f"reconciler: {result.suspended}: this apply posted and cancelled nothing; "
+            "`reconciler resume` to reconcile again")
+        return 1
     # Broken files fail a one-shot apply even when the kept revision was applied (the daemon, in
     # contrast, counts that pass as a success so it keeps its watchdog and cadence).
     return 0 if result.success and result.spec_valid else 1
+
+
+def _interrupted(store: Any) -> None:
+    """Ctrl-C mid-apply: close the run row (never left "running"), and say what was done and
+    what is left for the next pass (which resolves every unknown outcome before posting)."""
+    closed = store.close_unfinished_runs(outcome=TickOutcome.INTERRUPTED,
+                                         error="interrupted by Ctrl-C (SIGINT)")
+    done = {"posted": 0, "unknown": 0, "void": 0, "cancelled": 0, "rejected": 0}
+    for run_id in closed:
+        for key, count in store.run_actions(run_id).items():
+            done[key] += count
+    say(f"reconciler: interrupted: posted {done['posted']}, cancelled {done['cancelled']}, "
+        f"{done['unknown']} with an unknown outcome (sent or about to be, no answer), "
+        f"{done['void']} never sent. The next pass (`reconciler apply`, or the daemon) asks "
+        "the exchange about each unknown one before posting anything for its level.")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -124,8 +157,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             on_shutdown=(lambda: cancel_managed_orders(conn=conn, store=store))
             if cancel_on_stop else None,
             heartbeat=heartbeat_sender(conn) if settings.heartbeat else None,
+            on_reload=reopen_logs,
         )
         code = daemon.run(install_signals=True)
+        if daemon.stopped_by == "SIGINT" and code == 0:
+            code = INTERRUPTED  # Ctrl-C: the same exit code as an interrupted `apply`
         if once:
             _show_converged(daemon.last_result, conn=conn, names=labels(settings))
     return code
