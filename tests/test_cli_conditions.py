@@ -9,14 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 
 import pytest
 
-from reconciler.cli.settings import load_settings
-from reconciler.cli.wiring import connect, make_reconciler, open_store
-from reconciler.daemon import Daemon, DaemonOptions
-from tests.support.cli import OTHER, TOKEN, Cli, spec
+from tests.support.cli import OTHER, TOKEN, Cli, DaemonThread, spec
 
 WRONG_TICK = spec([("BUY", "0.45", "10")], label="Election, YES", extra='tick_size: "0.001"')
 REASON = "the live tick size is 0.01 but the spec asserts tick_size 0.001; update the spec"
@@ -90,33 +86,11 @@ def test_the_daemon_warns_once_per_cause_and_once_when_converged_again(
     cli: Cli, caplog: pytest.LogCaptureFixture
 ) -> None:
     cli.write(WRONG_TICK)
-    settings = load_settings(flags={"state": str(cli.state), "desired": str(cli.desired)})
-    with connect(settings) as conn, open_store(settings, conn) as store:
-        reconciler = make_reconciler(conn, store)
-        ticks = threading.Semaphore(0)
-        original = reconciler.tick
-
-        def counted():  # type: ignore[no-untyped-def]
-            try:
-                return original()
-            finally:
-                ticks.release()
-
-        reconciler.tick = counted  # type: ignore[method-assign]
-        daemon = Daemon(ticker=reconciler, desired_dir=cli.desired,
-                        options=DaemonOptions(interval_seconds=0.05, debounce_seconds=0.01))
-        runner = threading.Thread(target=daemon.run, kwargs={"install_signals": False})
-        with caplog.at_level(logging.INFO, logger="reconciler.daemon.daemon"):
-            runner.start()
-            try:
-                for _ in range(4):
-                    assert ticks.acquire(timeout=20)
-                cli.write(spec([("BUY", "0.45", "10")], label="Election, YES"))
-                for _ in range(3):
-                    assert ticks.acquire(timeout=20)
-            finally:
-                daemon.stop("test done")
-                runner.join(timeout=20)
+    with caplog.at_level(logging.INFO, logger="reconciler.daemon.daemon"), \
+            DaemonThread(cli) as running:
+        running.wait_ticks(4)
+        cli.write(spec([("BUY", "0.45", "10")], label="Election, YES"))
+        running.wait_ticks(3)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING
                 and "is not converged" in r.getMessage()]
     assert warnings == [f"token {TOKEN} is not converged: skipped: {REASON}"]

@@ -141,6 +141,9 @@ def history_rows(entries: Sequence[Mapping[str, Any]], *, labels: Mapping[str, s
 
 def _detail(result: Any, *, wide: bool) -> str:
     value = parsed(result)
+    if isinstance(value, Mapping) and "matched" in value:  # a fill
+        of = f" of {amount(value['order_size'])}" if value.get("order_size") else ""
+        return f"{amount(value['matched'])}{of} matched"
     if isinstance(value, Mapping):
         parts = [str(value[k]) for k in ("status", "error", "message", "role") if value.get(k)]
         text = "; ".join(parts)

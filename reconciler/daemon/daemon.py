@@ -351,6 +351,7 @@ class Daemon:
         elapsed = time.monotonic() - started
         self.ticks_run += 1
         self.last_result = result
+        self._log_fills(result)
         ok = result.success
         self.health.tick_finished(ok=ok)
         self._metrics.set("reconciler_tick_duration_seconds", round(elapsed, 6))
@@ -386,6 +387,16 @@ class Daemon:
         if self._options.exit_after_first_success:
             self.stop("converged once (--once-and-show)")
         return self._options.interval_seconds
+
+    def _log_fills(self, result: TickResult) -> None:
+        """One line per fill of our orders the pass learnt of, partial ones included."""
+        for fill in getattr(result, "fills", ()):
+            of = f" of {fill['order_size']}" if fill.get("order_size") else ""
+            log.info("fill: %s %s at %s on token %s, order %s (%s); %s%s matched",
+                     fill["side"], fill["size"], fill["price"], fill["token_id"],
+                     fill["order_id"], fill["role"], fill["matched"], of,
+                     extra={"fill": {k: fill[k] for k in ("order_id", "token_id", "side",
+                                                          "price", "size", "matched", "role")}})
 
     def _log_suspension(self, result: TickResult) -> None:
         suspended = getattr(result, "suspended", None)

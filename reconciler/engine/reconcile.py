@@ -121,6 +121,7 @@ class Reconciler:
         self._held_posts = 0  # posts the last planning held back
         self._held_reasons: dict[str, str] = {}  # token -> why its posts wait (last planning)
         self._pending: tuple[str, ...] = ()  # orders a read-only plan left unresolved
+        self._fill_mark = 0  # the newest fill-log row before the pass in progress
 
     @property
     def market_ttl(self) -> float:
@@ -180,6 +181,7 @@ class Reconciler:
         desired = self.desired.for_tick(now=self.clock())
         spec, revision_id, spec_errors = desired.spec, desired.revision_id, desired.errors
         run_id = self.store.start_run(revision_id)
+        self._fill_mark = self.store.fill_log_mark()  # the fills this pass learns come after
         finish = functools.partial(self._finish, run_id, revision_id, spec_errors=spec_errors)
         if spec is None:
             return finish(outcome=TickOutcome.INVALID_SPEC, error=NO_VALID_SPEC)
@@ -381,6 +383,9 @@ class Reconciler:
         )
         if suspended:
             summary["suspended"] = suspended
+        fills = tuple(self.store.fills_since(self._fill_mark))
+        if fills:
+            summary["fills"] = len(fills)
         self.store.finish_run(run_id, outcome=outcome, summary=summary, error=error)
         if run_id % PRUNE_EVERY_RUNS == 0:
             self.store.prune()  # bound the per-tick rows of a long-running daemon
@@ -398,6 +403,7 @@ class Reconciler:
             run_summary=summary,
             held=held,
             suspended=suspended,
+            fills=fills,
         )
 
 

@@ -58,6 +58,8 @@ class TickResult:
     run_summary: Mapping[str, Any] = field(default_factory=dict)  # what the run row records
     held: Mapping[str, str] = field(default_factory=dict)  # token -> why its posts wait
     suspended: str | None = None  # "suspended by ... at ...": this pass applied nothing
+    # The fills of our orders this pass learnt of (store/fill_log.py rows), oldest first.
+    fills: tuple[Mapping[str, Any], ...] = ()
 
     @classmethod
     def crashed(cls, error: str) -> TickResult:

@@ -15,7 +15,7 @@ from typing import Any
 from reconciler import lifecycle
 from reconciler.lifecycle import INVENTORY_STATUSES, UNRESOLVED_STATUSES, Event, Move, OrderStatus
 from reconciler.model import InventoryOrder, LevelGeneration, LevelKey, LevelState, Post, decimal_of
-from reconciler.store.base import StoreBase
+from reconciler.store.fill_log import FillLog
 from reconciler.store.schema import (
     StoredOrder,
     decimal_text,
@@ -27,7 +27,7 @@ from reconciler.store.schema import (
 )
 
 
-class Orders(StoreBase):
+class Orders(FillLog):
     # --- levels ----------------------------------------------------------------------------
 
     def level_states(self) -> dict[LevelKey, LevelState]:
@@ -200,6 +200,7 @@ class Orders(StoreBase):
                 [decimal_text(size_matched), self._now_ms(), order.order_id],
             )
             self._add_to_level_filled(order.key, delta)
+            self.log_fill(order, size=delta, matched=size_matched)  # fill_log.py (audit only)
         return delta
 
     def fills(self, *, order_id: str | None = None) -> list[dict[str, Any]]:

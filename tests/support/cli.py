@@ -5,13 +5,17 @@ with the account's key in the ENVIRONMENT (never argv), a desired directory and 
 - `Cli.run(*argv)`: exit code, stdout, stderr (argparse's own refusals are caught too).
 - `Cli.write(yaml)`: replace the desired file; `spec(...)`: the YAML of a few levels.
 - `Cli.counterparty()`: another account on the same exchange, to trade against our orders.
+- `DaemonThread`: the real `Daemon` over the real `Reconciler` the CLI would build, in a
+  thread, with a semaphore released after every tick (`wait_ticks(n)`).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_account import Account
@@ -81,3 +85,46 @@ class Cli:
 
     def counterparty(self) -> ClobClient:
         return new_client(self.paper.url)
+
+
+class DaemonThread:
+    """`with DaemonThread(cli) as d:` runs the daemon on the cli's state file and exchange."""
+
+    def __init__(self, cli: Cli, *, interval: float = 0.05) -> None:
+        from reconciler.cli.settings import load_settings
+        from reconciler.cli.wiring import connect, make_reconciler, open_store
+        from reconciler.daemon import Daemon, DaemonOptions
+
+        settings = load_settings(flags={"state": str(cli.state), "desired": str(cli.desired)})
+        self._conn = connect(settings)
+        self._store = open_store(settings, self._conn)
+        reconciler = make_reconciler(self._conn, self._store)
+        self._ticks = threading.Semaphore(0)
+        tick = reconciler.tick
+
+        def counted() -> Any:
+            try:
+                return tick()
+            finally:
+                self._ticks.release()
+
+        reconciler.tick = counted  # type: ignore[method-assign]
+        self.daemon = Daemon(ticker=reconciler, desired_dir=cli.desired,
+                             options=DaemonOptions(interval_seconds=interval,
+                                                   debounce_seconds=0.01))
+        self._thread = threading.Thread(target=self.daemon.run,
+                                        kwargs={"install_signals": False}, daemon=True)
+
+    def wait_ticks(self, count: int) -> None:
+        for _ in range(count):
+            assert self._ticks.acquire(timeout=20), "the daemon did not tick"
+
+    def __enter__(self) -> DaemonThread:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.daemon.stop("test done")
+        self._thread.join(timeout=20)
+        self._store.close()
+        self._conn.close()

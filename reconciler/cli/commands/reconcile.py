@@ -108,6 +108,7 @@ def apply(args: argparse.Namespace, settings: Settings) -> int:
         if not result.suspended:
             print(conditions_text(result.conditions, labels=names), end="")
         print(result.status_line)
+        _print_fills(result.fills, names)
     if result.suspended:
         say(f"reconciler: {result.suspended}: this apply posted and cancelled nothing; "
             "`reconciler resume` to reconcile again")
@@ -115,6 +116,15 @@ def apply(args: argparse.Namespace, settings: Settings) -> int:
     # Broken files fail a one-shot apply even when the kept revision was applied (the daemon, in
     # contrast, counts that pass as a success so it keeps its watchdog and cadence).
     return 0 if result.success and result.spec_valid else 1
+
+
+def _print_fills(fills: Any, names: dict[str, str]) -> None:
+    """The fills this pass learnt of, one line each (partial ones included)."""
+    for f in fills:
+        of = f" of {out.amount(f['order_size'])}" if f.get("order_size") else ""
+        print(f"fill: {f['side']} {out.amount(f['size'])} at {out.amount(f['price'])} on "
+              f"{out.token_cell(f['token_id'], names)}, order {out.short_id(f['order_id'])} "
+              f"({f['role']}); {out.amount(f['matched'])}{of} matched")
 
 
 def _interrupted(store: Any) -> None:
