@@ -129,10 +129,31 @@ def test_debouncer_waits_for_quiet_with_a_manual_clock() -> None:
 
 
 def test_git_commit_of(tmp_path: Path) -> None:
+    import subprocess
+
     assert git_commit_of(tmp_path) is None
-    repo = Path(__file__).resolve().parents[1]
-    commit = git_commit_of(repo)
-    assert commit is not None and len(commit) == 40
+    repo, desired = tmp_path / "repo", tmp_path / "repo" / "desired"
+    desired.mkdir(parents=True)
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(repo), "-c", "user.email=t@t", "-c",
+                               "user.name=t", *args], check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    git("init", "-q")
+    assert git_commit_of(desired) is None  # no commit yet
+    (desired / "a.yaml").write_text("version: 1\n")
+    git("add", ".")
+    git("commit", "-qm", "first")
+    head = git("rev-parse", "HEAD")
+    assert git_commit_of(desired) == head and len(head) == 40
+    (repo / "elsewhere.txt").write_text("outside the desired directory\n")
+    assert git_commit_of(desired) == head  # only the desired directory counts
+    (desired / "a.yaml").write_text("version: 1\ntokens: []\n")
+    assert git_commit_of(desired) == f"{head}-dirty"  # an uncommitted edit
+    git("checkout", "--", "desired/a.yaml")
+    (desired / "b.yaml").write_text("version: 1\n")
+    assert git_commit_of(desired) == f"{head}-dirty"  # an untracked file
 
 
 def test_json_logs_carry_extras_and_scrub_secrets() -> None:

@@ -190,6 +190,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"entries to show, 1 to {HISTORY_LIMIT_MAX} (50)")
     p.add_argument("--json", action="store_true", help="print as JSON")
     _wide(p)
+    p = add("revisions", "List the newest revisions of the desired files: number, time, git "
+                         "commit (dirty when uncommitted), valid or not, errors.", c.revisions)
+    p.add_argument("--limit", type=_bounded_int(1, HISTORY_LIMIT_MAX), default=20,
+                   help=f"revisions to show, 1 to {HISTORY_LIMIT_MAX} (20)")
+    p.add_argument("--json", action="store_true", help="print as JSON")
+    _wide(p)
     p = add("suspend", "Suspend reconciling (it sticks, across restarts): passes keep reading "
                        "but post and cancel nothing until `reconciler resume`.", c.suspend)
     p.add_argument("--cancel", action="store_true",

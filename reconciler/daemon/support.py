@@ -10,7 +10,8 @@
 - `Debouncer`: calls back once after a quiet period following the last poke, so an editor's
   save (write a temp file, rename it over the original) brings ONE tick forward, after the
   complete file is in place.
-- `git_commit_of`: the commit of a desired directory that is a git checkout, for the revision log.
+- `git_commit_of`: the commit of a desired directory that is a git checkout, for the revision log
+  (`<sha>-dirty` while files there have uncommitted changes).
 """
 
 from __future__ import annotations
@@ -179,13 +180,25 @@ class Debouncer:
 
 
 def git_commit_of(directory: Path) -> str | None:
-    """HEAD of the git checkout holding `directory`, or None when it is not one."""
+    """HEAD of the git checkout holding `directory`, or None when it is not one (or has no
+    commit yet). `<sha>-dirty` (git describe's mark) when files under `directory` differ from
+    that commit or are not tracked, so a revision says it was not exactly the commit."""
     try:
         done = subprocess.run(
-            ["git", "-C", str(directory), "rev-parse", "HEAD"],
+            ["git", "-C", str(directory), "status", "--porcelain=v2", "--branch",
+             "--untracked-files=normal", "--", "."],
             capture_output=True, text=True, timeout=5, check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    commit = done.stdout.strip()
-    return commit if done.returncode == 0 and len(commit) >= 40 else None
+    if done.returncode != 0:
+        return None
+    commit, dirty = None, False
+    for line in done.stdout.splitlines():
+        if line.startswith("# branch.oid "):
+            commit = line.removeprefix("# branch.oid ").strip()
+        elif line and not line.startswith("#"):
+            dirty = True
+    if commit is None or len(commit) < 40 or not all(c in "0123456789abcdef" for c in commit):
+        return None  # "(initial)": a repository without a commit
+    return f"{commit}-dirty" if dirty else commit

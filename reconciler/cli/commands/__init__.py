@@ -22,7 +22,7 @@ from reconciler.cli.commands.client import (
 from reconciler.cli.commands.control import resume, suspend
 from reconciler.cli.commands.reconcile import apply, plan, run
 from reconciler.cli.commands.setup import keygen, paper_exchange, schema, validate
-from reconciler.cli.commands.state import history, state_backup, status
+from reconciler.cli.commands.state import history, revisions, state_backup, status
 
 __all__ = [
     "apply",
@@ -39,6 +39,7 @@ __all__ = [
     "paper_exchange",
     "plan",
     "resume",
+    "revisions",
     "run",
     "schema",
     "state_backup",

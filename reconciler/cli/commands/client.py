@@ -23,7 +23,7 @@ from reconciler.model import NotificationType
 from reconciler.store import StateFileError, Store
 
 _FULL_ID = re.compile(r"^0x[0-9a-fA-F]{64}$")
-_PREFIX = re.compile(r"^(0x)?[0-9a-fA-F]+$")
+_PREFIX = re.compile(r"^(0[xX])?[0-9a-fA-F]*$")
 #: A prefix must have at least this many hex digits: `cancel 0x` must not mean "the one order".
 MIN_PREFIX_DIGITS = 4
 

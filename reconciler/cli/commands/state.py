@@ -10,7 +10,7 @@ from typing import Any
 from reconciler.cli import output as out
 from reconciler.cli.commands.common import existing_store, labels
 from reconciler.cli.settings import Settings
-from reconciler.cli.status_view import gather, status_text
+from reconciler.cli.status_view import gather, git_text, status_text
 from reconciler.cli.tables import history_rows
 from reconciler.daemon import holder_pid
 from reconciler.store import backup_state_file
@@ -37,6 +37,32 @@ def history(args: argparse.Namespace, settings: Settings) -> int:
     rows = history_rows(entries, labels=labels(settings), wide=args.wide)
     out.print_table(rows.headers, rows.rows)
     return 0
+
+
+def revisions(args: argparse.Namespace, settings: Settings) -> int:
+    """The newest revisions of the desired files: number, time, git commit, valid or not."""
+    with existing_store(settings) as store:
+        found = store.recent_revisions(args.limit)
+        in_force = store.status().get("revision_in_force") or {}
+    if args.json:
+        print(out.dumps([{**r, "in_force": r["id"] == in_force.get("id")} for r in found]))
+        return 0
+    rows = [
+        (f"#{r['id']}" + (" *" if r["id"] == in_force.get("id") else ""), out.when(r["created_ms"]),
+         git_text(r["git_commit"]) if r["git_commit"] else "-",
+         "valid" if r["valid"] else f"INVALID ({out.plural(len(r['errors']), 'error')})",
+         out.plural(len(r["files"]), "file"),
+         (r["errors"][0] if args.wide else _clip(r["errors"][0], 70)) if r["errors"] else "")
+        for r in found
+    ]
+    out.print_table(("REVISION", "TIME", "GIT", "VALID", "FILES", "FIRST ERROR"), rows)
+    if in_force:
+        print(f"* in force: revision #{in_force['id']}")
+    return 0
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _merged(journal: list[dict[str, Any]], fills: list[dict[str, Any]], *,
