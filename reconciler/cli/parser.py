@@ -175,8 +175,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exit 0 when nothing would change and every token is converged; 2 "
                         "when changes are pending OR a token is skipped or has its posts held; "
                         "1 on error")
-    p = add("apply", "Run one reconcile pass (cancel, then post) and exit.", c.apply)
+    p.add_argument("--out", "-out", metavar="FILE",
+                   help="save the plan, with digests of what it was computed from, for "
+                        "`reconciler apply FILE`")
+    _target(p)
+    p = add("apply", "Run one reconcile pass (cancel, then post) and exit. On a terminal it "
+                     "shows the plan and asks first; with a plan FILE it applies exactly that "
+                     "plan, or refuses.", c.apply)
+    p.add_argument("plan_file", nargs="?", metavar="FILE",
+                   help="a plan saved by `plan -out FILE`: applied only if nothing it was "
+                        "computed from has changed")
     p.add_argument("--json", action="store_true", help="print the pass summary as JSON")
+    p.add_argument("--auto-approve", "-auto-approve", action="store_true",
+                   help="do not ask on a terminal (without a terminal it never asks)")
+    _target(p)
     p = add("run", "Run the daemon: reconcile on a timer and on every change to the desired "
                    "files.", c.run)
     _run_options(p)
@@ -247,6 +259,11 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--once-and-show", action="store_true",
                    help="converge once, print the plan applied and the open orders, exit "
                         "(the `make run` demo)")
+
+
+def _target(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--target", "-target", action="append", metavar="TOKEN",
+                   help="only this token (its id, or its label); repeat for more")
 
 
 def _wide(p: argparse.ArgumentParser) -> None:

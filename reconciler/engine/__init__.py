@@ -26,6 +26,7 @@ from reconciler.engine.in_force import DesiredStateKeeper, InForce
 from reconciler.engine.ledger import LookupState, look_up_order, record_order_state
 from reconciler.engine.reconcile import ExchangeClient, Reconciler
 from reconciler.engine.results import PlanReport, TickResult
+from reconciler.engine.scope import Inputs
 from reconciler.engine.suspend import describe_suspension
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "DesiredStateKeeper",
     "ExchangeClient",
     "InForce",
+    "Inputs",
     "LookupState",
     "PlanReport",
     "Reconciler",

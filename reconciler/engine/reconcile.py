@@ -57,6 +57,7 @@ from reconciler.engine.in_force import DesiredStateKeeper
 from reconciler.engine.memory import MarketCache, TokenBackoff
 from reconciler.engine.readonly import read_only_view, unresolved_of
 from reconciler.engine.results import PlanReport, TickResult, applied_outcome, run_summary
+from reconciler.engine.scope import Inputs, inputs_of, restrict_plan
 from reconciler.engine.suspend import cancel_for_suspension, cancel_plan, describe_suspension
 from reconciler.model import (
     InventoryOrder,
@@ -122,6 +123,7 @@ class Reconciler:
         self._held_reasons: dict[str, str] = {}  # token -> why its posts wait (last planning)
         self._pending: tuple[str, ...] = ()  # orders a read-only plan left unresolved
         self._fill_mark = 0  # the newest fill-log row before the pass in progress
+        self._inputs = Inputs(desired="", open_orders="", markets="")  # of the last planning
 
     @property
     def market_ttl(self) -> float:
@@ -143,7 +145,9 @@ class Reconciler:
 
     # --- entry points ----------------------------------------------------------------------
 
-    def plan(self, *, read_only: bool = False) -> PlanReport:
+    def plan(
+        self, *, read_only: bool = False, targets: frozenset[str] | None = None
+    ) -> PlanReport:
         """The plan a tick would apply now. No write request is sent to the exchange.
         `read_only`: nothing is written to the state file and nothing is resolved either
         (readonly.py); the orders left unresolved are in the report's `pending`."""
@@ -154,7 +158,8 @@ class Reconciler:
         self._pending = ()
         try:
             plan = self._observe_and_plan(
-                spec, run_id=None, persist_notifications=False, read_only=read_only
+                spec, run_id=None, persist_notifications=False, read_only=read_only,
+                targets=targets, desired_digest=digest,
             )
         except EmptyDesiredState as exc:
             return PlanReport(None, digest, spec_errors=errors, error=str(exc), refusal=str(exc))
@@ -162,7 +167,8 @@ class Reconciler:
         suspension = self.store.suspension()
         if suspension is not None:  # a pass would apply none of it
             suspended = describe_suspension(suspension)
-            held = {t.token_id: suspended for t in spec.tokens}
+            held = {t.token_id: suspended for t in spec.tokens
+                    if targets is None or t.token_id in targets}
         return PlanReport(
             plan,
             digest,
@@ -174,10 +180,18 @@ class Reconciler:
             held=held,
             pending=self._pending,
             suspended=suspended,
+            inputs=self._inputs,
         )
 
-    def tick(self) -> TickResult:
-        """One full pass. Never raises for an exchange or spec problem: see the result."""
+    def tick(
+        self,
+        *,
+        targets: frozenset[str] | None = None,
+        guard: Callable[[Plan, Inputs], str | None] | None = None,
+    ) -> TickResult:
+        """One full pass. Never raises for an exchange or spec problem: see the result.
+        `targets`: only these tokens (scope.py). `guard(plan, inputs)`: called before anything
+        is applied; a message it returns refuses the pass (a saved plan that no longer holds)."""
         desired = self.desired.for_tick(now=self.clock())
         spec, revision_id, spec_errors = desired.spec, desired.revision_id, desired.errors
         run_id = self.store.start_run(revision_id)
@@ -186,7 +200,8 @@ class Reconciler:
         if spec is None:
             return finish(outcome=TickOutcome.INVALID_SPEC, error=NO_VALID_SPEC)
         try:
-            plan = self._observe_and_plan(spec, run_id=run_id, persist_notifications=True)
+            plan = self._observe_and_plan(spec, run_id=run_id, persist_notifications=True,
+                                          targets=targets, desired_digest=desired.digest)
         except EmptyDesiredState as exc:
             return finish(outcome=TickOutcome.REFUSED, error=str(exc))
         except RateLimited as exc:
@@ -198,6 +213,9 @@ class Reconciler:
         suspension = self.store.suspension()
         if suspension is not None:
             return self._while_suspended(spec, plan, suspension, run_id=run_id, finish=finish)
+        refusal = guard(plan, self._inputs) if guard is not None else None
+        if refusal is not None:
+            return finish(outcome=TickOutcome.REFUSED, plan=plan, error=refusal)
         self._backoff.count_pass()
         if plan.is_empty:
             # Generations still need recording (a spec edit that needs no order change).
@@ -258,6 +276,8 @@ class Reconciler:
         run_id: int | None,
         persist_notifications: bool,
         read_only: bool = False,
+        targets: frozenset[str] | None = None,
+        desired_digest: str = "",
     ) -> Plan:
         if read_only:
             observed = self.client.get_open_orders()  # raises: never "no orders" (invariant 1)
@@ -283,11 +303,17 @@ class Reconciler:
             "markets": markets,
             "now": int(self.clock()),
         }
+        self._inputs = inputs_of(desired=desired_digest, observed=observed, markets=markets)
         plan = planner.plan(**inputs)
         sell_tokens = sorted({p.key.token_id for p in plan.posts if p.key.side is Side.SELL})
         if sell_tokens:
             plan = planner.plan(**inputs, balances=self._balances(sell_tokens))
-        return self._hold_posts(plan, unresolved=unresolved)
+        plan = self._hold_posts(plan, unresolved=unresolved)
+        if targets is not None:  # scope.py: cut from the plan of every token
+            plan = restrict_plan(plan, targets)
+            self._held_reasons = {t: why for t, why in self._held_reasons.items()
+                                  if t in targets}
+        return plan
 
     def _follow_client_profile(self) -> None:
         """After an order_version_mismatch the client re-reads /version and switches profile;

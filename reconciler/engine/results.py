@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.engine.apply import ApplyResult
+from reconciler.engine.scope import Inputs
 from reconciler.model import SUCCESS_OUTCOMES, Plan, TickOutcome
 
 
@@ -32,6 +33,7 @@ class PlanReport:
     held: Mapping[str, str] = field(default_factory=dict)  # token -> why its posts wait
     pending: tuple[str, ...] = ()  # our orders a read-only plan left for the daemon to resolve
     suspended: str | None = None  # "suspended by ... at ...": a pass applies none of the plan
+    inputs: Inputs | None = None  # digests of what the plan was computed from (scope.py)
 
     @property
     def has_changes(self) -> bool:

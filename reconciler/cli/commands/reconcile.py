@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from reconciler.cli import output as out
@@ -33,7 +34,16 @@ from reconciler.cli.render import (
     report_json,
     report_text,
 )
+from reconciler.cli.saved_plan import (
+    check_made_for,
+    guard,
+    guard_for,
+    plan_digest,
+    read_plan,
+    write_plan,
+)
 from reconciler.cli.settings import Settings, SettingsError, ShutdownPolicy
+from reconciler.cli.targets import resolve_targets
 from reconciler.cli.wiring import (
     cancel_managed_orders,
     connect,
@@ -54,13 +64,21 @@ def plan(args: argparse.Namespace, settings: Settings) -> int:
     with connect(settings, derive_first=True) as conn:
         paper_note(settings, url=conn.host)
         with open_store_read_only(settings, conn) as store:
-            report = make_reconciler(conn, store).plan(read_only=True)
+            targets = resolve_targets(args.target, settings=settings, store=store)
+            report = make_reconciler(conn, store).plan(read_only=True, targets=targets)
+        if args.out and report.plan is not None:
+            write_plan(Path(args.out), report, settings=settings, account=conn.wallet.maker,
+                       host=conn.host, targets=targets)
     daemon = holder_pid(settings.state_path)
     if args.json:
         print(out.dumps(_plan_json(report, daemon_pid=daemon)))
     else:
         print(report_text(report), end="")
         _resolution_note(report, daemon_pid=daemon)
+    if args.out and report.plan is not None:
+        say(f"Saved this plan to {args.out}. `reconciler apply {args.out}` applies exactly it, "
+            "and refuses if the desired files, the open orders or the market info change "
+            "first.")
     if report.error:
         return 1
     pending = report.has_changes or bool(report.conditions)
@@ -90,12 +108,32 @@ def _resolution_note(report: PlanReport, *, daemon_pid: int | None) -> None:
 
 def apply(args: argparse.Namespace, settings: Settings) -> int:
     setup_logging(args, settings, default="INFO")
+    saved = read_plan(Path(args.plan_file)) if args.plan_file else None
+    if saved is not None and args.target:
+        raise SettingsError("a saved plan keeps the --target it was made with; give either "
+                            "the plan file or --target")
+    shown = False  # the plan was printed already, before the question
     with writer(settings) as (conn, store):
+        reconciler = make_reconciler(conn, store)
         try:
-            result = make_reconciler(conn, store).tick()
+            if saved is not None:
+                check_made_for(saved, settings=settings, account=conn.wallet.maker,
+                               host=conn.host)
+                result = reconciler.tick(targets=saved.targets, guard=guard_for(saved))
+            else:
+                targets = resolve_targets(args.target, settings=settings, store=store)
+                check: Any = None
+                if _asks(args):
+                    check, shown = _confirm(reconciler, targets), True
+                    if check is False:
+                        return 1
+                result = reconciler.tick(targets=targets, guard=check or None)
         except KeyboardInterrupt:
             _interrupted(store)
             return INTERRUPTED
+    if result.outcome is TickOutcome.REFUSED and result.plan is not None:
+        say(f"reconciler: {result.error}; nothing was applied")  # a plan that no longer holds
+        return 1
     names = labels(settings)
     if args.json:
         print(out.dumps({"success": result.success, "outcome": result.outcome,
@@ -103,9 +141,9 @@ def apply(args: argparse.Namespace, settings: Settings) -> int:
                          "plan": render_json(result.plan) if result.plan else None,
                          "conditions": conditions_json(result.conditions)}))
     else:
-        if result.plan is not None:
+        if result.plan is not None and not shown:
             print(render_text(result.plan, labels=names), end="")
-        if not result.suspended:
+        if not result.suspended and not shown:
             print(conditions_text(result.conditions, labels=names), end="")
         print(result.status_line)
         _print_fills(result.fills, names)
@@ -116,6 +154,31 @@ def apply(args: argparse.Namespace, settings: Settings) -> int:
     # Broken files fail a one-shot apply even when the kept revision was applied (the daemon, in
     # contrast, counts that pass as a success so it keeps its watchdog and cadence).
     return 0 if result.success and result.spec_valid else 1
+
+
+def _asks(args: argparse.Namespace) -> bool:
+    """Ask before applying: on a terminal (stdin and stdout), unless -auto-approve or --json."""
+    return not args.auto_approve and not args.json and out.is_terminal() \
+        and out.is_terminal(sys.stdin)
+
+
+def _confirm(reconciler: Any, targets: frozenset[str] | None) -> Any:
+    """Show the plan and ask. Returns the guard that makes the pass apply exactly what was
+    shown, None when there is nothing to ask about, or False when the answer was not yes."""
+    report = reconciler.plan(targets=targets)
+    print(report_text(report), end="")
+    if not report.has_changes or report.plan is None or report.inputs is None:
+        return None
+    print("\nDo you want to apply this plan? Only 'yes' will be accepted.")
+    try:
+        answer = input("  Enter a value: ")
+    except EOFError:
+        answer = ""
+    if answer.strip() != "yes":
+        print("Apply cancelled: nothing was changed.")
+        return False
+    return guard(report.inputs, plan_digest(report.plan), what="the plan shown",
+                 again="run `reconciler apply` again to see the new plan")
 
 
 def _print_fills(fills: Any, names: dict[str, str]) -> None:
