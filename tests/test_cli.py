@@ -84,7 +84,7 @@ def test_the_command_list() -> None:
     assert set(commands()) == {
         "validate", "schema", "plan", "apply", "run", "status", "history", "state", "paper-exchange",
         "orders", "order", "trades", "balance", "keys", "notifications", "cancel", "cancel-all",
-        "cancel-market", "keygen", "suspend", "resume", "revisions",
+        "cancel-market", "keygen", "suspend", "resume", "revisions", "doctor",
     }
 
 
@@ -114,7 +114,7 @@ def test_usage_errors_exit_1_and_a_key_flag_is_refused(
 
 def test_validate_and_schema(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(capsys, "validate")
-    assert code == 0 and "valid (1 files, 1 tokens, 2 levels)" in out
+    assert code == 0 and "valid (1 file, 1 token, 2 levels)" in out
     (env / "broken").mkdir()
     (env / "broken" / "b.yaml").write_text("version: 1\ntokens:\n  - token_id: [\n")
     code, out, _ = run_cli(capsys, "validate", "broken")

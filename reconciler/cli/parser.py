@@ -91,7 +91,8 @@ class _Version(argparse.Action):
             found = version("reconciler")
         except PackageNotFoundError:
             found = "unknown (not installed)"
-        parser.exit(0, f"reconciler {found}\n")
+        print(f"reconciler {found}")
+        parser.exit(0)
 
 
 def _bounded_int(low: int, high: int) -> Callable[[str], int]:
@@ -225,6 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
                               "...) are paperclob's own: `reconciler paper-exchange --help` "
                               "lists them.", c.paper_exchange, add_help=False)
     p.add_argument("paper_args", nargs=argparse.REMAINDER, metavar="ARGS")
+    add("doctor", "Preflight: the exchange and chain, the key and funder, the API key, funds "
+                  "for the declared orders, the markets, the clock, the rate-limit tier, the "
+                  "state file; each PASS, WARN or FAIL with what to do (exit 1 on a FAIL).",
+        c.doctor)
     p = add("keygen", "Make a new private key: `reconciler keygen > key && chmod 600 key` "
                       "(refused on a terminal), or `--out FILE` (created with mode 0600).",
             c.keygen)

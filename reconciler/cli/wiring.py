@@ -19,7 +19,15 @@ from typing import Any
 
 from reconciler.cli.logs import add_secrets
 from reconciler.cli.settings import SECP256K1_N, Settings, SettingsError
-from reconciler.clob import ApiCreds, ClobClient, ExchangeRejected, OrderBuilder, Wallet
+from reconciler.clob import (
+    ApiCreds,
+    AuthenticationFailed,
+    ClobClient,
+    ClobError,
+    ExchangeRejected,
+    OrderBuilder,
+    Wallet,
+)
 from reconciler.daemon import git_commit_of
 from reconciler.engine import Reconciler, apply_plan
 from reconciler.model import Cancel, CancelReason, Plan, ShutdownOutcome
@@ -97,8 +105,12 @@ def connect(settings: Settings, *, l2: bool = True, derive_first: bool = False) 
             timeout=settings.request_timeout_seconds,
         )
         if l2 and creds is None:
-            creds = _derive_then_create(client) if derive_first else \
-                client.create_or_derive_api_key()
+            try:
+                creds = _derive_then_create(client) if derive_first else \
+                    client.create_or_derive_api_key()
+            except AuthenticationFailed:
+                _refuse_if_another_chain(host, wallet, settings)
+                raise
             client.creds = creds
         if creds is not None:
             add_secrets([creds.secret, creds.passphrase])
@@ -109,6 +121,31 @@ def connect(settings: Settings, *, l2: bool = True, derive_first: bool = False) 
         raise
     return Connection(settings=settings, client=client, wallet=wallet, builder=builder,
                       paper=paper)
+
+
+#: Chains a CLOB host may sign for: Polygon, and the Amoy test network.
+KNOWN_CHAINS = (137, 80002)
+
+
+def _refuse_if_another_chain(host: str, wallet: Wallet, settings: Settings) -> None:
+    """The exchange refused our L1 signature: when it accepts the same key's signature for
+    another known chain, the cause is CHAIN_ID, not the key; say so instead of a 401."""
+    for chain in KNOWN_CHAINS:
+        if chain == settings.chain_id:
+            continue
+        probe = ClobClient(host, chain_id=chain, wallet=wallet,
+                           timeout=settings.request_timeout_seconds)
+        try:
+            probe.derive_api_key()
+        except AuthenticationFailed:
+            continue
+        except ExchangeRejected:
+            pass  # the signature was taken (the key may simply not exist): the chain is right
+        except ClobError:
+            return
+        raise SettingsError(f"chain id mismatch: the exchange at {host} signs for chain "
+                            f"{chain}, not CHAIN_ID {settings.chain_id}; set CHAIN_ID={chain} "
+                            f"(--chain-id {chain}) if that is the network you mean")
 
 
 def _derive_then_create(client: ClobClient) -> ApiCreds:

@@ -129,6 +129,11 @@ class ClobClient(OrderMethods, MarketMethods, AccountMethods):
     def host(self) -> str:
         return self._transport.host
 
+    def observe_requests(self, observer: Callable[[str, str], None] | None) -> None:
+        """Call `observer(method, path)` as each request is about to be sent (for progress);
+        None stops it. What it raises is logged and ignored."""
+        self._transport.observer = observer
+
     @property
     def creds(self) -> auth.ApiCreds | None:
         return self._creds

@@ -145,6 +145,8 @@ class Transport:
         self.last_rate_limit: RateLimitInfo | None = None
         # The API secret and passphrase: never in an exception (see `redact` for the rule).
         self.redactor = Redactor()
+        # Told (method, path) as each request is about to go (the CLI's progress display).
+        self.observer: Callable[[str, str], None] | None = None
 
     def add_redactions(self, secrets: Iterable[str]) -> int:
         """Secrets to scrub from any error text; returns how many were too short to use."""
@@ -174,6 +176,11 @@ class Transport:
             **(headers or {}),
         }
         write = method != "GET"
+        if self.observer is not None:
+            try:
+                self.observer(method, path)
+            except Exception as exc:  # a progress display must never fail a request
+                log.debug("request observer failed: %s", exc)
         started = time.perf_counter()
         answer = self._exchange(method, path, url, body, all_headers, write=write)
         elapsed_ms = (time.perf_counter() - started) * 1000

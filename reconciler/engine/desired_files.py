@@ -168,5 +168,7 @@ def validate_directory(directory: Path, out: TextIO, *, now: float | None = None
         return 1
     tokens = len(result.spec.tokens)
     levels = sum(len(t.levels) for t in result.spec.tokens)
-    out.write(f"{directory}: valid ({len(result.files)} files, {tokens} tokens, {levels} levels)\n")
+    counts = ", ".join(f"{n} {noun if n == 1 else noun + 's'}" for n, noun in
+                       ((len(result.files), "file"), (tokens, "token"), (levels, "level")))
+    out.write(f"{directory}: valid ({counts})\n")
     return 0

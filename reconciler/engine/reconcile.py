@@ -124,6 +124,9 @@ class Reconciler:
         self._pending: tuple[str, ...] = ()  # orders a read-only plan left unresolved
         self._fill_mark = 0  # the newest fill-log row before the pass in progress
         self._inputs = Inputs(desired="", open_orders="", markets="")  # of the last planning
+        # Told what a pass is about to do: ("resolving", n orders), ("applying", plan). For a
+        # progress display; it must not raise.
+        self.progress: Callable[[str, Any], None] | None = None
 
     @property
     def market_ttl(self) -> float:
@@ -225,6 +228,8 @@ class Reconciler:
             held = TickOutcome.HELD if self._held_posts else TickOutcome.NOOP
             return finish(outcome=held, plan=plan)
         self._follow_client_profile()
+        if self.progress is not None:
+            self.progress("applying", plan)
         applied = apply_plan(
             plan,
             client=self.client,
@@ -286,6 +291,8 @@ class Reconciler:
             unresolved = unresolved_of(view)
             self._pending = view.pending
         else:
+            if self.progress is not None:
+                self.progress("resolving", len(self.store.unresolved_orders()))
             ledger.resolve_unresolved(client=self.client, store=self.store, run_id=run_id)
             observed = self.client.get_open_orders()  # raises: never "no orders" (invariant 1)
             open_ids = ledger.sync_observed(observed, store=self.store)

@@ -20,6 +20,7 @@ from reconciler.cli.commands.client import (
     trades,
 )
 from reconciler.cli.commands.control import resume, suspend
+from reconciler.cli.commands.doctor import doctor
 from reconciler.cli.commands.reconcile import apply, plan, run
 from reconciler.cli.commands.setup import keygen, paper_exchange, schema, validate
 from reconciler.cli.commands.state import history, revisions, state_backup, status
@@ -30,6 +31,7 @@ __all__ = [
     "cancel",
     "cancel_all",
     "cancel_market",
+    "doctor",
     "history",
     "keygen",
     "keys",

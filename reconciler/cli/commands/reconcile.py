@@ -26,6 +26,7 @@ from reconciler.cli.commands.common import (
     writer,
 )
 from reconciler.cli.logs import reopen_logs
+from reconciler.cli.progress import Progress
 from reconciler.cli.render import (
     conditions_json,
     conditions_text,
@@ -65,7 +66,9 @@ def plan(args: argparse.Namespace, settings: Settings) -> int:
         paper_note(settings, url=conn.host)
         with open_store_read_only(settings, conn) as store:
             targets = resolve_targets(args.target, settings=settings, store=store)
-            report = make_reconciler(conn, store).plan(read_only=True, targets=targets)
+            reconciler = make_reconciler(conn, store)
+            with Progress().attach(client=conn.client, reconciler=reconciler):
+                report = reconciler.plan(read_only=True, targets=targets)
         if args.out and report.plan is not None:
             write_plan(Path(args.out), report, settings=settings, account=conn.wallet.maker,
                        host=conn.host, targets=targets)
@@ -115,6 +118,7 @@ def apply(args: argparse.Namespace, settings: Settings) -> int:
     shown = False  # the plan was printed already, before the question
     with writer(settings) as (conn, store):
         reconciler = make_reconciler(conn, store)
+        progress = Progress().attach(client=conn.client, reconciler=reconciler)
         try:
             if saved is not None:
                 check_made_for(saved, settings=settings, account=conn.wallet.maker,
@@ -124,13 +128,16 @@ def apply(args: argparse.Namespace, settings: Settings) -> int:
                 targets = resolve_targets(args.target, settings=settings, store=store)
                 check: Any = None
                 if _asks(args):
-                    check, shown = _confirm(reconciler, targets), True
+                    check, shown = _confirm(reconciler, targets, progress), True
                     if check is False:
                         return 1
                 result = reconciler.tick(targets=targets, guard=check or None)
         except KeyboardInterrupt:
+            progress.close()
             _interrupted(store)
             return INTERRUPTED
+        finally:
+            progress.close()
     if result.outcome is TickOutcome.REFUSED and result.plan is not None:
         say(f"reconciler: {result.error}; nothing was applied")  # a plan that no longer holds
         return 1
@@ -162,10 +169,11 @@ def _asks(args: argparse.Namespace) -> bool:
         and out.is_terminal(sys.stdin)
 
 
-def _confirm(reconciler: Any, targets: frozenset[str] | None) -> Any:
+def _confirm(reconciler: Any, targets: frozenset[str] | None, progress: Progress) -> Any:
     """Show the plan and ask. Returns the guard that makes the pass apply exactly what was
     shown, None when there is nothing to ask about, or False when the answer was not yes."""
     report = reconciler.plan(targets=targets)
+    progress.close()  # the question must not sit under a progress line
     print(report_text(report), end="")
     if not report.has_changes or report.plan is None or report.inputs is None:
         return None
