@@ -16,6 +16,7 @@ from eth_account import Account
 from paperclob import PaperConfig, PaperExchange
 from reconciler.cli.progress import Progress
 from reconciler.model import Plan
+from reconciler.store import Store
 from tests.support.cli import Cli, spec
 
 
@@ -176,3 +177,17 @@ def test_grammar_one_file_one_error(cli: Cli) -> None:
     cli.write(spec([("BUY", "0.45", "-10")]))
     code, out, _ = cli.run("apply")
     assert code == 1 and "desired state invalid (1 error)" in out
+
+
+def test_a_run_left_open_by_a_dead_process_is_closed_by_the_next_writer(cli: Cli) -> None:
+    cli.write(spec([("BUY", "0.45", "10")]))
+    assert cli.run("apply")[0] == 0
+    with Store.open(cli.state) as store:  # a pass that started and never finished (SIGKILL)
+        stale = store.start_run(None)
+    assert "running at" in cli.run("status")[1].splitlines()[3]
+    code, _, err = cli.run("apply")
+    assert code == 0
+    assert f"closed 1 run(s) left open by a process that stopped mid-pass (#{stale})" in err
+    with Store.open(cli.state, read_only=True) as store:
+        row = next(r for r in store.recent_runs(10) if r["id"] == stale)
+    assert row["outcome"] == "interrupted" and row["finished_ms"] is not None

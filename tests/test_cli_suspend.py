@@ -88,3 +88,4 @@ def test_suspend_needs_an_existing_state_file(cli: Cli) -> None:
     assert err == (f"reconciler: no state file at {cli.state.relative_to(cli.root)}: nothing "
                    "has run with this --state yet; check --state or RECONCILER_STATE\n")
     assert not cli.state.exists()
+

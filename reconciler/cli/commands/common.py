@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ from reconciler.cli.settings import Settings
 from reconciler.cli.wiring import connect, open_store
 from reconciler.daemon import AccountLock, StateLock
 from reconciler.engine import load_desired
+from reconciler.model import TickOutcome
 from reconciler.store import Store
 
 #: The exit code of a command stopped by Ctrl-C (SIGINT), `run` and `apply` alike: 128 + 2.
@@ -49,7 +51,20 @@ def writer(settings: Settings, state_lock: StateLock | None = None) -> Iterator[
                         state_path=settings.state_path), \
             open_store(settings, conn) as store:
         paper_note(settings, url=conn.host)
+        _close_stale_runs(store)
         yield conn, store
+
+
+def _close_stale_runs(store: Store) -> None:
+    """A run row still open when we hold the state lock belongs to a process that died mid-pass
+    (killed, or the machine stopped): close it, so no pass is shown as running forever."""
+    closed = store.close_unfinished_runs(
+        outcome=TickOutcome.INTERRUPTED,
+        error="the process stopped mid-pass; the next pass resolved what it left unknown")
+    if closed:
+        logging.getLogger(__name__).warning(
+            "closed %d run(s) left open by a process that stopped mid-pass (#%s); their unknown "
+            "outcomes are resolved by this pass", len(closed), ", #".join(map(str, closed)))
 
 
 def labels(settings: Settings) -> dict[str, str]:
