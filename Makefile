@@ -23,6 +23,7 @@ $(DEVSTAMP): pyproject.toml | $(BIN)/python
 ## make run: the daemon against an embedded paper exchange, on the examples in desired/
 run: $(STAMP)
 	$(BIN)/reconciler run --paper --desired desired --state state/demo.db --once-and-show
+	@echo "next: $(BIN)/reconciler --help (or: source $(BIN)/activate, then reconciler --help)"
 
 ## make test: the whole suite
 test: $(DEVSTAMP)

@@ -89,3 +89,18 @@ def test_suspend_needs_an_existing_state_file(cli: Cli) -> None:
                    "has run with this --state yet; check --state or RECONCILER_STATE\n")
     assert not cli.state.exists()
 
+
+
+def test_a_reason_must_be_one_short_printable_line(cli: Cli) -> None:
+    cli.write(BOOK)
+    assert cli.run("apply")[0] == 0
+    for bad in ("x" * 201, "bell\x07"):
+        code, _, err = cli.run("suspend", "--reason", bad)
+        assert code == 1 and err == ("reconciler: --reason must be one printable line of at "
+                                     "most 200 characters\n")
+    with Store.open(cli.state, read_only=True) as store:
+        assert store.suspension() is None
+    assert cli.run("suspend", "--reason", "two\nlines")[0] == 0
+    with Store.open(cli.state, read_only=True) as store:
+        found = store.suspension()
+    assert found is not None and found.reason == "two lines"

@@ -113,3 +113,14 @@ def test_status_names_the_git_commit_and_revisions_lists_them(cli: Cli) -> None:
     assert [(r["id"], r["valid"], r["in_force"]) for r in found] == [
         (3, False, False), (2, True, True), (1, True, False)]
     assert found[1]["git_commit"] == f"{head}-dirty" and found[2]["git_commit"] == head
+
+
+def test_on_a_terminal_tables_are_drawn_with_rich(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    cli.write(spec([("BUY", "0.4", "60")], label="Election, YES"))
+    assert cli.run("apply")[0] == 0
+    plain = cli.run("orders")[1]
+    assert "-----" in plain  # the plain table's rule
+    monkeypatch.setattr("reconciler.cli.output.is_terminal", lambda stream=None: True)
+    drawn = cli.run("orders")[1]
+    assert "┃" in drawn and "━" in drawn  # rich's rules, not the plain table's
+    assert "60.00" in drawn and "0.40" in drawn

@@ -143,7 +143,9 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> Non
     from rich.console import Console
     from rich.table import Table
 
-    drawn = Table(*headers, header_style="bold", show_edge=False, pad_edge=False)
+    drawn = Table(header_style="bold", show_edge=False, pad_edge=False)
+    for header in headers:  # a narrow terminal folds a cell rather than cut an id short
+        drawn.add_column(header, overflow="fold")
     for row in rows:
         drawn.add_row(*(str(cell) for cell in row))
     Console().print(drawn)

@@ -29,9 +29,17 @@ from reconciler.store import Store
 CANCEL_WAIT_SECONDS = 30.0
 
 
+#: A suspension's reason is shown in status and the logs: one line, this long at most.
+MAX_REASON = 200
+
+
 def suspend(args: argparse.Namespace, settings: Settings) -> int:
+    reason = " ".join((args.reason or "").split())  # one line: no newline or control layout
+    if len(reason) > MAX_REASON or not reason.isprintable():
+        raise SettingsError(f"--reason must be one printable line of at most {MAX_REASON} "
+                            "characters")
     with _writable_store(settings) as store:
-        found = store.suspend(by=_who(), reason=args.reason or "", cancel=bool(args.cancel))
+        found = store.suspend(by=_who(), reason=reason, cancel=bool(args.cancel))
     print(f"{describe_suspension(found)}: nothing is posted or cancelled until "
           "`reconciler resume`" + ("; our orders are cancelled once" if args.cancel else ""))
     pid, told = tell_holder(settings.state_path)

@@ -139,6 +139,9 @@ def apply(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             progress.close()
     if result.outcome is TickOutcome.REFUSED and result.plan is not None:
+        if args.json:
+            print(out.dumps({"success": False, "outcome": result.outcome, "error": result.error,
+                             "summary": result.status_line, "plan": None, "conditions": []}))
         say(f"reconciler: {result.error}; nothing was applied")  # a plan that no longer holds
         return 1
     names = labels(settings)
