@@ -70,7 +70,7 @@ def one_size(tokens: int, count: int) -> Row:
             flags={"desired": str(desired), "state": str(state)},
             env={"CLOB_HOST": book.exchange.url, "PRIVATE_KEY": book.key},
         )
-        with connect(settings) as conn, open_store(settings) as store:
+        with connect(settings) as conn, open_store(settings, conn) as store:
             reconciler = make_reconciler(conn, store)
             first, result = measure(reconciler.tick)
             if not result.success:
