@@ -98,3 +98,13 @@ def test_the_daemon_warns_once_per_cause_and_once_when_converged_again(
     assert again == [f"token {TOKEN} is converged again"]
     first = next(r.getMessage() for r in caplog.records if "first tick done" in r.getMessage())
     assert first == "first tick done: noop; 0 orders resting as desired; 1 token skipped"
+
+
+def test_status_keeps_a_tokens_condition_from_the_last_pass_that_planned_it(cli: Cli) -> None:
+    cli.write(TWO_TOKENS)
+    assert cli.run("apply")[0] == 0  # TOKEN skipped, OTHER posted
+    assert cli.run("apply", "--target", OTHER)[0] == 0  # a pass that plans OTHER only
+    view = json.loads(cli.run("status", "--json")[1])
+    conditions = {t["token_id"]: t["condition"] for t in view["tokens"]}
+    assert conditions == {TOKEN: f"skipped: {REASON}", OTHER: "ready"}
+    assert view["last_run"]["summary"]["targets"] == [OTHER]

@@ -34,7 +34,7 @@ def gather(store: Store) -> dict[str, Any]:
     view = dict(store.status())
     in_force = view.get("revision_in_force")
     spec = _spec_of(store, in_force["id"]) if in_force else None
-    view["tokens"] = _tokens(store, spec, last_plan=_last_planned_run(store))
+    view["tokens"] = _tokens(store, spec, planned=_planned_runs(store))
     suspension = store.suspension()
     view["suspension"] = None if suspension is None else {
         "by": suspension.by, "at_ms": suspension.at_ms, "reason": suspension.reason,
@@ -49,18 +49,32 @@ def _spec_of(store: Store, revision_id: int) -> DesiredState | None:
     return load_files(contents).spec if contents else None
 
 
-def _last_planned_run(store: Store) -> dict[str, Any] | None:
-    for run in store.recent_runs(50):
+def _planned_runs(store: Store) -> list[dict[str, Any]]:
+    """The newest passes that planned, newest first (a `--target` pass planned only some
+    tokens: a token's condition comes from the newest pass that planned it)."""
+    return [run for run in store.recent_runs(50)
+            if "conditions" in (run.get("summary") or {})
+            or "planned_posts" in (run.get("summary") or {})]
+
+
+def _condition_of(token_id: str, planned: list[dict[str, Any]]) -> str | None:
+    for run in planned:
         summary = run.get("summary") or {}
-        if "conditions" in summary or "planned_posts" in summary:
-            return run
+        targets = summary.get("targets")
+        if targets is not None and token_id not in targets:
+            continue
+        if summary.get("suspended"):
+            return str(summary["suspended"])
+        conditions = summary.get("conditions")
+        if conditions is None:  # a pass recorded before conditions were: only skips are known
+            skipped = summary.get("skipped") or []
+            return "skipped (the reason was not recorded)" if token_id in skipped else READY
+        return str(conditions.get(token_id, READY))
     return None
 
 
 def _tokens(store: Store, spec: DesiredState | None,
-            last_plan: Mapping[str, Any] | None) -> list[dict[str, Any]]:
-    conditions: Mapping[str, str] = (last_plan or {}).get("summary", {}).get("conditions") or {}
-    planned = last_plan is not None
+            planned: list[dict[str, Any]]) -> list[dict[str, Any]]:
     resting: dict[LevelKey, Decimal] = {}
     orders_by_token: dict[str, int] = {}
     for order in store.orders(statuses=[OrderStatus.LIVE]):
@@ -71,14 +85,11 @@ def _tokens(store: Store, spec: DesiredState | None,
     declared = {t.token_id: t for t in spec.tokens} if spec is not None else {}
     for token_id in sorted(declared.keys() | orders_by_token.keys()):
         token = declared.get(token_id)
-        if suspension_of(last_plan):
-            condition = str(suspension_of(last_plan))
-        elif token_id in conditions:
-            condition = conditions[token_id]
-        elif token is None:
+        condition = _condition_of(token_id, planned)
+        if token is None:
             condition = "not declared: its orders are cancelled on the next pass"
-        else:
-            condition = READY if planned else NOT_PLANNED
+        elif condition is None:
+            condition = NOT_PLANNED
         levels = []
         for level in token.levels if token is not None else ():
             state = states.get(level.key)
@@ -99,10 +110,6 @@ def _tokens(store: Store, spec: DesiredState | None,
             "levels": levels,
         })
     return tokens
-
-
-def suspension_of(run: Mapping[str, Any] | None) -> str | None:
-    return (run or {}).get("summary", {}).get("suspended")
 
 
 # --- text ------------------------------------------------------------------------------------

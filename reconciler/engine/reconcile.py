@@ -199,7 +199,8 @@ class Reconciler:
         spec, revision_id, spec_errors = desired.spec, desired.revision_id, desired.errors
         run_id = self.store.start_run(revision_id)
         self._fill_mark = self.store.fill_log_mark()  # the fills this pass learns come after
-        finish = functools.partial(self._finish, run_id, revision_id, spec_errors=spec_errors)
+        finish = functools.partial(self._finish, run_id, revision_id, spec_errors=spec_errors,
+                                   targets=targets)
         if spec is None:
             return finish(outcome=TickOutcome.INVALID_SPEC, error=NO_VALID_SPEC)
         try:
@@ -408,6 +409,7 @@ class Reconciler:
         retry_after: float | None = None,
         spec_errors: tuple[str, ...] = (),
         suspended: str | None = None,
+        targets: frozenset[str] | None = None,
     ) -> TickResult:
         held = dict(self._held_reasons) if plan is not None else {}
         summary = run_summary(
@@ -416,6 +418,8 @@ class Reconciler:
         )
         if suspended:
             summary["suspended"] = suspended
+        if targets is not None:
+            summary["targets"] = sorted(targets)  # the tokens this pass planned (--target)
         fills = tuple(self.store.fills_since(self._fill_mark))
         if fills:
             summary["fills"] = len(fills)
