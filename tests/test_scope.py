@@ -26,14 +26,14 @@ def cap_plan(cap: D | None) -> Plan:
 
 
 def test_a_target_keeps_only_its_tokens() -> None:
-    cut = restrict_plan(cap_plan(None), frozenset({B}))
+    cut, _ = restrict_plan(cap_plan(None), frozenset({B}), held={})
     assert [(p.key.token_id, p.key.side) for p in cut.posts] == [(B, Side.BUY), (B, Side.SELL)]
     assert cut.cancels == () and cut.warnings == ()
 
 
 def test_under_a_total_cap_a_targets_buys_wait_for_a_buy_cancel_left_out() -> None:
-    cut = restrict_plan(cap_plan(D(100)), frozenset({B}))
+    cut, _ = restrict_plan(cap_plan(D(100)), frozenset({B}), held={})
     assert [(p.key.token_id, p.key.side) for p in cut.posts] == [(B, Side.SELL)]
     assert cut.warnings == (f"token {B}: buys {TOTAL_CAP_ELSEWHERE}",)
-    whole = restrict_plan(cap_plan(D(100)), frozenset({A, B}))  # the cancel is inside: all go
+    whole, _ = restrict_plan(cap_plan(D(100)), frozenset({A, B}), held={})  # the cancel is inside: all go
     assert len(whole.posts) == 3 and len(whole.cancels) == 1

@@ -35,15 +35,12 @@ The daemon knows nothing about orders: it drives anything whose `.tick()` return
 from __future__ import annotations
 
 import logging
-import re
-import signal
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import FrameType
 from typing import Any, Protocol
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
@@ -53,7 +50,9 @@ from apscheduler.triggers.base import BaseTrigger
 from reconciler.daemon.metrics import Metrics, make_metrics_server, record_tick_result
 from reconciler.daemon.pulses import Pulses
 from reconciler.daemon.sdnotify import SystemdNotifier
+from reconciler.daemon.signals import SignalHandlers, reload_parts
 from reconciler.daemon.support import Debouncer, FailureLog, Health, LoopBackoff
+from reconciler.daemon.ticklog import TickLog
 from reconciler.daemon.watcher import DesiredWatcher
 from reconciler.engine import TickResult
 
@@ -159,8 +158,7 @@ class Daemon:
         self.health = Health()
         self.last_result: TickResult | None = None
         self.ticks_run = 0
-        self._conditions: dict[str, str] = {}  # token -> the cause last warned about
-        self._suspended: str | None = None  # the suspension last logged
+        self._tick_log = TickLog(log)
         self._tick_wall_start = 0.0
         self._pulses = Pulses(
             notifier=self._notifier, health=self.health, heartbeat=heartbeat,
@@ -177,8 +175,9 @@ class Daemon:
 
     def run(self, *, install_signals: bool = True) -> int:
         """Start everything, wait for a stop (signal, `stop()`, or once-mode done), shut down."""
-        previous = self._install_signals() if install_signals else {}
-        try:
+        handlers = SignalHandlers(stop=self._stop_by_signal, stopping=self._stop.is_set,
+                                  hangup=self._hangup)
+        with handlers.installed(install_signals):
             self._start()
             while not self._stop.is_set():
                 self._wake.wait(timeout=1.0)
@@ -187,9 +186,6 @@ class Daemon:
                     self._reload_pending = False
                     self.reload()
             return self._shutdown()
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
 
     def stop(self, reason: str = "stop requested") -> None:
         if not self._stop.is_set():
@@ -200,16 +196,17 @@ class Daemon:
     def reload(self) -> None:
         """SIGHUP: re-open the logs (the hook), forget cached reads, re-read everything now."""
         self.reloads += 1
-        log.info("reloading (SIGHUP): re-opening logs, re-reading the desired and state files")
-        if self._on_reload is not None:
-            try:
-                self._on_reload()
-            except Exception as exc:  # a reload must never stop the daemon
-                log.error("reload hook failed: %s", exc)
-        reset = getattr(self._ticker, "reload", None)
-        if callable(reset):
-            reset()
+        reload_parts(self._on_reload, self._ticker)
         self.request_tick()
+
+    def _stop_by_signal(self, name: str) -> None:
+        self.stopped_by = name
+        self.stop(f"received {name}")
+
+    def _hangup(self) -> None:
+        # Only a flag: the main loop reloads (a handler must not take locks or log).
+        self._reload_pending = True
+        self._wake.set()
 
     def request_tick(self) -> None:
         """Bring the next tick forward (called by the watcher after the quiet period)."""
@@ -303,28 +300,6 @@ class Daemon:
             log.error("on_shutdown failed, orders left as they are: %s", exc)
             self._exit_code = self._exit_code or 1
 
-    def _install_signals(self) -> dict[int, Any]:
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-        previous: dict[int, Any] = {}
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            previous[signum] = signal.signal(signum, self._on_signal)
-        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._on_hangup)
-        return previous
-
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        name = signal.Signals(signum).name
-        if self._stop.is_set():
-            log.warning("%s again while stopping: still waiting for the tick in flight", name)
-            return
-        self.stopped_by = name
-        self.stop(f"received {name}")
-
-    def _on_hangup(self, signum: int, frame: FrameType | None) -> None:
-        # Only a flag: the main loop reloads (a handler must not take locks or log).
-        self._reload_pending = True
-        self._wake.set()
-
     # --- the tick -----------------------------------------------------------------------------
 
     def _tick_job(self) -> None:
@@ -351,7 +326,7 @@ class Daemon:
         elapsed = time.monotonic() - started
         self.ticks_run += 1
         self.last_result = result
-        self._log_fills(result)
+        self._tick_log.fills(result)
         ok = result.success
         self.health.tick_finished(ok=ok)
         self._metrics.set("reconciler_tick_duration_seconds", round(elapsed, 6))
@@ -370,8 +345,8 @@ class Daemon:
         self._metrics.set("reconciler_last_success_timestamp_seconds", round(time.time(), 3))
         self._metrics.set("reconciler_consecutive_failures", 0)
         record_tick_result(self._metrics, result)
-        self._log_suspension(result)
-        self._log_conditions(result)
+        self._tick_log.suspension(result)
+        self._tick_log.conditions(result)
         line = result.status_line
         if not self._ready_sent:
             self._notifier.ready(status=line)
@@ -387,40 +362,6 @@ class Daemon:
         if self._options.exit_after_first_success:
             self.stop("converged once (--once-and-show)")
         return self._options.interval_seconds
-
-    def _log_fills(self, result: TickResult) -> None:
-        """One line per fill of our orders the pass learnt of, partial ones included."""
-        for fill in getattr(result, "fills", ()):
-            of = f" of {fill['order_size']}" if fill.get("order_size") else ""
-            log.info("fill: %s %s at %s on token %s, order %s (%s); %s%s matched",
-                     fill["side"], fill["size"], fill["price"], fill["token_id"],
-                     fill["order_id"], fill["role"], fill["matched"], of,
-                     extra={"fill": {k: fill[k] for k in ("order_id", "token_id", "side",
-                                                          "price", "size", "matched", "role")}})
-
-    def _log_suspension(self, result: TickResult) -> None:
-        suspended = getattr(result, "suspended", None)
-        if suspended and suspended != self._suspended:
-            log.warning("%s: nothing is posted or cancelled until `reconciler resume`",
-                        suspended, extra={"suspended": suspended})
-        elif not suspended and self._suspended and result.plan is not None:
-            log.info("resumed: reconciling again (was %s)", self._suspended)
-        if suspended or result.plan is not None:
-            self._suspended = suspended
-
-    def _log_conditions(self, result: TickResult) -> None:
-        """A WARNING once per cause for each token a pass left alone (skipped, posts held),
-        and one INFO line when it converges again; not on every tick while it lasts."""
-        if result.plan is None or getattr(result, "suspended", None):
-            return  # a pass that did not plan says nothing about the tokens
-        now = {token: _cause_key(why) for token, why in result.conditions.items()}
-        for token, why in result.conditions.items():
-            if self._conditions.get(token) != now[token]:
-                log.warning("token %s is not converged: %s", token, why,
-                            extra={"token_id": token, "condition": why})
-        for token in sorted(self._conditions.keys() - now.keys()):
-            log.info("token %s is converged again", token, extra={"token_id": token})
-        self._conditions = now
 
     def _tick_fields(self, result: TickResult) -> dict[str, Any]:
         """Structured fields of a tick's log line (JSON logs carry them as keys)."""
@@ -468,12 +409,6 @@ class Daemon:
         except Exception as exc:  # the scheduler is shutting down; nothing left to schedule
             log.debug("not rescheduled: %s", exc)
 
-
-
-def _cause_key(why: str) -> str:
-    """A condition's cause without its counts ("held back after 2 failing passes (1 more)"
-    counts down every pass, and is still one cause)."""
-    return re.sub(r"\d+", "N", why)
 
 
 __all__ = ["Daemon", "DaemonOptions", "Ticker", "TICK_JOB"]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from reconciler.lifecycle import INVENTORY_STATUSES, OrderStatus
 from reconciler.model import InventoryOrder, LevelKey, LevelState, OpenOrder
@@ -30,9 +31,20 @@ from reconciler.store import Store
 
 @dataclass(frozen=True)
 class ReadOnlyView:
+    observed: list[OpenOrder]
     inventory: list[InventoryOrder]
     levels: dict[LevelKey, LevelState]
     pending: tuple[str, ...]  # our orders this plan did not resolve (their levels are held)
+
+
+class OpenOrders(Protocol):
+    def get_open_orders(self) -> list[OpenOrder]: ...
+
+
+def observe_read_only(client: OpenOrders, *, store: Store) -> ReadOnlyView:
+    """Read the open orders (a failure raises: never "no orders", invariant 1) and view them
+    against the state file without writing it."""
+    return read_only_view(client.get_open_orders(), store=store)
 
 
 def read_only_view(observed: Sequence[OpenOrder], *, store: Store) -> ReadOnlyView:
@@ -53,7 +65,8 @@ def read_only_view(observed: Sequence[OpenOrder], *, store: Store) -> ReadOnlyVi
         if item.unresolved and open_order is None:
             pending.append(order.order_id)
         inventory.append(item)
-    return ReadOnlyView(inventory=inventory, levels=levels, pending=tuple(pending))
+    return ReadOnlyView(observed=list(observed), inventory=inventory, levels=levels,
+                        pending=tuple(pending))
 
 
 def unresolved_of(view: ReadOnlyView) -> list[InventoryOrder]:

@@ -55,10 +55,10 @@ from reconciler.engine import ledger
 from reconciler.engine.apply import ApplyResult, Signer, WriteClient, apply_plan
 from reconciler.engine.in_force import DesiredStateKeeper
 from reconciler.engine.memory import MarketCache, TokenBackoff
-from reconciler.engine.readonly import read_only_view, unresolved_of
+from reconciler.engine.readonly import observe_read_only, unresolved_of
 from reconciler.engine.results import PlanReport, TickResult, applied_outcome, run_summary
 from reconciler.engine.scope import Inputs, inputs_of, restrict_plan
-from reconciler.engine.suspend import cancel_for_suspension, cancel_plan, describe_suspension
+from reconciler.engine.suspend import gate, suspension_holds
 from reconciler.model import (
     InventoryOrder,
     MarketInfo,
@@ -69,7 +69,7 @@ from reconciler.model import (
     TickOutcome,
 )
 from reconciler.spec import DesiredState, EmptyDesiredState
-from reconciler.store import Store, Suspension
+from reconciler.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +123,8 @@ class Reconciler:
         self._held_reasons: dict[str, str] = {}  # token -> why its posts wait (last planning)
         self._pending: tuple[str, ...] = ()  # orders a read-only plan left unresolved
         self._fill_mark = 0  # the newest fill-log row before the pass in progress
-        self._inputs = Inputs(desired="", open_orders="", markets="")  # of the last planning
-        # Told what a pass is about to do: ("resolving", n orders), ("applying", plan). For a
-        # progress display; it must not raise.
+        self._inputs = Inputs("", "", "")  # digests of what the last planning read (scope.py)
+        # For a progress display: ("resolving", n orders), ("applying", plan); must not raise.
         self.progress: Callable[[str, Any], None] | None = None
 
     @property
@@ -138,8 +137,7 @@ class Reconciler:
         self._markets.ttl = seconds
 
     def reload(self) -> None:
-        """SIGHUP: forget the market info kept between passes (the next pass reads it anew;
-        the desired files and the state file are read by every pass anyway)."""
+        """SIGHUP: forget the market info kept between passes (the rest is read every pass)."""
         self._markets.forget(None)
 
     def backoff_state(self) -> dict[str, tuple[int, int]]:
@@ -148,12 +146,9 @@ class Reconciler:
 
     # --- entry points ----------------------------------------------------------------------
 
-    def plan(
-        self, *, read_only: bool = False, targets: frozenset[str] | None = None
-    ) -> PlanReport:
-        """The plan a tick would apply now. No write request is sent to the exchange.
-        `read_only`: nothing is written to the state file and nothing is resolved either
-        (readonly.py); the orders left unresolved are in the report's `pending`."""
+    def plan(self, *, read_only: bool = False, targets: frozenset[str] | None = None) -> PlanReport:
+        """The plan a tick would apply now; no write request is sent to the exchange.
+        `read_only`: nor to the state file, and nothing is resolved (readonly.py)."""
         desired = self.desired.for_plan(now=self.clock())
         spec, errors, digest = desired.spec, desired.errors, desired.digest
         if spec is None:
@@ -166,12 +161,7 @@ class Reconciler:
             )
         except EmptyDesiredState as exc:
             return PlanReport(None, digest, spec_errors=errors, error=str(exc), refusal=str(exc))
-        held, suspended = dict(self._held_reasons), None
-        suspension = self.store.suspension()
-        if suspension is not None:  # a pass would apply none of it
-            suspended = describe_suspension(suspension)
-            held = {t.token_id: suspended for t in spec.tokens
-                    if targets is None or t.token_id in targets}
+        held, suspended = suspension_holds(self.store, spec, targets, self._held_reasons)
         return PlanReport(
             plan,
             digest,
@@ -180,10 +170,7 @@ class Reconciler:
             git_commit=desired.git_commit,
             labels=dict(spec.labels),
             kept=desired.kept if errors else None,
-            held=held,
-            pending=self._pending,
-            suspended=suspended,
-            inputs=self._inputs,
+            held=held, pending=self._pending, suspended=suspended, inputs=self._inputs,
         )
 
     def tick(
@@ -192,9 +179,8 @@ class Reconciler:
         targets: frozenset[str] | None = None,
         guard: Callable[[Plan, Inputs], str | None] | None = None,
     ) -> TickResult:
-        """One full pass. Never raises for an exchange or spec problem: see the result.
-        `targets`: only these tokens (scope.py). `guard(plan, inputs)`: called before anything
-        is applied; a message it returns refuses the pass (a saved plan that no longer holds)."""
+        """One full pass; never raises for an exchange or spec problem (see the result).
+        `targets` and `guard`: scope.py and suspend.py `gate`."""
         desired = self.desired.for_tick(now=self.clock())
         spec, revision_id, spec_errors = desired.spec, desired.revision_id, desired.errors
         run_id = self.store.start_run(revision_id)
@@ -214,12 +200,11 @@ class Reconciler:
             )
         except ClobError as exc:
             return finish(outcome=TickOutcome.ERROR, error=f"{type(exc).__name__}: {exc}")
-        suspension = self.store.suspension()
-        if suspension is not None:
-            return self._while_suspended(spec, plan, suspension, run_id=run_id, finish=finish)
-        refusal = guard(plan, self._inputs) if guard is not None else None
-        if refusal is not None:
-            return finish(outcome=TickOutcome.REFUSED, plan=plan, error=refusal)
+        stop = gate(spec, plan, self._inputs, guard=guard, client=self.client,
+                    signer=self.builder, store=self.store, run_id=run_id, clock=self.clock)
+        if stop is not None:  # suspended, or a guard refused: apply nothing (suspend.py)
+            self._held_reasons = dict(stop.held) if stop.held is not None else self._held_reasons
+            return finish(**stop.finish)
         self._backoff.count_pass()
         if plan.is_empty:
             # Generations still need recording (a spec edit that needs no order change).
@@ -252,27 +237,6 @@ class Reconciler:
             retry_after=applied.retry_after,
         )
 
-    def _while_suspended(
-        self,
-        spec: DesiredState,
-        plan: Plan,
-        suspension: Suspension,
-        *,
-        run_id: int,
-        finish: Callable[..., TickResult],
-    ) -> TickResult:
-        """Apply nothing of `plan` (suspend.py); carry out a pending `--cancel` once."""
-        why = describe_suspension(suspension)
-        self._held_reasons = {t.token_id: why for t in spec.tokens}
-        if not suspension.cancel_pending:
-            return finish(outcome=TickOutcome.HELD, plan=plan, suspended=why)
-        cancels = cancel_plan(self.store)
-        applied = cancel_for_suspension(cancels, client=self.client, signer=self.builder,
-                                        store=self.store, run_id=run_id, clock=self.clock)
-        outcome = applied_outcome(applied) if cancels.cancels else TickOutcome.HELD
-        return finish(outcome=outcome, plan=cancels, applied=applied, error=applied.error,
-                      retry_after=applied.retry_after, suspended=why)
-
     # --- steps 2-7 -------------------------------------------------------------------------
 
     def _observe_and_plan(
@@ -285,12 +249,10 @@ class Reconciler:
         targets: frozenset[str] | None = None,
         desired_digest: str = "",
     ) -> Plan:
-        if read_only:
-            observed = self.client.get_open_orders()  # raises: never "no orders" (invariant 1)
-            view = read_only_view(observed, store=self.store)
-            inventory, levels = view.inventory, view.levels
-            unresolved = unresolved_of(view)
-            self._pending = view.pending
+        if read_only:  # readonly.py: learn nothing into the state file, resolve nothing
+            view = observe_read_only(self.client, store=self.store)
+            observed, inventory, levels = view.observed, view.inventory, view.levels
+            unresolved, self._pending = unresolved_of(view), view.pending
         else:
             if self.progress is not None:
                 self.progress("resolving", len(self.store.unresolved_orders()))
@@ -317,10 +279,7 @@ class Reconciler:
         if sell_tokens:
             plan = planner.plan(**inputs, balances=self._balances(sell_tokens))
         plan = self._hold_posts(plan, unresolved=unresolved)
-        if targets is not None:  # scope.py: cut from the plan of every token
-            plan = restrict_plan(plan, targets)
-            self._held_reasons = {t: why for t, why in self._held_reasons.items()
-                                  if t in targets}
+        plan, self._held_reasons = restrict_plan(plan, targets, held=self._held_reasons)
         return plan
 
     def _follow_client_profile(self) -> None:
@@ -382,11 +341,9 @@ class Reconciler:
             unresolved=unresolved,
         )
         self._held_posts = len(holds.held)
-        self._held_reasons = holds.reasons_by_token()
-        for order in unresolved:  # a level held by the planner is not converged either
-            self._held_reasons.setdefault(
-                order.key.token_id, f"order {order.order_id} has an unknown outcome"
-            )
+        # A level the planner holds for an unknown outcome is not converged either.
+        unknown = {o.key.token_id: f"order {o.order_id} has an unknown outcome" for o in unresolved}
+        self._held_reasons = {**unknown, **holds.reasons_by_token()}
         if not holds.held:
             return plan
         warnings = [
@@ -412,17 +369,12 @@ class Reconciler:
         targets: frozenset[str] | None = None,
     ) -> TickResult:
         held = dict(self._held_reasons) if plan is not None else {}
+        fills = tuple(self.store.fills_since(self._fill_mark))
         summary = run_summary(
             outcome, plan=plan, applied=applied, held_posts=self._held_posts,
-            spec_errors=spec_errors, held=held,
+            spec_errors=spec_errors, held=held, suspended=suspended, targets=targets,
+            fills=len(fills),
         )
-        if suspended:
-            summary["suspended"] = suspended
-        if targets is not None:
-            summary["targets"] = sorted(targets)  # the tokens this pass planned (--target)
-        fills = tuple(self.store.fills_since(self._fill_mark))
-        if fills:
-            summary["fills"] = len(fills)
         self.store.finish_run(run_id, outcome=outcome, summary=summary, error=error)
         if run_id % PRUNE_EVERY_RUNS == 0:
             self.store.prune()  # bound the per-tick rows of a long-running daemon

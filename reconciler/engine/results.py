@@ -155,6 +155,9 @@ def run_summary(
     held_posts: int,
     spec_errors: tuple[str, ...],
     held: Mapping[str, str] | None = None,
+    suspended: str | None = None,
+    targets: frozenset[str] | None = None,
+    fills: int = 0,
 ) -> dict[str, Any]:
     """What a pass's run row records as its summary."""
     summary: dict[str, Any] = {"outcome": outcome}
@@ -173,6 +176,12 @@ def run_summary(
         summary.update(applied.run_summary())
     if spec_errors:
         summary["spec_errors"] = list(spec_errors)
+    if suspended:
+        summary["suspended"] = suspended
+    if targets is not None:
+        summary["targets"] = sorted(targets)  # the tokens this pass planned (--target)
+    if fills:
+        summary["fills"] = fills
     return summary
 
 

@@ -48,7 +48,14 @@ TOTAL_CAP_ELSEWHERE = ("held: under max_total_buy_notional they rely on cancelli
                        "--target; apply without --target (or include those tokens)")
 
 
-def restrict_plan(plan: Plan, targets: frozenset[str]) -> Plan:
+def restrict_plan(
+    plan: Plan, targets: frozenset[str] | None, *, held: Mapping[str, str]
+) -> tuple[Plan, dict[str, str]]:
+    """The plan (and the held posts' reasons) of the `targets` only; None: all of it."""
+    if targets is None:
+        return plan, dict(held)
+    kept_held = {t: why for t, why in held.items() if t in targets}
+
     def ours(token_id: str) -> bool:
         return token_id in targets
 
@@ -58,11 +65,11 @@ def restrict_plan(plan: Plan, targets: frozenset[str]) -> Plan:
     outside_buy_cancel = any(c.key.side is Side.BUY and not ours(c.key.token_id)
                              for c in plan.cancels)
     if plan.max_total_buy_notional is not None and outside_buy_cancel:
-        held = [p for p in posts if p.key.side is Side.BUY]
-        if held:
+        waiting = [p for p in posts if p.key.side is Side.BUY]
+        if waiting:
             posts = tuple(p for p in posts if p.key.side is not Side.BUY)
             warnings += [f"token {t}: buys {TOTAL_CAP_ELSEWHERE}"
-                         for t in sorted({p.key.token_id for p in held})]
+                         for t in sorted({p.key.token_id for p in waiting})]
     return dataclasses.replace(
         plan,
         keeps=tuple(k for k in plan.keeps if ours(k.key.token_id)),
@@ -71,4 +78,4 @@ def restrict_plan(plan: Plan, targets: frozenset[str]) -> Plan:
         skipped=tuple(s for s in plan.skipped if ours(s.token_id)),
         warnings=tuple(warnings),
         generations=tuple(g for g in plan.generations if ours(g.key.token_id)),
-    )
+    ), kept_held

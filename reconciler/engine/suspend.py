@@ -14,11 +14,16 @@ is tried again on the next pass.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from reconciler.engine.apply import ApplyResult, Signer, WriteClient, apply_plan
-from reconciler.model import Cancel, CancelReason, Plan
+from reconciler.engine.results import applied_outcome
+from reconciler.engine.scope import Inputs
+from reconciler.model import Cancel, CancelReason, Plan, TickOutcome
+from reconciler.spec import DesiredState
 from reconciler.store import Store, Suspension
 
 
@@ -54,3 +59,77 @@ def cancel_for_suspension(
         text = f"cancelled {len(applied.cancelled)} of {len(plan.cancels)} of our orders"
         store.record_suspend_cancel(text + (f" ({refused} not cancelled)" if refused else ""))
     return applied
+
+
+@dataclass(frozen=True)
+class SuspendedPass:
+    """A pass stopped before applying its plan: `finish` is its ending (outcome, the plan it
+    shows, what was applied), `held` the reason of every token (None: unchanged)."""
+
+    finish: Mapping[str, Any]
+    held: Mapping[str, str] | None
+
+
+def gate(
+    spec: DesiredState,
+    plan: Plan,
+    inputs: Inputs,
+    *,
+    guard: Callable[[Plan, Inputs], str | None] | None,
+    client: WriteClient,
+    signer: Signer,
+    store: Store,
+    run_id: int | None,
+    clock: Callable[[], float],
+) -> SuspendedPass | None:
+    """What stops a pass after planning, before anything is applied: a suspension (then only a
+    pending `--cancel` is carried out), or a `guard(plan, inputs)` that returns why the plan
+    shown (a saved plan, the plan an interactive apply asked about) no longer holds."""
+    suspension = store.suspension()
+    if suspension is not None:
+        return while_suspended(spec, plan, suspension, client=client, signer=signer,
+                               store=store, run_id=run_id, clock=clock)
+    refusal = guard(plan, inputs) if guard is not None else None
+    if refusal is not None:
+        return SuspendedPass({"outcome": TickOutcome.REFUSED, "plan": plan, "error": refusal},
+                             None)
+    return None
+
+
+def while_suspended(
+    spec: DesiredState,
+    plan: Plan,
+    suspension: Suspension,
+    *,
+    client: WriteClient,
+    signer: Signer,
+    store: Store,
+    run_id: int | None,
+    clock: Callable[[], float],
+) -> SuspendedPass:
+    """Apply nothing of `plan`; carry out a pending `--cancel` once (then the pass shows the
+    cancels it sent, not the plan it held back)."""
+    why = describe_suspension(suspension)
+    held = {t.token_id: why for t in spec.tokens}
+    if not suspension.cancel_pending:
+        return SuspendedPass({"outcome": TickOutcome.HELD, "plan": plan, "suspended": why}, held)
+    cancels = cancel_plan(store)
+    applied = cancel_for_suspension(cancels, client=client, signer=signer, store=store,
+                                    run_id=run_id, clock=clock)
+    outcome = applied_outcome(applied) if cancels.cancels else TickOutcome.HELD
+    return SuspendedPass({"outcome": outcome, "plan": cancels, "applied": applied,
+                          "error": applied.error, "retry_after": applied.retry_after,
+                          "suspended": why}, held)
+
+
+def suspension_holds(
+    store: Store, spec: DesiredState, targets: frozenset[str] | None,
+    held: Mapping[str, str],
+) -> tuple[dict[str, str], str | None]:
+    """For `plan`: (token -> why its posts wait, the suspension in force or None). While
+    suspended, every token (of the targets) waits for `resume`."""
+    suspension = store.suspension()
+    if suspension is None:
+        return dict(held), None
+    why = describe_suspension(suspension)
+    return {t.token_id: why for t in spec.tokens if targets is None or t.token_id in targets}, why
