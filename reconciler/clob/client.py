@@ -130,8 +130,7 @@ class ClobClient(OrderMethods, MarketMethods, AccountMethods):
         return self._transport.host
 
     def observe_requests(self, observer: Callable[[str, str], None] | None) -> None:
-        """Call `observer(method, path)` as each request is about to be sent (for progress);
-        None stops it. What it raises is logged and ignored."""
+        """`observer(method, path)` before each request (progress); None stops it."""
         self._transport.observer = observer
 
     @property
