@@ -6,12 +6,17 @@ It learns in four ways, each a function here:
 - a lookup by hash (`look_up_order`, `record_order_state`): for orders whose outcome is unknown
   (`resolve_unresolved`), orders that left the open set (`look_up_vanished`), and cancels the
   exchange did not confirm (engine/apply.py);
-- a notification (`record_notification`): fills count toward their level, a cancellation is
-  terminal;
+- a notification (`record_notification`): fills count toward their level, a failed fill
+  (ORDER_FILL_FAILED) is taken back from it, a cancellation is terminal;
 - the answers to our own posts and cancels, which apply.py records as it gets them.
 
 Fills are learnt both from notifications and from the cumulative matched size of every order
-read; the store keeps the larger of the two, so nothing counts twice.
+read; the store keeps the larger of the two, so nothing counts twice. A fill whose trade did
+not settle is taken back once per trade, however it is reported (notification 8 here, a FAILED
+trade in engine/settlement.py): `Store.reverse_fill` lowers the order's matched size and its
+level's fill count, so the level is served again (invariant 12). This relies on the exchange's
+`size_matched` no longer counting a failed fill (the paper exchange's choice; the reference is
+silent on it): a later read above the lowered figure would count it again.
 """
 
 from __future__ import annotations
@@ -163,10 +168,11 @@ def sync_observed(observed: Sequence[OpenOrder], *, store: Store) -> set[str]:
 
 
 def record_notification(note: Notification, *, store: Store, clock: Callable[[], float]) -> None:
-    """Fills count toward their level; a cancel is terminal, so the order needs no lookup.
-    Resolutions (MARKET_RESOLVED) change nothing here: the market's orders are cancelled
-    (ORDER_CANCELLATION). Other types are not about our orders."""
-    if note.type not in (NotificationType.ORDER_CANCELLATION, NotificationType.ORDER_FILL):
+    """Fills count toward their level; a failed fill (8) is taken back from it; a cancel is
+    terminal, so the order needs no lookup. Resolutions (MARKET_RESOLVED) change nothing here:
+    the market's orders are cancelled (ORDER_CANCELLATION). Other types are not about our
+    orders. Call inside the transaction that marks the notification processed."""
+    if not note.type.carries_order:
         return
     payload = note.payload
     order_id = order_id_key(payload.get("order_id"))
@@ -180,9 +186,19 @@ def record_notification(note: Notification, *, store: Store, clock: Callable[[],
     except ArithmeticError:
         log.warning("notification %s: unreadable amounts; skipped", note.id)
         return
+    fill_id = str(payload.get("trade_id") or f"notification:{note.id}")
+    at_ms = int(clock() * 1000)
+    if note.type == NotificationType.ORDER_FILL_FAILED:
+        # `matched_size` is the failed size when no fill of that trade was recorded (the paper
+        # exchange's reading; the reference does not define it for type 8).
+        lowered = store.reverse_fill(
+            order_id=order_id, trade_id=fill_id, size=size, price=price, at_ms=at_ms
+        )
+        if lowered is not None:
+            log.warning("order %s: fill of trade %s failed to settle; %s taken back, the level "
+                        "is served again", order_id, fill_id, lowered)
+        return
     if note.type == NotificationType.ORDER_FILL:
-        fill_id = str(payload.get("trade_id") or f"notification:{note.id}")
-        at_ms = int(clock() * 1000)
         store.add_fill(order_id=order_id, fill_id=fill_id, size=size, price=price, at_ms=at_ms)
     if original > 0:
         store.observe_matched(order_id, original - remaining)
