@@ -46,8 +46,9 @@ def _rest_128_orders(h: Harness) -> list[str]:
 
 
 def _move_everything(h: Harness) -> None:
-    """A and B's levels go (128 cancels); B gets one new level, D three: 4 posts."""
+    """A and B's levels go (128 cancels); A and B get one new level each, D three: 5 posts."""
     h.write_spec({
+        TOKEN_A: [level("BUY", "0.50", "5")],
         TOKEN_B: [level("BUY", "0.40", "5")],
         TOKEN_D: [level("BUY", "0.30", "5"), level("BUY", "0.31", "5"), level("BUY", "0.32", "5")],
     })
@@ -79,8 +80,9 @@ def test_a_plan_with_more_cancels_than_the_burst_converges_without_a_429_and_pos
     session = _session(h)
     assert session.count("DELETE", "/orders") == math.ceil(128 / STANDARD_CANCEL_BURST)
     assert not [s for s in session.statuses if s[2] == 429]
-    assert result.cancelled == 128 and result.posted == 4
-    assert h.resting(TOKEN_A) == {} and h.resting(TOKEN_B) == {(Side.BUY, Decimal("0.4")): 5}
+    assert result.cancelled == 128 and result.posted == 5
+    assert h.resting(TOKEN_A) == {(Side.BUY, Decimal("0.5")): 5}
+    assert h.resting(TOKEN_B) == {(Side.BUY, Decimal("0.4")): 5}
     assert len(h.resting(TOKEN_D)) == 3
     # The second call found the bucket short of its 8 tokens: the wait is in the log.
     assert any(
@@ -107,19 +109,22 @@ def test_a_cancel_call_failing_part_way_records_what_it_did_and_holds_only_what_
     assert result.applied is not None
     assert set(result.applied.cancelled) == set(cancelled)
     assert all("outcome unknown" in result.applied.not_cancelled[oid] for oid in unknown)
-    # Only the tokens of the cancels whose outcome is unknown hold their posts; D's go now.
+    # Only the tokens of the cancels whose outcome is unknown hold their posts; the others' go.
     waiting = {h.store.order(oid).key.token_id for oid in unknown}  # type: ignore[union-attr]
+    assert waiting and waiting <= {TOKEN_A, TOKEN_B}
     assert len(h.resting(TOKEN_D)) == 3
-    b_posted = (Side.BUY, Decimal("0.4")) in h.resting(TOKEN_B)
-    assert b_posted is (TOKEN_B not in waiting)
-    if TOKEN_B in waiting:
-        held = [r for r in h.store.orders(statuses=[OrderStatus.VOID])]
-        assert held and all(r.error == LEFTOVER_LIVE for r in held)
+    new_level = {TOKEN_A: (Side.BUY, Decimal("0.5")), TOKEN_B: (Side.BUY, Decimal("0.4"))}
+    for token, key in new_level.items():
+        assert (key in h.resting(token)) is (token not in waiting), token
+    held = h.store.orders(statuses=[OrderStatus.VOID])
+    assert {o.key.token_id for o in held} == waiting
+    assert all(o.error == LEFTOVER_LIVE for o in held)
 
     # The next pass learns that the lost call did cancel them, and posts what waited.
     again = h.reconciler.tick()
     assert again.success, again.run_summary
-    assert h.resting(TOKEN_A) == {} and h.resting(TOKEN_B) == {(Side.BUY, Decimal("0.4")): 5}
+    assert h.resting(TOKEN_A) == {(Side.BUY, Decimal("0.5")): 5}
+    assert h.resting(TOKEN_B) == {(Side.BUY, Decimal("0.4")): 5}
     assert len(h.resting(TOKEN_D)) == 3
     assert all(
         h.store.order(oid).status is OrderStatus.CANCELED for oid in ours  # type: ignore[union-attr]
