@@ -39,7 +39,9 @@ def _post_level(h: Harness, size: str = "10") -> str:
     return order_id
 
 
-def test_a_failed_fill_reverses_and_a_done_level_is_posted_again(lossy_harness: Harness) -> None:
+def test_a_fill_failed_notification_reverses_and_a_done_level_is_posted_again(
+    lossy_harness: Harness,
+) -> None:
     h = lossy_harness
     first_order = _post_level(h)
     admin(h.url, "settlement", {"fail_next": 1})
@@ -50,6 +52,7 @@ def test_a_failed_fill_reverses_and_a_done_level_is_posted_again(lossy_harness: 
     assert done.plan is not None and done.plan.posts == ()  # a filled level is done
 
     admin(h.url, "clock", {"advance_s": SETTLED_S})  # the trade is FAILED, the fill taken back
+    set_faults(h, error_5xx_rate=1.0, paths=["/data/trades"])  # notification 8 alone tells
     again = h.reconciler.tick()
 
     assert again.success, again.run_summary
