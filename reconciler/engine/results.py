@@ -38,7 +38,7 @@ class ApplyResult:
     still_live: set[str] = field(default_factory=set)  # a cancel did not take: it may rest
     failed_tokens: set[str] = field(default_factory=set)
     posted_tokens: set[str] = field(default_factory=set)
-    write_requests: int = 0
+    write_requests: int = 0  # calls apply made (a cancel step the client splits counts once)
     retry_after: float | None = None
     error: str | None = None
     # The trading mode the exchange refused with (2.13), its wait (None: it named none), and
