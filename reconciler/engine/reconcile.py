@@ -263,7 +263,11 @@ class Reconciler:
         observed = self.client.get_open_orders()  # raises: never "no orders" (invariant 1)
         self.modes.reads_answered(self.clock())
         open_ids = ledger.sync_observed(observed, store=self.store)
-        self._consume_notifications(drop=persist_notifications)
+        notes = ledger.consume_notifications(
+            client=self.client, store=self.store, clock=self.clock, drop=persist_notifications
+        )
+        if any(n.type == NotificationType.MARKET_RESOLVED for n in notes):
+            self._markets.forget(None)  # a market closed: re-read what accepts orders
         ledger.look_up_vanished(open_ids, client=self.client, store=self.store, run_id=run_id)
         filled = self.store.take_fill_changes()
         self._settlement.watch(filled, store=self.store)
@@ -298,32 +302,6 @@ class Reconciler:
                         profile.value, self.builder.profile.value)
             self.builder.profile = profile
             self._markets.forget(None)  # each market's signing profile follows the client's
-
-    def _consume_notifications(self, *, drop: bool) -> None:
-        try:
-            notes = self.client.get_notifications()
-        except RateLimited:
-            raise
-        except ClobError as exc:
-            # Fills are also learned from order reads; a missing notification read loses none.
-            log.warning("could not read notifications (%s); continuing", exc)
-            return
-        if not notes:
-            return
-        if any(n.type == NotificationType.MARKET_RESOLVED for n in notes):
-            self._markets.forget(None)  # a market closed: re-read what accepts orders
-        done = self.store.processed_notification_ids(n.id for n in notes)
-        with self.store.atomic():
-            for note in notes:
-                if note.id not in done:
-                    ledger.record_notification(note, store=self.store, clock=self.clock)
-                    self.store.mark_notification_processed(note.id, type_=note.type)
-            self.store.set_cursor("notifications", max((n.id for n in notes), key=_id_order))
-        if drop:
-            try:
-                self.client.drop_notifications([n.id for n in notes])
-            except ClobError as exc:
-                log.warning("could not drop notifications (%s); they are skipped next time", exc)
 
     def _balances(self, token_ids: Sequence[str]) -> dict[str, Decimal]:
         balances: dict[str, Decimal] = {}
@@ -411,11 +389,6 @@ class Reconciler:
 
 def _level_keys(spec: DesiredState) -> list[Any]:
     return [level.key for token in spec.tokens for level in token.levels]
-
-
-def _id_order(notification_id: str) -> tuple[int, str]:
-    # Notification ids are integers on the exchange; compare them as such when they are.
-    return (int(notification_id), "") if notification_id.isdigit() else (-1, notification_id)
 
 
 __all__ = ["ExchangeClient", "PlanReport", "Reconciler", "TickResult"]
