@@ -100,3 +100,14 @@ def test_a_mode_ends_with_the_first_pass_after_its_wait_that_meets_no_refusal() 
     assert modes.state is not None
     modes.pass_done(refused=False, now=NOW + DEFAULT_WAIT_S + 2)
     assert modes.state is None and modes.summary(NOW) is None
+
+
+def test_a_refused_cancel_holds_cancels_too_but_not_the_reads() -> None:
+    # The reference does not say what banned or closed-only do to cancels: they are tried, and
+    # a refusal holds them like anything else the mode refuses, while passes go on reading.
+    modes = TradingModes()
+    modes.refused(R.BANNED, retry_after=None, message="banned", now=NOW, cancel=True)
+    assert modes.cancels_wait(NOW) and modes.wait_before_next_pass(NOW) is None
+    assert not modes.cancels_wait(NOW + ACCOUNT_WAIT_S)
+    summary = modes.summary(NOW)
+    assert summary is not None and summary["cancels"] == "wait"

@@ -430,6 +430,7 @@ def _record_cancels(outcome: CancelOutcome, result: ApplyResult) -> str | None:
         result.note_restriction(
             failure.restriction, wait=failure.retry_after, message=failure.message
         )
+        result.cancels_refused_by_mode = True
         if failure.restriction.allows_cancels:  # not for the cancels: they would have gone
             return None
         return f"not sent: the exchange is in {failure.restriction.value} mode"

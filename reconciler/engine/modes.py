@@ -23,8 +23,10 @@ sells only (the reference says "may only close positions"), the waits where the 
 none (10 s, 300 s) and the cap of the restart backoff (30 s; 2.13 says "back off exponentially
 from 1-2 s" and that the window lasts about 90 s).
 
-When the wait is over a pass sends again what the mode held; a refusal renews the mode, and a
-pass that meets none ends it. Each change is logged once, saying what the account may do.
+A mode that refuses a cancel where the table says cancels go (the reference does not say what
+closed-only and banned do to cancels) holds cancels too until its wait is over. When the wait is
+over a pass sends again what the mode held; a refusal renews the mode, and a pass that meets
+none ends it. Each change is logged once, saying what the account may do.
 """
 
 from __future__ import annotations
@@ -71,10 +73,11 @@ class ModeState:
     until: float  # the hold lasts until then; after it, what it held is sent again
     message: str  # the exchange's words, or why the mode is expected
     expected: bool = False  # the post-only that follows a restart: assumed, not yet answered
+    cancels_refused: bool = False  # a cancel was refused too (e.g. banned, if it refuses them)
 
     @property
     def cancels_wait(self) -> bool:
-        return self.restriction in _NO_PASS
+        return self.restriction in _NO_PASS or self.cancels_refused
 
     def summary(self, now: float) -> dict[str, Any]:
         """What a run's summary records (and `status` shows)."""
@@ -86,6 +89,7 @@ class ModeState:
             "wait_s": round(max(0.0, self.until - now), 3),
             "message": self.message,
             "expected": self.expected,
+            "cancels": "wait" if self.cancels_wait else "go",
         }
 
 
@@ -103,8 +107,10 @@ class TradingModes:
         retry_after: float | None,
         message: str,
         now: float,
+        cancel: bool = False,
     ) -> ModeState:
-        """The exchange refused something with this restriction: hold what it refuses."""
+        """The exchange refused something (`cancel`: a cancel) with this restriction: hold
+        what it refuses until the wait is over."""
         restriction = TradingRestriction(restriction)
         if restriction is _R.RESTARTING:
             self._restarts += 1
@@ -119,7 +125,8 @@ class TradingModes:
             self._restarts = 0
         before = self.state
         since = before.since if before and before.restriction is restriction else now
-        self.state = ModeState(restriction, since=since, until=now + wait, message=message)
+        self.state = ModeState(restriction, since=since, until=now + wait, message=message,
+                               cancels_refused=cancel)
         if before is None or before.restriction is not restriction or before.expected:
             log.warning("the exchange refuses: %s; %s; trying again in %.0f s (exchange: %s)",
                         restriction.value, MAY_DO[restriction], wait, message)
@@ -155,7 +162,7 @@ class TradingModes:
     def wait_before_next_pass(self, now: float) -> float | None:
         """Seconds before the next pass may run, in the modes where nothing could be sent."""
         state = self.state
-        if state is None or not state.cancels_wait or now >= state.until:
+        if state is None or state.restriction not in _NO_PASS or now >= state.until:
             return None
         return state.until - now
 

@@ -242,6 +242,7 @@ class Reconciler:
                 retry_after=applied.restriction_wait,
                 message=applied.restriction_message,
                 now=now,
+                cancel=applied.cancels_refused_by_mode,
             )
         self.modes.pass_done(refused=applied.restriction is not None, now=now)
         self._follow_client_profile()
@@ -338,7 +339,9 @@ class Reconciler:
         ]
         cancels = plan.cancels
         if cancels and self.modes.cancels_wait(now):
-            warnings.append(f"{len(cancels)} cancels wait: the exchange is in {restriction} mode")
+            state = self.modes.state
+            mode = state.restriction.value if state else "a trading"
+            warnings.append(f"{len(cancels)} cancels wait: the exchange is in {mode} mode")
             self._held_by_mode += len(cancels)
             cancels = ()
         if not holds.held and cancels is plan.cancels:

@@ -47,6 +47,7 @@ class ApplyResult:
     restriction_wait: float | None = None
     restriction_message: str = ""
     refused_by_mode: list[str] = field(default_factory=list)
+    cancels_refused_by_mode: bool = False
 
     def note_restriction(
         self, restriction: TradingRestriction, *, wait: float | None, message: str
