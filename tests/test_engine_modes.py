@@ -13,6 +13,8 @@ from decimal import Decimal
 import pytest
 
 from reconciler.cli.output import status_text
+from reconciler.cli.settings import Settings
+from reconciler.cli.wiring import Connection, cancel_managed_orders
 from reconciler.daemon.metrics import Metrics, record_tick_result
 from reconciler.engine.modes import DEFAULT_WAIT_S
 from reconciler.lifecycle import OrderStatus
@@ -213,3 +215,14 @@ def test_the_mode_is_a_metric(h: Harness) -> None:
     assert metrics.value("reconciler_trading_mode", mode="cancel_only") == 1
     assert metrics.value("reconciler_trading_mode", mode="normal") == 0
     assert 'reconciler_trading_mode{mode="cancel_only"} 1' in metrics.render()
+
+
+def test_the_shutdown_sweep_says_when_a_mode_refused_its_cancels(h: Harness) -> None:
+    _converge(h, [level("BUY", "0.40", "10")])
+    admin(h.url, "trading-mode", {"mode": "disabled"})
+    conn = Connection(settings=Settings(host=h.url), client=h.me.client, wallet=h.me.wallet,
+                      builder=h.me.builder)
+    text = cancel_managed_orders(conn=conn, store=h.store)
+    assert text.startswith("cancelled 0 of 1 managed orders") and "disabled mode" in text, text
+    assert h.resting(TOKEN_A) == {(BUY, D("0.4")): 10}
+    assert h.store.recent_runs(1)[0]["outcome"] == "shutdown_partial"
