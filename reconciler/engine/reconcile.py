@@ -271,7 +271,7 @@ class Reconciler:
             self._markets.forget(None)  # a market closed: re-read what accepts orders
         ledger.look_up_vanished(open_ids, client=self.client, store=self.store, run_id=run_id)
         filled = self.store.take_fill_changes()
-        self._settlement.watch(filled, store=self.store)
+        self._settlement.watch(filled, store=self.store, now=self.clock())
         self._settlement.check(client=self.client, store=self.store, now=self.clock())
         filled |= self.store.take_fill_changes()
         # A fill or trade on a token may have moved its tick (beyond 0.96 / below 0.04).

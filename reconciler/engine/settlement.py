@@ -11,7 +11,7 @@ learns of a failed fill in two ways, and both take it back through the one store
 Which trades are read back: those of the orders whose fills changed in a pass (the store says
 which), until every trade of theirs is CONFIRMED or FAILED. That is one read of the account's
 trades per pass while anything is watched (`after` = the earliest posting time of a watched
-order, less a minute for clock skew), and none otherwise: a quiet account costs nothing. The
+order, at most an hour back, less a minute for clock skew), and none otherwise: a quiet account costs nothing. The
 read also records each trade's fill under its trade id (a fill learnt from a matched size alone
 has none), so a later failure takes back exactly that fill. After a restart, the orders with
 fills recorded in the last hour are watched again.
@@ -56,13 +56,18 @@ class SettlementWatch:
     def watched(self) -> set[str]:
         return set(self._orders)
 
-    def watch(self, order_ids: Iterable[str], *, store: Store) -> None:
+    def watch(self, order_ids: Iterable[str], *, store: Store, now: float) -> None:
+        """Follow these orders' trades. Their trades are looked for from when each was posted,
+        but no further back than RESTORE_WINDOW_S: an order resting for weeks on a busy account
+        must not page through weeks of trades every pass (an older failure still arrives as
+        notification 8)."""
+        floor = int(now) - RESTORE_WINDOW_S
         for order_id in order_ids:
             if order_id in self._orders:
                 continue
             order = store.order(order_id)
             if order is not None:
-                self._orders[order_id] = _Watched(since_s=order.posted_at_ms // 1000)
+                self._orders[order_id] = _Watched(since_s=max(order.posted_at_ms // 1000, floor))
 
     def check(self, *, client: TradeReader, store: Store, now: float) -> None:
         """Read the trades of the watched orders once; record their fills; take back the failed
@@ -71,7 +76,7 @@ class SettlementWatch:
         if not self._restored:
             self._restored = True
             since_ms = int((now - RESTORE_WINDOW_S) * 1000)
-            self.watch(store.orders_with_fills_since(since_ms), store=store)
+            self.watch(store.orders_with_fills_since(since_ms), store=store, now=now)
         if not self._orders:
             return
         after = min(w.since_s for w in self._orders.values()) - CLOCK_SLACK_S
