@@ -11,10 +11,13 @@ learns of a failed fill in two ways, and both take it back through the one store
 Which trades are read back: those of the orders whose fills changed in a pass (the store says
 which), until every trade of theirs is CONFIRMED or FAILED. That is one read of the account's
 trades per pass while anything is watched (`after` = the earliest posting time of a watched
-order, at most an hour back, less a minute for clock skew), and none otherwise: a quiet account costs nothing. The
-read also records each trade's fill under its trade id (a fill learnt from a matched size alone
-has none), so a later failure takes back exactly that fill. After a restart, the orders with
-fills recorded in the last hour are watched again.
+order, at most an hour back, less a minute for clock skew), and none otherwise: a quiet account
+costs nothing. The read also records each trade's fill under its trade id (a fill learnt from a
+matched size alone has none), so a later failure takes back exactly that fill. After a restart,
+the orders with fills recorded in the last hour are watched again.
+
+A trades answer that cannot be read (a protocol error, as for notifications) records nothing
+and is logged; the pass goes on, and the next one reads again.
 """
 
 from __future__ import annotations
