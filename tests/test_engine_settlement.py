@@ -7,14 +7,20 @@ store's rule by itself, table by table.
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
+from reconciler.clob import ClobClient
+from reconciler.engine.settlement import SettlementWatch
 from reconciler.lifecycle import OrderStatus
 from reconciler.model import LevelGeneration, LevelKey, OrderType, Post, Side, TickOutcome
 from reconciler.store import Store
 from tests.support.engine import TOKEN_A, Harness, level, sell_into, set_faults
 from tests.support.exchange import LossySession, admin
+from tests.support.loopback import FIXED_NOW, LoopbackServer, Scripted
 
 BUY = Side.BUY
 D = Decimal
@@ -114,12 +120,12 @@ def test_a_failed_fill_is_taken_back_once_across_repeats_and_restarts(
 # --- the store's rule by itself ------------------------------------------------------------
 
 
-def _store_with_order(tmp_path: Path) -> Store:
+def _store_with_order(tmp_path: Path, order_id: str = "0x1") -> Store:
     store = Store.open(tmp_path / "fills.db")
     post = Post(key=KEY, size=D(10), order_type=OrderType.GTC, post_only=True, expires_at=0,
                 generation=1, neg_risk=False, tick_size=D("0.01"))
     store.record_generations([LevelGeneration(KEY, "d", 1)])
-    store.add_order_intent(order_id="0x1", post=post, revision=None, run_id=None)
+    store.add_order_intent(order_id=order_id, post=post, revision=None, run_id=None)
     return store
 
 
@@ -158,3 +164,23 @@ def test_a_fill_first_learnt_from_its_failure_never_takes_other_fills_with_it(
         assert store.order("0x1").size_matched == 5  # type: ignore[union-attr]
         assert store.level_states()[KEY].filled == 5
         assert store.order("0x1").status is OrderStatus.INTENT  # fills never move the status
+
+
+def test_an_unreadable_trades_answer_records_nothing_and_says_so(
+    tmp_path: Path, server: LoopbackServer, client: ClobClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    order_id = "0x" + "ab" * 32
+    garbage = {"id": "t1", "taker_order_id": "0x" + "cd" * 32, "side": "SELL", "size": "-4",
+               "price": "0.4", "status": "TRADE_STATUS_FAILED", "maker_orders": [
+                   {"order_id": order_id, "matched_amount": "4", "price": "0.4"}]}
+    server.push(Scripted(body={"data": [garbage], "next_cursor": "LTE="}))
+    with _store_with_order(tmp_path, order_id) as store:
+        store.observe_matched(order_id, D(4))
+        watch = SettlementWatch()
+        watch.watch([order_id], store=store, now=FIXED_NOW)
+        with caplog.at_level(logging.WARNING, logger="reconciler.engine.settlement"):
+            watch.check(client=client, store=store, now=FIXED_NOW)
+        assert store.fills() == [] and store.level_states()[KEY].filled == 4
+        assert watch.watched == {order_id}  # read again next pass
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert "could not read trades" in line and "t1 size" in line, line
