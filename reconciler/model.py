@@ -71,12 +71,16 @@ class TickOutcome(StrEnum):
     INVALID_SPEC = "invalid_spec"  # no valid desired state at all: nothing changed
     REFUSED = "refused"  # an empty desired state without allow_empty
     CRASHED = "crashed"  # the daemon's: the pass raised (no run row records it)
+    # The exchange's trading mode (clob-v2-wire.md 2.13) refused or held some or all of the
+    # pass: what the mode allows was done, the rest waits. Not a failure of ours.
+    RESTRICTED = "restricted"
 
 
 #: The outcomes of a pass that did its job: the daemon pings the watchdog after them, and
 #: `status` shows the newest such run as the last success.
 SUCCESS_OUTCOMES: frozenset[TickOutcome] = frozenset(
-    {TickOutcome.OK, TickOutcome.PARTIAL, TickOutcome.NOOP, TickOutcome.HELD}
+    {TickOutcome.OK, TickOutcome.PARTIAL, TickOutcome.NOOP, TickOutcome.HELD,
+     TickOutcome.RESTRICTED}
 )
 
 
@@ -135,6 +139,16 @@ class TradingRestriction(StrEnum):
     @property
     def allows_post_only_orders(self) -> bool:
         return self is TradingRestriction.POST_ONLY
+
+    def allows_order(self, *, side: Side, post_only: bool) -> bool:
+        """Whether a new limit order may be sent while this restriction holds. Post-only mode
+        takes post-only orders; closed-only takes SELLs (they close positions: the reference
+        says only "may only close positions", so buys wait); the others take none."""
+        if self is TradingRestriction.POST_ONLY:
+            return post_only
+        if self is TradingRestriction.CLOSED_ONLY:
+            return side is Side.SELL
+        return False
 
 
 @dataclass(frozen=True, order=True)
@@ -267,6 +281,9 @@ class Post:
     generation: int
     neg_risk: bool
     tick_size: Decimal
+    # The market's signing profile (`MarketInfo.order_profile`): each order is signed for its
+    # own market's exchange (clob-v2-wire.md 2.4), never one profile for every market.
+    order_profile: str = "v2"
 
 
 @dataclass(frozen=True)

@@ -126,6 +126,24 @@ def test_rate_limit_waits_as_told_even_when_files_change(tmp_path: Path) -> None
     assert ticker.times[1] - ticker.times[0] >= 0.5
 
 
+def test_a_restricted_tick_is_a_success_that_comes_back_when_the_exchange_said(
+    tmp_path: Path,
+) -> None:
+    # Trading disabled or a restart (engine/modes.py): nothing could be sent, the loop is
+    # healthy (watchdog and heartbeats go on), and the next pass waits exactly as told, not
+    # the interval (an hour here) and not less, even when a file changes meanwhile.
+    restricted = TickResult(outcome=TickOutcome.RESTRICTED, retry_after=0.5)
+    ticker = ScriptedTicker([restricted])
+    daemon = make_daemon(ticker, tmp_path / "desired")
+    with Running(daemon):
+        assert ticker.wait_for(1)
+        assert _idle_after(daemon, 1)
+        assert daemon.health.healthy(watchdog_seconds=60)
+        daemon.request_tick()
+        assert ticker.wait_for(2)
+    assert ticker.times[1] - ticker.times[0] >= 0.5
+
+
 # The exchange's wait (invariant 8) holds against file changes: a change that arrives while the
 # rate-limited tick is still in flight goes through the dirty flag (the test above); one that
 # arrives after it has finished goes through `request_tick`'s own path (the tests below).

@@ -28,7 +28,7 @@ from reconciler.cli.wiring import (
     make_reconciler,
     open_store,
 )
-from reconciler.clob import AssetType
+from reconciler.clob import AssetType, CancelResult, ClobError
 from reconciler.daemon import (
     AccountLock,
     Daemon,
@@ -177,7 +177,7 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
         state = store.status()
     pid = holder_pid(settings.state_path)
     if args.json:
-        print(out.dumps({**state, "daemon_pid": pid}))
+        print(out.dumps({**state, "daemon_pid": pid, "trading_mode": out.trading_mode(state)}))
     else:
         print(out.status_text(state, daemon_pid=pid))
     return 0
@@ -288,13 +288,24 @@ def notifications(args: argparse.Namespace, settings: Settings) -> int:
 _NOTIFICATION_WORDS: dict[int, str] = {
     NotificationType.ORDER_CANCELLATION: "cancelled",
     NotificationType.ORDER_FILL: "filled",
+    NotificationType.ORDER_FILL_FAILED: "fill failed",
     NotificationType.MARKET_RESOLVED: "resolved",
 }
 
 
 def cancel(args: argparse.Namespace, settings: Settings) -> int:
+    """Cancel by id, through the client's splitting and pacing (1000 ids and the tier's cancel
+    burst per request); a failure part way still prints what was cancelled before it."""
     with connect(settings) as conn:
-        result = conn.client.cancel_orders(args.order_ids)
+        try:
+            result = conn.client.cancel_orders(args.order_ids)
+        except ClobError as exc:
+            if isinstance(exc.partial, CancelResult):
+                _print_cancel(exc.partial)
+                print(f"reconciler: stopped after {len(exc.partial.canceled)} cancelled; the "
+                      "other ids were not cancelled, or their outcome is unknown: check with "
+                      "`reconciler orders`", file=sys.stderr)
+            raise
     return _print_cancel(result)
 
 

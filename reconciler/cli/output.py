@@ -90,6 +90,7 @@ def status_text(status: Mapping[str, Any], *, daemon_pid: int | None) -> str:
                                           else "not running"))
     lines.append(f"last run:          {_run_line(status.get('last_run'))}")
     lines.append(f"last success:      {_run_line(status.get('last_success'))}")
+    lines.append(f"exchange mode:     {_mode_line(trading_mode(status))}")
     lines.append(f"applied revision:  {_revision_line(status.get('applied_revision'))}")
     in_force = status.get("revision_in_force")
     lines.append(f"in force:          {_revision_line(in_force)}")
@@ -108,6 +109,24 @@ def status_text(status: Mapping[str, Any], *, daemon_pid: int | None) -> str:
     lines.append(f"unresolved orders: {unresolved}"
                  + (" (resolved by asking the exchange on the next pass)" if unresolved else ""))
     return "\n".join(lines)
+
+
+def trading_mode(status: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The exchange's trading mode the last run obeyed (its summary's `trading_mode`)."""
+    run = status.get("last_run") or {}
+    mode = (run.get("summary") or {}).get("trading_mode")
+    return mode if isinstance(mode, Mapping) else None
+
+
+def _mode_line(mode: Mapping[str, Any] | None) -> str:
+    if not mode:
+        return "normal (no trading mode in force at the last run)"
+    text = f"{mode.get('mode')} since {when(int(float(mode.get('since') or 0) * 1000))}: "
+    text += str(mode.get("may_do"))
+    text += f"; held until {when(int(float(mode.get('until') or 0) * 1000))}"
+    if mode.get("message"):
+        text += f" (exchange: {mode['message']})"
+    return text
 
 
 def _run_line(run: Mapping[str, Any] | None) -> str:

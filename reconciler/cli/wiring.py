@@ -144,7 +144,8 @@ def make_reconciler(conn: Connection, store: Store) -> Reconciler:
 
 
 def cancel_managed_orders(*, conn: Connection, store: Store) -> str:
-    """`on_shutdown: cancel`: cancel every order in our inventory, journaled like any apply."""
+    """`on_shutdown: cancel`: cancel every order in our inventory, journaled like any apply:
+    through the client's splitting and pacing, with what a call did part way recorded."""
     inventory = store.inventory()
     if not inventory:
         return "no managed orders to cancel"
@@ -161,6 +162,9 @@ def cancel_managed_orders(*, conn: Connection, store: Store) -> str:
     text = f"cancelled {len(result.cancelled)} of {len(cancels)} managed orders"
     if result.error:
         text += f" ({result.error})"
+    elif result.restriction is not None:
+        text += (f" (the exchange refused in its {result.restriction.value} mode; cancel the "
+                 "rest by hand once it trades again)")
     return text
 
 

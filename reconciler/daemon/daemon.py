@@ -314,8 +314,9 @@ class Daemon:
         delay = self._after_success(result) if ok else self._after_failure(result)
         with self._lock:
             self._next_delay = delay
-            # Only a rate-limit answer holds back a tick a file change asks for.
-            waits = not ok and bool(result.retry_after)
+            # Only a wait the exchange asked for (a rate limit, a trading mode in which nothing
+            # can be sent) holds back a tick a file change asks for.
+            waits = bool(result.retry_after)
             self._not_before = time.monotonic() + delay if waits else 0.0
 
     def _after_success(self, result: TickResult) -> float:
@@ -334,12 +335,15 @@ class Daemon:
         else:
             self._notifier.status(line)
             changed = result.posted + result.cancelled
-            # A tick that changed orders is worth a line; a quiet one is not (every 10 s).
+            # A tick that changed orders is worth a line; a quiet one is not (every 10 s). The
+            # trading mode says its changes itself (engine/modes.py).
             log.log(logging.INFO if changed else logging.DEBUG, "tick: %s", line,
                     extra=self._tick_fields(result))
         self._notifier.watchdog()
         if self._options.exit_after_first_success:
             self.stop("converged once (--once-and-show)")
+        if result.retry_after:  # a trading mode in which nothing can be sent: wait as told
+            return max(0.0, float(result.retry_after))
         return self._options.interval_seconds
 
     def _tick_fields(self, result: TickResult) -> dict[str, Any]:

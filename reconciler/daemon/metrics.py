@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from reconciler.engine import TickResult
+from reconciler.model import TradingRestriction
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -43,6 +44,8 @@ class Metrics:
             ("reconciler_spec_valid", "gauge", "1 when the desired files are valid, else 0."),
             ("reconciler_tick_duration_seconds", "gauge", "Duration of the last tick."),
             ("reconciler_consecutive_failures", "gauge", "Tick failures since the last success."),
+            ("reconciler_trading_mode", "gauge",
+             "1 for the exchange's trading mode the last tick obeyed (normal: none), else 0."),
         ):
             self._families[name] = _Family(name=name, kind=kind, help=text)
 
@@ -87,6 +90,10 @@ def record_tick_result(metrics: Metrics, result: TickResult) -> None:
     if result.revision_id is not None:
         metrics.set("reconciler_applied_revision", result.revision_id)
     metrics.set("reconciler_spec_valid", 1 if result.spec_valid else 0)
+    mode = result.trading_mode
+    current = str(mode.get("mode")) if mode else "normal"
+    for name in ("normal", *(r.value for r in TradingRestriction)):
+        metrics.set("reconciler_trading_mode", 1 if name == current else 0, mode=name)
 
 
 def _labels(labels: Labels) -> str:

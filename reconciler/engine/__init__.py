@@ -4,9 +4,13 @@
 - `in_force`: the revision a pass works from (the last valid one while the files are broken);
 - `reconcile`: the pass itself (`Reconciler.plan()`, `Reconciler.tick()`);
 - `ledger`: how an order's state is learnt (reads, lookups, notifications -> lifecycle events);
-- `apply`: carrying out a `Plan`, journaled so a crash never duplicates an order;
-- `results`: what a pass returns (`TickResult`, `PlanReport`);
-- `memory`: what a reconciler keeps between passes (per-token backoff, market info).
+- `apply`: carrying out a `Plan`, journaled so a crash never duplicates an order; its cancel step
+  in `cancels` (through the client's splitting and pacing);
+- `modes`: the exchange's trading mode as the engine believes it, and what each mode lets a pass
+  send;
+- `settlement`: following our trades until they settle, taking back the fills of failed ones;
+- `results`: what a pass returns (`TickResult`, `PlanReport`, `ApplyResult`);
+- `memory`: what a reconciler keeps between passes (per-token backoff, market info, skips).
 """
 
 from reconciler.engine.apply import (

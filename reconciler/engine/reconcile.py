@@ -11,23 +11,34 @@ A pass, in order (each step's failure mode is the point):
 3. Read the open orders. A failure aborts the pass: it is never read as "no orders"
    (invariant 1). Our orders seen there are live, with their matched size.
 4. Consume notifications: fills (ORDER_FILL) are recorded toward their level (idempotent per
-   trade) and cancellations (ORDER_CANCELLATION) settle our order; the processed ids are COMMITTED to SQLite BEFORE they
+   trade), failed fills (ORDER_FILL_FAILED) are taken back from it, and cancellations
+   (ORDER_CANCELLATION) settle our order; the processed ids are COMMITTED to SQLite BEFORE they
    are dropped on the exchange, so a crash in between re-reads them and skips them, never loses
    or double counts a fill. (Fills are also learned from the cumulative matched size of every
    order read; the store keeps the larger of the two, so nothing counts twice.)
 5. Our orders that vanished from the open set are looked up once: filled or cancelled. A failed
-   lookup marks the order unknown, which holds its level (step 2 retries next pass).
-6. Market info per declared token (cached for `market_ttl` seconds); share balances for tokens
+   lookup marks the order unknown, which holds its level (step 2 retries next pass). The trades
+   of orders whose fills changed are followed until they settle; a FAILED one is taken back
+   (settlement.py, invariant 12).
+6. Market info per declared token (cached for `market_ttl` seconds, read again at once for a
+   token that had a fill or a rejection, or was skipped: memory.py); share balances for tokens
    the plan would sell, so sells never exceed what we hold (invariant 5; an unreadable balance
    counts as zero: no new sells).
 7. Plan (the pure planner), then hold back the posts the planner's rule says must wait
-   (`planner.hold_posts`): tokens in backoff (invariant 8) and tokens with an order still
+   (`planner.hold_posts`): tokens in backoff (invariant 8), tokens with an order still
    unknown after step 2 (it may rest unseen and count toward a cap; under a global buy cap
-   every buy waits).
+   every buy waits), and what the exchange's trading mode refuses (modes.py).
 8. Apply (not for `plan`), then record the run with its summary and outcome.
 
 How each order's state is learnt (steps 2-5) is in ledger.py; what a pass returns in results.py;
-the backoff and the market-info cache in memory.py.
+the backoff and the market-info cache in memory.py; the trading modes in modes.py.
+
+Trading modes (clob-v2-wire.md 2.13) are refusals, not failures: a pass refused by one (a 425
+on the read during a restart, a 503 on a post) ends `restricted`, the mode is recorded in the
+run's summary (`trading_mode`, which `status` shows), and from then on a pass sends only what
+the mode takes until the wait the exchange named is over. While nothing at all could be sent
+(trading disabled, a restart) no pass runs before that wait, and the result's `retry_after`
+tells the daemon when to come back.
 
 `plan()` runs the same steps, from the same spec in force, without any write to the exchange and
 without recording a run or a revision; like `terraform plan` refreshing state, it does record
@@ -50,12 +61,22 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from reconciler import planner
-from reconciler.clob import AssetType, BalanceAllowance, ClobError, Notification, RateLimited
+from reconciler.clob import (
+    AssetType,
+    BalanceAllowance,
+    ClobError,
+    Notification,
+    RateLimited,
+    Trade,
+    TradingRestricted,
+)
 from reconciler.engine import ledger
 from reconciler.engine.apply import ApplyResult, Signer, WriteClient, apply_plan
 from reconciler.engine.in_force import DesiredStateKeeper
-from reconciler.engine.memory import MarketCache, TokenBackoff
+from reconciler.engine.memory import MarketCache, SkipLog, TokenBackoff
+from reconciler.engine.modes import TradingModes
 from reconciler.engine.results import PlanReport, TickResult, applied_outcome, run_summary
+from reconciler.engine.settlement import SettlementWatch
 from reconciler.model import MarketInfo, NotificationType, OpenOrder, Plan, Side, TickOutcome
 from reconciler.spec import DesiredState, EmptyDesiredState
 from reconciler.store import Store
@@ -84,6 +105,8 @@ class ExchangeClient(WriteClient, Protocol):
         self, asset_type: AssetType | str = ..., token_id: str | None = None
     ) -> BalanceAllowance: ...
 
+    def get_trades(self, *, after: int | None = None) -> list[Trade]: ...
+
 
 class Reconciler:
     def __init__(
@@ -108,7 +131,11 @@ class Reconciler:
         )
         self._markets = MarketCache(client=client, ttl=market_ttl)
         self._backoff = TokenBackoff(max_passes=max_backoff_passes)
+        self._skips = SkipLog()
+        self._settlement = SettlementWatch()
+        self.modes = TradingModes()
         self._held_posts = 0  # posts the last planning held back
+        self._held_by_mode = 0  # of which the trading mode held
 
     @property
     def market_ttl(self) -> float:
@@ -151,8 +178,12 @@ class Reconciler:
         spec, revision_id, spec_errors = desired.spec, desired.revision_id, desired.errors
         run_id = self.store.start_run(revision_id)
         finish = functools.partial(self._finish, run_id, revision_id, spec_errors=spec_errors)
+        self._held_by_mode = 0
         if spec is None:
             return finish(outcome=TickOutcome.INVALID_SPEC, error=NO_VALID_SPEC)
+        wait = self.modes.wait_before_next_pass(self.clock())
+        if wait is not None:  # trading disabled, or a restart: nothing could be sent now
+            return finish(outcome=TickOutcome.RESTRICTED, retry_after=wait)
         try:
             plan = self._observe_and_plan(spec, run_id=run_id, persist_notifications=True)
         except EmptyDesiredState as exc:
@@ -161,6 +192,14 @@ class Reconciler:
             return finish(
                 outcome=TickOutcome.RATE_LIMITED, error=str(exc), retry_after=exc.retry_after
             )
+        except TradingRestricted as exc:  # a 425 on a read: the matching engine restarts
+            now = self.clock()
+            self.modes.refused(
+                exc.restriction, retry_after=exc.retry_after, message=exc.message, now=now
+            )
+            return finish(
+                outcome=TickOutcome.RESTRICTED, retry_after=self.modes.wait_before_next_pass(now)
+            )
         except ClobError as exc:
             return finish(outcome=TickOutcome.ERROR, error=f"{type(exc).__name__}: {exc}")
         self._backoff.count_pass()
@@ -168,9 +207,10 @@ class Reconciler:
             # Generations still need recording (a spec edit that needs no order change).
             self.store.record_generations(plan.generations)
             self.store.retire_levels(keep=_level_keys(spec))
+            self.modes.pass_done(refused=False, now=self.clock())
             # "held": nothing sent, but posts wait for a backoff or an unknown outcome.
             held = TickOutcome.HELD if self._held_posts else TickOutcome.NOOP
-            return finish(outcome=held, plan=plan)
+            return finish(outcome=self._mode_outcome(held), plan=plan)
         self._follow_client_profile()
         applied = apply_plan(
             plan,
@@ -181,17 +221,39 @@ class Reconciler:
             revision_id=revision_id,
             clock=self.clock,
         )
-        self._backoff.update(failed=applied.failed_tokens, posted=applied.posted_tokens)
-        for token_id in applied.failed_tokens:
-            self._markets.forget(token_id)  # a rejection may mean a new tick size: re-read
+        self._after_apply(applied)
         self.store.retire_levels(keep=_level_keys(spec))
         return finish(
-            outcome=applied_outcome(applied),
+            outcome=self._mode_outcome(applied_outcome(applied)),
             plan=plan,
             applied=applied,
             error=applied.error,
-            retry_after=applied.retry_after,
+            retry_after=applied.retry_after or self.modes.wait_before_next_pass(self.clock()),
         )
+
+    def _after_apply(self, applied: ApplyResult) -> None:
+        now = self.clock()
+        self._backoff.update(failed=applied.failed_tokens, posted=applied.posted_tokens)
+        # A rejection may mean the market changed (a new tick size): read it again next pass.
+        self._markets.refresh(r.token_id for r in applied.rejected)
+        if applied.restriction is not None:
+            self.modes.refused(
+                applied.restriction,
+                retry_after=applied.restriction_wait,
+                message=applied.restriction_message,
+                now=now,
+                cancel=applied.cancels_refused_by_mode,
+            )
+        self.modes.pass_done(refused=applied.restriction is not None, now=now)
+        self._follow_client_profile()
+
+    def _mode_outcome(self, outcome: TickOutcome) -> TickOutcome:
+        """A pass the trading mode held (or refused) is `restricted`, unless it failed."""
+        held = self._held_by_mode or self.modes.holding(self.clock()) is not None
+        if held and outcome in (TickOutcome.OK, TickOutcome.NOOP, TickOutcome.HELD,
+                                TickOutcome.PARTIAL):
+            return TickOutcome.RESTRICTED
+        return outcome
 
     # --- steps 2-7 -------------------------------------------------------------------------
 
@@ -200,9 +262,20 @@ class Reconciler:
     ) -> Plan:
         ledger.resolve_unresolved(client=self.client, store=self.store, run_id=run_id)
         observed = self.client.get_open_orders()  # raises: never "no orders" (invariant 1)
+        self.modes.reads_answered(self.clock())
         open_ids = ledger.sync_observed(observed, store=self.store)
-        self._consume_notifications(drop=persist_notifications)
+        notes = ledger.consume_notifications(
+            client=self.client, store=self.store, clock=self.clock, drop=persist_notifications
+        )
+        if any(n.type == NotificationType.MARKET_RESOLVED for n in notes):
+            self._markets.forget(None)  # a market closed: re-read what accepts orders
         ledger.look_up_vanished(open_ids, client=self.client, store=self.store, run_id=run_id)
+        filled = self.store.take_fill_changes()
+        self._settlement.watch(filled, store=self.store, now=self.clock())
+        self._settlement.check(client=self.client, store=self.store, now=self.clock())
+        filled |= self.store.take_fill_changes()
+        # A fill or trade on a token may have moved its tick (beyond 0.96 / below 0.04).
+        self._markets.refresh(set(filled.values()))
         markets = self._markets.read((t.token_id for t in spec.tokens), now=self.clock())
         inputs: dict[str, Any] = {
             "spec": spec,
@@ -216,6 +289,9 @@ class Reconciler:
         sell_tokens = sorted({p.key.token_id for p in plan.posts if p.key.side is Side.SELL})
         if sell_tokens:
             plan = planner.plan(**inputs, balances=self._balances(sell_tokens))
+        self._skips.update(plan.skipped, planned=(t.token_id for t in spec.tokens))
+        # A skipped token is read again every pass, so it comes back as soon as it is right.
+        self._markets.refresh(s.token_id for s in plan.skipped)
         return self._hold_posts(plan)
 
     def _follow_client_profile(self) -> None:
@@ -226,32 +302,7 @@ class Reconciler:
             log.warning("the exchange speaks order protocol %s now (was %s): signing with it",
                         profile.value, self.builder.profile.value)
             self.builder.profile = profile
-
-    def _consume_notifications(self, *, drop: bool) -> None:
-        try:
-            notes = self.client.get_notifications()
-        except RateLimited:
-            raise
-        except ClobError as exc:
-            # Fills are also learned from order reads; a missing notification read loses none.
-            log.warning("could not read notifications (%s); continuing", exc)
-            return
-        if not notes:
-            return
-        if any(n.type == NotificationType.MARKET_RESOLVED for n in notes):
-            self._markets.forget(None)  # a market closed: re-read what accepts orders
-        done = self.store.processed_notification_ids(n.id for n in notes)
-        with self.store.atomic():
-            for note in notes:
-                if note.id not in done:
-                    ledger.record_notification(note, store=self.store, clock=self.clock)
-                    self.store.mark_notification_processed(note.id, type_=note.type)
-            self.store.set_cursor("notifications", max((n.id for n in notes), key=_id_order))
-        if drop:
-            try:
-                self.client.drop_notifications([n.id for n in notes])
-            except ClobError as exc:
-                log.warning("could not drop notifications (%s); they are skipped next time", exc)
+            self._markets.forget(None)  # each market's signing profile follows the client's
 
     def _balances(self, token_ids: Sequence[str]) -> dict[str, Decimal]:
         balances: dict[str, Decimal] = {}
@@ -270,20 +321,34 @@ class Reconciler:
     def _hold_posts(self, plan: Plan) -> Plan:
         """Hold back the posts that must wait (the planner's rule): tokens in backoff, and
         tokens with an order whose outcome is still unknown after the lookups."""
+        now = self.clock()
+        restriction = self.modes.holding(now)
         holds = planner.hold_posts(
             plan.posts,
             max_total_buy_notional=plan.max_total_buy_notional,
             backoff=self._backoff.state(),
             unresolved=[o.to_inventory() for o in self.store.unresolved_orders()],
+            restriction=restriction,
         )
         self._held_posts = len(holds.held)
-        if not holds.held:
-            return plan
+        by_mode = planner.mode_hold_reason(restriction) if restriction else None
+        self._held_by_mode = sum(1 for h in holds.held if h.reason == by_mode)
         warnings = [
             f"token {token}: posts {reason}"
             for token, reason in sorted(holds.reasons_by_token().items())
         ]
-        return dataclasses.replace(plan, posts=holds.kept, warnings=(*plan.warnings, *warnings))
+        cancels = plan.cancels
+        if cancels and self.modes.cancels_wait(now):
+            state = self.modes.state
+            mode = state.restriction.value if state else "a trading"
+            warnings.append(f"{len(cancels)} cancels wait: the exchange is in {mode} mode")
+            self._held_by_mode += len(cancels)
+            cancels = ()
+        if not holds.held and cancels is plan.cancels:
+            return plan
+        return dataclasses.replace(
+            plan, posts=holds.kept, cancels=cancels, warnings=(*plan.warnings, *warnings)
+        )
 
     # --- bookkeeping -----------------------------------------------------------------------
 
@@ -303,6 +368,10 @@ class Reconciler:
             outcome, plan=plan, applied=applied, held_posts=self._held_posts,
             spec_errors=spec_errors,
         )
+        mode = self.modes.summary(self.clock())
+        if mode is not None:
+            summary["trading_mode"] = mode
+            summary["held_by_mode"] = self._held_by_mode
         self.store.finish_run(run_id, outcome=outcome, summary=summary, error=error)
         if run_id % PRUNE_EVERY_RUNS == 0:
             self.store.prune()  # bound the per-tick rows of a long-running daemon
@@ -323,11 +392,6 @@ class Reconciler:
 
 def _level_keys(spec: DesiredState) -> list[Any]:
     return [level.key for token in spec.tokens for level in token.levels]
-
-
-def _id_order(notification_id: str) -> tuple[int, str]:
-    # Notification ids are integers on the exchange; compare them as such when they are.
-    return (int(notification_id), "") if notification_id.isdigit() else (-1, notification_id)
 
 
 __all__ = ["ExchangeClient", "PlanReport", "Reconciler", "TickResult"]

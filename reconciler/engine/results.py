@@ -1,5 +1,5 @@
-"""What a pass hands back: `PlanReport` (for `reconciler plan`) and `TickResult` (for the daemon,
-`apply` and the run row).
+"""What a pass hands back: `PlanReport` (for `reconciler plan`), `TickResult` (for the daemon,
+`apply` and the run row), and `ApplyResult` (what carrying out a plan did: engine/apply.py).
 
 Three names, three things: a tick's `outcome` (a `TickOutcome`), its `status_line` (one line for
 people and systemd's STATUS=), and its `run_summary` (the dict the run row records in its
@@ -8,12 +8,73 @@ people and systemd's STATUS=), and its `run_summary` (the dict the run row recor
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.engine.apply import ApplyResult
-from reconciler.model import SUCCESS_OUTCOMES, Plan, TickOutcome
+from reconciler.model import SUCCESS_OUTCOMES, Plan, TickOutcome, TradingRestriction
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    token_id: str
+    order_id: str  # "" when the order could not even be built
+    message: str
+
+
+@dataclass
+class ApplyResult:
+    """What one apply did. `retry_after` is set when the exchange rate-limited us."""
+
+    posted: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    void: list[str] = field(default_factory=list)
+    not_cancelled: dict[str, str] = field(default_factory=dict)
+    still_live: set[str] = field(default_factory=set)  # a cancel did not take: it may rest
+    failed_tokens: set[str] = field(default_factory=set)
+    posted_tokens: set[str] = field(default_factory=set)
+    write_requests: int = 0  # calls apply made (a cancel step the client splits counts once)
+    retry_after: float | None = None
+    error: str | None = None
+    # The trading mode the exchange refused with (2.13), its wait (None: it named none), and
+    # the orders it refused; the engine holds what the mode refuses.
+    restriction: TradingRestriction | None = None
+    restriction_wait: float | None = None
+    restriction_message: str = ""
+    refused_by_mode: list[str] = field(default_factory=list)
+    cancels_refused_by_mode: bool = False
+
+    def note_restriction(
+        self, restriction: TradingRestriction, *, wait: float | None, message: str
+    ) -> None:
+        self.restriction = TradingRestriction(restriction)
+        self.restriction_wait = wait
+        self.restriction_message = message
+        log.debug("apply: the exchange refused with its %s mode: %s", restriction.value, message)
+
+    def run_summary(self) -> dict[str, Any]:
+        """What this apply adds to its run row's summary (the whole of it for a shutdown sweep)."""
+        return {
+            "posted": len(self.posted),
+            "cancelled": len(self.cancelled),
+            "rejected": [
+                {"token_id": r.token_id, "order_id": r.order_id, "message": r.message}
+                for r in self.rejected
+            ],
+            "unknown": list(self.unknown),
+            "void": len(self.void),
+            "not_cancelled": dict(self.not_cancelled),
+            "write_requests": self.write_requests,
+            "retry_after": self.retry_after,
+            "error": self.error,
+            "restriction": self.restriction.value if self.restriction else None,
+            "refused_by_mode": len(self.refused_by_mode),
+        }
 
 
 @dataclass(frozen=True)
@@ -72,9 +133,18 @@ class TickResult:
             parts.append(f"{len(self.plan.keeps)} orders resting as desired")
         if self.spec_errors:
             parts.append(f"desired state invalid ({len(self.spec_errors)} errors)")
+        mode = self.trading_mode
+        if mode is not None:
+            parts.append(f"exchange mode {mode.get('mode')}: {mode.get('may_do')}")
         if self.error:
             parts.append(self.error)
         return "; ".join(parts)
+
+    @property
+    def trading_mode(self) -> Mapping[str, Any] | None:
+        """The exchange's trading mode this pass obeyed (engine/modes.py), or None."""
+        mode = self.run_summary.get("trading_mode")
+        return mode if isinstance(mode, Mapping) else None
 
     # Action counts, as the metrics and the logs read them.
     @property
@@ -135,6 +205,8 @@ def applied_outcome(applied: ApplyResult) -> TickOutcome:
         return TickOutcome.RATE_LIMITED
     if applied.error is not None:
         return TickOutcome.ERROR
+    if applied.restriction is not None:
+        return TickOutcome.RESTRICTED
     if applied.rejected or applied.unknown or applied.void or applied.not_cancelled:
         return TickOutcome.PARTIAL
     return TickOutcome.OK

@@ -43,7 +43,8 @@ The rules, in the order they are applied:
    rounded up.
 8. Which posts wait (`hold_posts`, holds.py): the posts of tokens in backoff, of tokens with an
    unknown outcome or a cancel that did not take effect, and under a total buy cap every buy
-   while such an order is a buy. The engine applies it after planning, apply after cancelling.
+   while such an order is a buy, and what the exchange's trading mode does not take. The engine
+   applies it after planning, apply after cancelling.
 
 Applying a plan and planning again with the same inputs gives a plan with no action: the
 property tests check that fixed point.
@@ -56,6 +57,7 @@ from reconciler.planner.holds import (
     HeldPost,
     PostHolds,
     hold_posts,
+    mode_hold_reason,
 )
 from reconciler.spec import EmptyDesiredState
 
@@ -66,6 +68,7 @@ __all__ = [
     "HeldPost",
     "PostHolds",
     "hold_posts",
+    "mode_hold_reason",
     "plan",
     "skip_reason",
 ]

@@ -151,6 +151,11 @@ CREATE TABLE state_identity (
 MIGRATIONS: tuple[str, ...] = (_V1_INITIAL, _V2_REVISION_FILES, _V3_IDENTITY)
 
 
+#: The fill id of a contra entry in `fills`: `failed:<trade id>`, with the negative size of the
+#: fill taken back because its trade did not settle (invariant 12).
+FAILED_FILL = "failed:"
+
+
 class SchemaTooNew(RuntimeError):
     """The state file was written by a newer version of reconciler than this one."""
 

@@ -119,10 +119,10 @@ class Harness:
         return out
 
 
-def new_account(url: str) -> Account:
+def new_account(url: str, *, session: CountingSession | None = None) -> Account:
     key_hex = new_key()
     wallet = Wallet.from_private_key(key_hex)
-    session = CountingSession()
+    session = CountingSession() if session is None else session
     client = ClobClient(url, chain_id=CHAIN_ID, wallet=wallet, session=session)
     client.creds = client.create_or_derive_api_key()
     builder = OrderBuilder(wallet, chain_id=CHAIN_ID, profile=Profile.V2)
@@ -196,10 +196,11 @@ def apply_to(h: Harness, plan: Plan, *, client: Any = None, run_id: int | None =
 
 
 def make_harness(tmp_path: Path, paper: PaperExchange, url: str, *,
-                 store: Store | None = None) -> Harness:
+                 store: Store | None = None, session: CountingSession | None = None) -> Harness:
     """A harness on `paper`, with a new account, `tmp_path/desired` and the state file `store`
-    (or a new one at `tmp_path/state/reconciler.db`)."""
-    me = new_account(url)
+    (or a new one at `tmp_path/state/reconciler.db`); `session` replaces the counting session
+    of the account's client (e.g. one that loses chosen answers)."""
+    me = new_account(url, session=session)
     if store is None:
         store = Store.open(tmp_path / "state" / "reconciler.db")
     desired = tmp_path / "desired"
