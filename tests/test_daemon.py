@@ -24,6 +24,8 @@ import pytest
 from reconciler.daemon.daemon import Daemon, DaemonOptions
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.sdnotify import SystemdNotifier
+from reconciler.engine import TickResult
+from reconciler.model import TickOutcome
 from tests.support.daemon import (
     WAIT,
     Result,
