@@ -203,12 +203,15 @@ REACH = {
     OrderStatus.FILLED: (Event.POST_ACCEPTED, Event.LOOKUP_FILLED),
     OrderStatus.CANCELED: (Event.POST_ACCEPTED, Event.CANCEL_CONFIRMED),
     OrderStatus.UNKNOWN: (Event.OUTCOME_LOST,),
+    OrderStatus.VANISHED: (Event.POST_ACCEPTED, Event.VANISHED_LOOKUP_FAILED),
     OrderStatus.REJECTED: (Event.POST_REJECTED,),
     OrderStatus.VOID: (Event.NEVER_SENT,),
 }
 
 
-def test_inventory_holds_live_unknown_and_intent_only(store: Store, clock: ManualClock) -> None:
+def test_inventory_holds_live_unknown_vanished_and_intent_only(
+    store: Store, clock: ManualClock
+) -> None:
     for i, status in enumerate(OrderStatus):
         clock.now += 1
         store.add_order_intent(order_id=f"0x{i}", post=post("0.45", "10"), revision=7, run_id=1)
@@ -219,14 +222,14 @@ def test_inventory_holds_live_unknown_and_intent_only(store: Store, clock: Manua
     expected = {
         f"0x{i}"
         for i, s in enumerate(OrderStatus)
-        if s in (OrderStatus.LIVE, OrderStatus.UNKNOWN, OrderStatus.INTENT)
+        if s in (OrderStatus.LIVE, OrderStatus.UNKNOWN, OrderStatus.INTENT, OrderStatus.VANISHED)
     }
     assert inv == expected
     unresolved = {o.order_id for o in store.inventory() if o.unresolved}
     assert unresolved == {
         f"0x{i}"
         for i, s in enumerate(OrderStatus)
-        if s in (OrderStatus.UNKNOWN, OrderStatus.INTENT)
+        if s in (OrderStatus.UNKNOWN, OrderStatus.INTENT, OrderStatus.VANISHED)
     }
     assert store.apply_event("0xnotours", Event.CANCEL_CONFIRMED) is None
     one = store.order("0x1")

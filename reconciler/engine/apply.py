@@ -3,10 +3,11 @@
 The order of operations is the safety argument (DESIGN invariants 3, 4, 8):
 
 1. Build and sign every post first: the order ID is the EIP-712 hash, known before sending.
-2. ONE transaction writes the level generations, an `intent` row per order (with its hash) and a
-   journal intent per post and per cancel. From here on, a crash leaves intents that the next
-   pass resolves by asking the exchange for those hashes before posting anything for their
-   levels again.
+2. ONE transaction writes the level generations, an `intent` row per order (with its hash and
+   the exact signed order it sends: the wire object without the owner, and its order type and
+   post-only flag) and a journal intent per post and per cancel. From here on, a crash leaves
+   intents that the next pass resolves (engine/resolve.py) by asking the exchange for those
+   hashes and by re-sending those very bytes, before posting anything for their levels again.
 3. Cancels first, in ONE batch call. Ids the exchange did not cancel ("already canceled", "not
    found") are looked up once to learn whether they filled or were cancelled. If the batch call
    fails, nothing is posted (the plan assumed those cancels, e.g. for caps): the post intents
@@ -15,14 +16,16 @@ The order of operations is the safety argument (DESIGN invariants 3, 4, 8):
    and every buy under a total buy cap (the room it held may have been given to another token).
 4. Posts in batches of at most 15; one result per order, in order. A rejection is recorded with
    the exchange's message and not retried here (the caller backs the token off). A batch whose
-   outcome is unknown (lost response, 5xx after sending) marks its orders `unknown`; they are
-   resolved by hash, never re-sent blindly. A rate limit stops the pass and reports the wait.
-   A GTD whose expiry is less than 180 s away when its batch is about to go is voided.
+   outcome is unknown (timeout, reset, lost response, 5xx) marks its orders `unknown` (noting
+   when they went unanswered); the next pass re-sends the IDENTICAL signed order (invariant 11),
+   never the level anew. A rate limit stops the pass and reports the wait. A GTD whose expiry
+   is less than 180 s away when its batch is about to go is voided: `void` here means a request
+   that certainly never left (an earlier step failed, a 429, a 401, no connection).
 
 What each outcome means for an order, as a lifecycle event (`reconciler.lifecycle`):
     placed (live/matched/delayed) -> POST_ACCEPTED: live (the next read says whether it rests)
     rejected (no order id back)   -> POST_REJECTED: rejected, with the exchange's text
-    lost / 5xx                    -> OUTCOME_LOST: unknown (resolved by GET /data/order/{hash})
+    lost / 5xx                    -> OUTCOME_LOST: unknown (resolved by hash and re-send)
     an id or status with an error -> ANSWER_UNCLEAR: unknown
     never sent                    -> NEVER_SENT: void
     cancelled                     -> CANCEL_CONFIRMED: canceled
@@ -71,6 +74,7 @@ class Signer(Protocol):
     """What apply needs from `OrderBuilder`."""
 
     profile: Profile  # the order protocol it signs with; reconcile follows the client's
+    chain_id: int  # the chain its orders are signed for (a stored order's hash is checked)
 
     def build_limit(
         self,
@@ -224,7 +228,8 @@ def _journal_intents(
             )
         for s in signed:
             store.add_order_intent(
-                order_id=s.order.order_id, post=s.post, revision=revision_id, run_id=run_id
+                order_id=s.order.order_id, post=s.post, revision=revision_id, run_id=run_id,
+                signed_order=s.order.to_wire(), profile=s.order.profile.value,
             )
             journal[f"post:{s.order.order_id}"] = store.journal_intent(
                 run_id=run_id,
@@ -339,7 +344,8 @@ def _post(
                 [PostArgs(s.order, s.post.order_type, s.post.post_only) for s in batch]
             )
         except ClobError as exc:
-            if _batch_failed(exc, batch, store=store, journal=journal, result=result):
+            if _batch_failed(exc, batch, store=store, journal=journal, result=result,
+                             clock=clock):
                 rest = [s for later in batches[index + 1 :] for s in later]
                 _void(
                     rest,
@@ -350,7 +356,7 @@ def _post(
                 )
                 return
             continue
-        _record_batch(batch, answers, store=store, journal=journal, result=result)
+        _record_batch(batch, answers, store=store, journal=journal, result=result, clock=clock)
 
 
 def _batch_failed(
@@ -360,6 +366,7 @@ def _batch_failed(
     store: Store,
     journal: dict[str, int],
     result: ApplyResult,
+    clock: Callable[[], float],
 ) -> bool:
     """Record a failed batch call. Returns True when the remaining batches must not be sent."""
     tokens = {s.post.key.token_id for s in batch}
@@ -378,6 +385,7 @@ def _batch_failed(
             for s in batch:
                 oid = s.order.order_id
                 store.apply_event(oid, Event.OUTCOME_LOST, error=str(exc))
+                store.note_unanswered_send(oid, at_ms=int(clock() * 1000))
                 store.journal_result(
                     journal[f"post:{oid}"], outcome=JournalOutcome.UNKNOWN, result=str(exc)
                 )
@@ -405,6 +413,7 @@ def _record_batch(
     store: Store,
     journal: dict[str, int],
     result: ApplyResult,
+    clock: Callable[[], float],
 ) -> None:
     with store.atomic():
         for s, answer in zip(batch, answers, strict=True):
@@ -424,6 +433,7 @@ def _record_batch(
                 # An id or a status with an error (e.g. "delayed"), or an id that is not the
                 # hash we signed: the exchange may hold an order. Resolve it by hash.
                 store.apply_event(oid, Event.ANSWER_UNCLEAR, error=answer.error_msg)
+                store.note_unanswered_send(oid, at_ms=int(clock() * 1000))
                 store.journal_result(jid, outcome=JournalOutcome.UNKNOWN, result=detail)
                 result.unknown.append(oid)
                 result.failed_tokens.add(s.post.key.token_id)

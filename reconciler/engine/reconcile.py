@@ -6,8 +6,10 @@ A pass, in order (each step's failure mode is the point):
    with their errors; the last valid revision stays in force (invariant 2), after a restart too:
    it is rebuilt from its files kept in the state file. With no valid revision at all the pass
    changes nothing.
-2. Resolve our unresolved orders (intent or unknown: a crash, or a lost answer) by asking the
-   exchange for each order hash, before anything can be posted for their levels (invariant 4).
+2. Resolve our unresolved orders (intent or unknown: a crash, or a lost answer; vanished) by
+   asking the exchange for each order hash and, when it has none, by re-sending the identical
+   signed order, before anything can be posted for their levels (invariants 4 and 11;
+   resolve.py). "Absent" alone never voids one while its first request may still land.
 3. Read the open orders. A failure aborts the pass: it is never read as "no orders"
    (invariant 1). Our orders seen there are live, with their matched size.
 4. Consume notifications: fills (ORDER_FILL) are recorded toward their level (idempotent per
@@ -16,7 +18,7 @@ A pass, in order (each step's failure mode is the point):
    or double counts a fill. (Fills are also learned from the cumulative matched size of every
    order read; the store keeps the larger of the two, so nothing counts twice.)
 5. Our orders that vanished from the open set are looked up once: filled or cancelled. A failed
-   lookup marks the order unknown, which holds its level (step 2 retries next pass).
+   lookup marks the order vanished, which holds its level (step 2 looks again next pass).
 6. Market info per declared token (cached for `market_ttl` seconds); share balances for tokens
    the plan would sell, so sells never exceed what we hold (invariant 5; an unreadable balance
    counts as zero: no new sells).
@@ -29,7 +31,8 @@ A pass, in order (each step's failure mode is the point):
 How each order's state is learnt (steps 2-5) is in ledger.py; what a pass returns in results.py;
 the backoff and the market-info cache in memory.py.
 
-`plan()` runs the same steps, from the same spec in force, without any write to the exchange and
+`plan()` runs the same steps (step 2 without re-sends), from the same spec in force, without any
+write to the exchange and
 without recording a run or a revision; like `terraform plan` refreshing state, it does record
 what it learned from the exchange (order states, fills), which are facts, not changes. A pass
 with nothing to do makes no write request.
@@ -51,7 +54,7 @@ from typing import Any, Protocol
 
 from reconciler import planner
 from reconciler.clob import AssetType, BalanceAllowance, ClobError, Notification, RateLimited
-from reconciler.engine import ledger
+from reconciler.engine import ledger, resolve
 from reconciler.engine.apply import ApplyResult, Signer, WriteClient, apply_plan
 from reconciler.engine.in_force import DesiredStateKeeper
 from reconciler.engine.memory import MarketCache, TokenBackoff
@@ -97,6 +100,7 @@ class Reconciler:
         git_commit_of: Callable[[Path], str | None] | None = None,
         market_ttl: float = 300.0,
         max_backoff_passes: int = 64,
+        landing_window: float = resolve.default_landing_window(10.0),
     ) -> None:
         self.client = client
         self.store = store
@@ -109,6 +113,8 @@ class Reconciler:
         self._markets = MarketCache(client=client, ttl=market_ttl)
         self._backoff = TokenBackoff(max_passes=max_backoff_passes)
         self._held_posts = 0  # posts the last planning held back
+        self.landing_window = landing_window  # seconds (resolve.py: when a refusal may void)
+        self._resolution = resolve.Resolution()  # what the last pass's step 2 did
 
     @property
     def market_ttl(self) -> float:
@@ -149,6 +155,7 @@ class Reconciler:
         """One full pass. Never raises for an exchange or spec problem: see the result."""
         desired = self.desired.for_tick()
         spec, revision_id, spec_errors = desired.spec, desired.revision_id, desired.errors
+        self._resolution = resolve.Resolution()
         run_id = self.store.start_run(revision_id)
         finish = functools.partial(self._finish, run_id, revision_id, spec_errors=spec_errors)
         if spec is None:
@@ -170,7 +177,7 @@ class Reconciler:
             self.store.retire_levels(keep=_level_keys(spec))
             # "held": nothing sent, but posts wait for a backoff or an unknown outcome.
             held = TickOutcome.HELD if self._held_posts else TickOutcome.NOOP
-            return finish(outcome=held, plan=plan)
+            return finish(outcome=self._resolution.outcome(otherwise=held), plan=plan)
         self._follow_client_profile()
         applied = apply_plan(
             plan,
@@ -186,7 +193,7 @@ class Reconciler:
             self._markets.forget(token_id)  # a rejection may mean a new tick size: re-read
         self.store.retire_levels(keep=_level_keys(spec))
         return finish(
-            outcome=applied_outcome(applied),
+            outcome=self._resolution.outcome(otherwise=applied_outcome(applied)),
             plan=plan,
             applied=applied,
             error=applied.error,
@@ -198,7 +205,12 @@ class Reconciler:
     def _observe_and_plan(
         self, spec: DesiredState, *, run_id: int | None, persist_notifications: bool
     ) -> Plan:
-        ledger.resolve_unresolved(client=self.client, store=self.store, run_id=run_id)
+        wanted = set(_level_keys(spec))
+        self._resolution = resolve.resolve_unresolved(
+            client=self.client, store=self.store, run_id=run_id, clock=self.clock,
+            landing_window=self.landing_window, chain_id=self.builder.chain_id,
+            resend=persist_notifications, wanted=wanted.__contains__,
+        )
         observed = self.client.get_open_orders()  # raises: never "no orders" (invariant 1)
         open_ids = ledger.sync_observed(observed, store=self.store)
         self._consume_notifications(drop=persist_notifications)
@@ -303,6 +315,8 @@ class Reconciler:
             outcome, plan=plan, applied=applied, held_posts=self._held_posts,
             spec_errors=spec_errors,
         )
+        if self._resolution.looked_up:
+            summary["resolved"] = self._resolution.summary()
         self.store.finish_run(run_id, outcome=outcome, summary=summary, error=error)
         if run_id % PRUNE_EVERY_RUNS == 0:
             self.store.prune()  # bound the per-tick rows of a long-running daemon
