@@ -14,7 +14,7 @@ tests deterministic; `error_5xx_rate` draws from a seeded random generator.
   a re-send of the same order included, is served meanwhile). A hold longer than the client's
   timeout makes a late landing: the client gives up, and the order is placed (or refused, e.g.
   as a duplicate of its own re-send) afterwards. `exchange.holds` counts the requests held right
-  now and those released (processed) so far; GET /_admin/faults shows both.
+  now, received and released (processed) so far; GET /_admin/faults shows them.
 * `reject_order_ids` / `reject_batch_positions`: those orders of a POST /orders are refused with
   `reject_message`; the others in the batch go through.
 * `fail_open_orders_next`: GET /data/orders answers 500 (-1 = until switched off).
@@ -100,13 +100,13 @@ class Faults:
 
 
 class HeldPosts:
-    """The POSTs the `hold_next` fault holds inside the exchange: how many are held right now,
-    and how many were released (processed) since start, so a test can wait for a late landing
-    instead of sleeping."""
+    """The POSTs the `hold_next` fault holds inside the exchange: how many were received (held)
+    and released (processed) since start, and how many are held right now, so a test can wait
+    for a POST to be held, or for its late landing, instead of sleeping."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self.holding = 0
+        self.received = 0
         self.released = 0
 
     @contextmanager
@@ -114,30 +114,37 @@ class HeldPosts:
         """Wait `seconds` (the caller holds no lock), then run the body (the request's
         processing); the request counts as held until the body is done."""
         with self._cond:
-            self.holding += 1
+            self.received += 1
             self._cond.notify_all()
         try:
             time.sleep(seconds)
             yield
         finally:
             with self._cond:
-                self.holding -= 1
                 self.released += 1
                 self._cond.notify_all()
 
-    def wait(self, *, holding: int | None = None, released: int | None = None,
-             timeout: float = 30.0) -> bool:
-        """Wait (bounded) until `holding` requests are held and/or `released` were released."""
+    @property
+    def holding(self) -> int:
+        with self._cond:
+            return self.received - self.released
+
+    def wait(self, *, holding: int | None = None, received: int | None = None,
+             released: int | None = None, timeout: float = 30.0) -> bool:
+        """Wait (bounded) until exactly `holding` requests are held, at least `received` were
+        received, and at least `released` were released (each when given)."""
         with self._cond:
             return self._cond.wait_for(
-                lambda: (holding is None or self.holding == holding)
+                lambda: (holding is None or self.received - self.released == holding)
+                and (received is None or self.received >= received)
                 and (released is None or self.released >= released),
                 timeout=timeout,
             )
 
     def to_json(self) -> dict[str, int]:
         with self._cond:
-            return {"holding": self.holding, "released": self.released}
+            return {"holding": self.received - self.released, "received": self.received,
+                    "released": self.released}
 
 
 class RateLimiter:

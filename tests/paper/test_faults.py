@@ -141,7 +141,8 @@ def test_a_held_post_is_processed_after_the_client_gave_up(paper: PaperExchange)
     assert paper.exchange.holds.wait(holding=1)
     assert trader.open_orders() == []  # served while the POST is held: not placed yet
     faults = requests.get(paper.url + "/_admin/faults", timeout=10).json()
-    assert (faults["holding"], faults["released"], faults["hold_next"]) == (1, 0, 0)
+    assert (faults["holding"], faults["received"], faults["released"]) == (1, 1, 0)
+    assert faults["hold_next"] == 0
     assert paper.exchange.holds.wait(holding=0, released=1)
     assert [o["id"] for o in trader.open_orders()] == [order.order_id]  # it landed late
 
@@ -174,8 +175,8 @@ def test_the_hold_is_counted_and_path_filtered(paper: PaperExchange) -> None:
     trader = Trader(paper.url)
     admin(paper, hold_next=2, hold_ms=300, paths=["/order"])  # single posts only
     trader.ok("POST", "/orders", [trader.entry(trader.limit("BUY", "0.41", "10"))])
-    assert paper.exchange.holds.to_json() == {"holding": 0, "released": 0}  # not held
+    assert paper.exchange.holds.to_json() == {"holding": 0, "received": 0, "released": 0}
     for price in ("0.42", "0.43", "0.44"):
         trader.place("BUY", price, "10")
-    assert paper.exchange.holds.to_json() == {"holding": 0, "released": 2}  # two of three
+    assert paper.exchange.holds.to_json() == {"holding": 0, "received": 2, "released": 2}
     assert requests.get(paper.url + "/_admin/faults", timeout=10).json()["hold_next"] == 0
