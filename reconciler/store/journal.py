@@ -78,12 +78,13 @@ class Journal(StoreBase):
     ) -> int:
         """Once an order's fate is known, close every journal row of it that does not say so
         yet: rows with no answer (a crash, of any kind) and sends whose outcome was unknown
-        (post, re-send, cancel). A row that had a result keeps it, followed by `-> result`, so
-        `history` shows both what was lost and how it ended. Returns how many were closed."""
+        (post, re-send, cancel). The fate comes first, then what the row said before, as
+        `fate (was: ...)`, so `history` shows how it ended and what was lost. Returns how many
+        were closed."""
         cursor = self._db.execute(
             "UPDATE journal SET outcome = ?,"
-            " result = CASE WHEN result IS NULL OR result = '' THEN ? ELSE result || ' -> ' || ?"
-            " END, result_ms = ?"
+            " result = CASE WHEN result IS NULL OR result = '' THEN ?"
+            " ELSE ? || ' (was: ' || result || ')' END, result_ms = ?"
             " WHERE order_id = ? AND (outcome IS NULL OR (outcome = ? AND kind IN (?, ?, ?)))",
             [JournalOutcome(outcome).value, result, result, self._now_ms(), order_id,
              JournalOutcome.UNKNOWN.value, JournalKind.POST.value, JournalKind.RESEND.value,
