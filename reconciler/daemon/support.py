@@ -1,7 +1,8 @@
 """Small parts of the daemon loop, each testable on its own with an injected clock.
 
-- `LoopBackoff`: how long the whole loop waits after failed ticks (exponential, capped), or
-  exactly what the exchange asked for after a rate-limit answer.
+- `LoopBackoff`: how long the whole loop waits after failed ticks (exponential, capped; the
+  daemon caps it at its interval), or exactly what the exchange asked for after a rate-limit
+  answer.
 - `FailureLog`: rate-limited error logs during a failure streak and one "recovered" line after
   it (litestream's replica monitor does the same), so an outage is a few lines, not thousands.
 - `Health`: whether the systemd watchdog should still be pinged: yes while ticks succeed, no once
