@@ -60,6 +60,10 @@ def _common_options() -> _Parser:
                       help="start an embedded paper exchange and use it with a throwaway key")
     conn.add_argument("--request-timeout", type=float, metavar="SECONDS",
                       help="timeout of each HTTP request (10)")
+    conn.add_argument("--landing-window", type=float, metavar="SECONDS",
+                      help="how long a post may stay inside the exchange after it was sent: an "
+                           "unanswered order is given up only after its identical re-send is "
+                           "refused this long after (2 x --request-timeout + 30)")
     paths = common.add_argument_group("paths")
     paths.add_argument("--desired", metavar="DIR",
                        help="desired-state directory (env RECONCILER_DESIRED; desired/)")

@@ -107,6 +107,7 @@ class Settings:
     debounce_seconds: float = DEFAULT_DEBOUNCE_SECONDS
     stop_timeout_seconds: float = DEFAULT_STOP_TIMEOUT_SECONDS
     request_timeout_seconds: float = 10.0
+    landing_window_seconds: float | None = None  # None: 2 x the request timeout + 30 s
     on_shutdown: ShutdownPolicy = ShutdownPolicy.LEAVE
     heartbeat: bool = False
     heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
@@ -191,6 +192,10 @@ def load_settings(
         stop_timeout_seconds=_positive(flags.get("stop_timeout"), "stop-timeout",
                                        DEFAULT_STOP_TIMEOUT_SECONDS),
         request_timeout_seconds=_positive(flags.get("request_timeout"), "request-timeout", 10.0),
+        landing_window_seconds=(
+            None if flags.get("landing_window") is None
+            else _positive(flags.get("landing_window"), "landing-window", 0.0)
+        ),
         on_shutdown=_enum(ShutdownPolicy, pick("on_shutdown", "RECONCILER_ON_SHUTDOWN"),
                           "on-shutdown", ShutdownPolicy.LEAVE),
         heartbeat=bool(flags.get("heartbeat") or False),
