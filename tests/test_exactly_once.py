@@ -115,6 +115,14 @@ def test_a_post_answered_after_the_client_timeout_rests_once(harness: Harness) -
     assert len(h.me.session.posted) == 2
     assert posted_orders(first_body) == posted_orders(resent_body)
     assert set(posted_orders(first_body)) == set(first.applied.unknown)
+    # What is kept to re-send is the signed order alone: no owner, no key, no secret.
+    stored = [json.loads(o.signed_order or "{}") for o in h.store.orders()]
+    assert all(w and "owner" not in w and w["signature"].startswith("0x") for w in stored)
+    creds = h.me.client.creds
+    assert creds is not None
+    state_bytes = Path(h.store.path).read_bytes() + Path(f"{h.store.path}-wal").read_bytes()
+    for secret in [*h.secrets_used, creds.api_key]:
+        assert secret.encode() not in state_bytes
     # The store and `history` say what happened.
     assert {o.status for o in h.store.orders()} == {OrderStatus.LIVE}
     assert h.store.open_journal_entries() == []

@@ -211,6 +211,9 @@ class Reconciler:
             landing_window=self.landing_window, chain_id=self.builder.chain_id,
             resend=persist_notifications, wanted=wanted.__contains__,
         )
+        # An order the exchange took (by its re-send) is a post that worked: the token's
+        # backoff after the lost answer is forgiven, as after any successful post.
+        self._backoff.update(failed=(), posted=self._resolution.placed_tokens)
         observed = self.client.get_open_orders()  # raises: never "no orders" (invariant 1)
         open_ids = ledger.sync_observed(observed, store=self.store)
         self._consume_notifications(drop=persist_notifications)

@@ -111,6 +111,7 @@ class Resolution:
     lost: list[str] = field(default_factory=list)  # the re-send's outcome unknown too
     refused: dict[str, str] = field(default_factory=dict)  # refused, still unresolved
     voided: dict[str, str] = field(default_factory=dict)  # order id -> why
+    placed_tokens: set[str] = field(default_factory=set)  # tokens the exchange took an order of
     write_requests: int = 0
 
     def outcome(self, *, otherwise: TickOutcome) -> TickOutcome:
@@ -268,10 +269,12 @@ def _record_answer(
         _settled(r, Event.RESENT_PLACED, JournalOutcome.OK, detail, "placed by the re-send",
                  store=store)
         done.placed.append(oid)
+        done.placed_tokens.add(r.stored.key.token_id)
     elif answer.error_msg and is_duplicate(answer.error_msg):
         _settled(r, Event.RESENT_DUPLICATE, JournalOutcome.DUPLICATE, detail,
                  "placed by an earlier send (the re-send was a duplicate)", store=store)
         done.duplicates.append(oid)
+        done.placed_tokens.add(r.stored.key.token_id)
     elif answer.order_id or answer.status:
         # An id or a status with an error (e.g. "delayed"), or another id: still unknown.
         _lost(r, answer.error_msg or "an unclear answer", detail, store=store, clock=clock,
@@ -317,6 +320,7 @@ def _batch_failed(
         _settled(r, Event.RESENT_DUPLICATE, JournalOutcome.DUPLICATE, exc.message,
                  "placed by an earlier send (the re-send was a duplicate)", store=store)
         done.duplicates.append(r.stored.order_id)
+        done.placed_tokens.add(r.stored.key.token_id)
         return True
     for r in batch:
         _refused(r, exc.message, exc.message, mode=isinstance(exc, TradingRestricted),
