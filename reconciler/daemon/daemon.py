@@ -142,10 +142,9 @@ class Daemon:
         self._ready_sent = False
         self._deferred = 0  # scheduled ticks put off in a row while files were changing
         self._exit_code = 0
-        # A backoff longer than the interval would outlast the outage it waits for.
         self._backoff = LoopBackoff(
-            base_seconds=min(options.backoff_base_seconds, options.interval_seconds),
-            cap_seconds=min(options.backoff_cap_seconds, options.interval_seconds),
+            base_seconds=options.backoff_base_seconds, cap_seconds=options.backoff_cap_seconds,
+            interval_seconds=options.interval_seconds,  # a failure never waits longer
         )
         self._failures = FailureLog(logger=log, every_seconds=options.error_log_every_seconds)
         self.health = Health()

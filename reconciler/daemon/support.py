@@ -32,6 +32,9 @@ class LoopBackoff:
     base_seconds: float = 1.0
     cap_seconds: float = 300.0
     failures: int = 0
+    # The daemon's interval: a failure never waits longer than a success would, or the backoff
+    # outlasts the outage (the first good tick must come within one interval of recovery).
+    interval_seconds: float | None = None
 
     def after_failure(self, *, retry_after: float | None = None) -> float:
         """Count a failure; return the delay before the next tick."""
@@ -39,7 +42,10 @@ class LoopBackoff:
         if retry_after is not None and retry_after > 0:
             # The exchange said how long: waiting less breaks its limit, waiting more is wasted.
             return min(float(retry_after), self.cap_seconds * 4)
-        return min(self.cap_seconds, self.base_seconds * 2 ** min(self.failures - 1, 30))
+        cap = self.cap_seconds if self.interval_seconds is None else min(
+            self.cap_seconds, self.interval_seconds
+        )
+        return min(cap, self.base_seconds * 2 ** min(self.failures - 1, 30))
 
     def after_success(self) -> int:
         """Reset; return how many failures the streak had."""
