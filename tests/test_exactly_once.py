@@ -378,3 +378,64 @@ def _rfc3339(unix: int) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(unix, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _garble_next(h: Harness, path_part: str, change: Callable[[Any], None]) -> None:
+    """Alter the next answer whose URL contains `path_part` in flight (`change` edits its
+    JSON), the way a hostile or broken exchange would answer."""
+    real = h.me.session.request
+    done = {"n": 0}
+
+    def request(method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
+        response = real(method, url, *args, **kwargs)
+        if path_part in str(url) and not done["n"]:
+            done["n"] += 1
+            data = json.loads(response.content)
+            change(data)
+            response._content = json.dumps(data).encode()
+        return response
+
+    h.me.session.request = request  # type: ignore[method-assign]
+
+
+def test_a_garbled_lookup_of_an_unresolved_order_aborts_the_pass_before_any_send(
+    harness: Harness,
+) -> None:
+    h = harness
+    h.write_spec({TOKEN_A: [level("BUY", "0.45", "10")], TOKEN_B: [level("BUY", "0.30", "10")]})
+    set_faults(h, lose_response_next=1, paths=["/orders"])  # placed, the answer lost
+    (unknown, other) = h.reconciler.tick().applied.unknown  # type: ignore[union-attr]
+    _garble_next(h, "/data/order/", lambda order: order.update(size_matched="99"))
+    h.me.session.reset()
+    result = h.reconciler.tick()
+    # size_matched above original_size is a protocol error: nothing is re-sent or posted, and
+    # the orders stay unresolved (invariant 9).
+    assert not result.success and "ProtocolError" in (result.error or ""), result
+    assert h.me.session.order_writes() == []
+    assert {h.store.order(o).status for o in (unknown, other)} == {  # type: ignore[union-attr]
+        OrderStatus.UNKNOWN
+    }
+    assert h.reconciler.tick().success  # read straight, both are found live
+    assert {h.store.order(o).status for o in (unknown, other)} == {  # type: ignore[union-attr]
+        OrderStatus.LIVE
+    }
+
+
+def test_a_garbled_answer_to_a_re_send_leaves_it_unknown_and_aborts_the_pass(
+    harness: Harness,
+) -> None:
+    h = harness
+    h.write_spec({TOKEN_A: [level("BUY", "0.45", "10")]})
+    set_faults(h, error_5xx_next=1, paths=["/orders"])
+    (order_id,) = h.reconciler.tick().applied.unknown  # type: ignore[union-attr]
+    h.write_spec({TOKEN_A: [level("BUY", "0.45", "10")], TOKEN_B: [level("BUY", "0.30", "10")]})
+    _garble_next(h, "/orders", lambda entries: entries[0].update(success="yes"))
+    h.me.session.reset()
+    result = h.reconciler.tick()
+    assert not result.success and "ProtocolError" in (result.error or ""), result
+    assert [p for _, p in h.me.session.order_writes()] == ["/orders"]  # the re-send, nothing else
+    assert h.store.order(order_id).status is OrderStatus.UNKNOWN  # type: ignore[union-attr]
+    assert h.resting(TOKEN_B) == {}
+    assert h.reconciler.tick().success  # the re-send had been placed: found live
+    assert h.store.order(order_id).status is OrderStatus.LIVE  # type: ignore[union-attr]
+    assert [o.order_id for o in h.open_orders(TOKEN_A)] == [order_id]

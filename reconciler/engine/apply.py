@@ -1,13 +1,12 @@
 """Carry out a Plan through the client, journaling every step so a crash never duplicates an order.
 
-The order of operations is the safety argument (DESIGN invariants 3, 4, 8):
+The order of operations is the safety argument (DESIGN invariants 3, 4, 8, 11):
 
 1. Build and sign every post first: the order ID is the EIP-712 hash, known before sending.
-2. ONE transaction writes the level generations, an `intent` row per order (with its hash and
-   the exact signed order it sends: the wire object without the owner, and its order type and
-   post-only flag) and a journal intent per post and per cancel. From here on, a crash leaves
-   intents that the next pass resolves (engine/resolve.py) by asking the exchange for those
-   hashes and by re-sending those very bytes, before posting anything for their levels again.
+2. ONE transaction writes the level generations, an `intent` row per order (its hash, and the
+   exact signed order it sends, without the owner) and a journal intent per post and cancel.
+   From here on, a crash leaves intents that the next pass resolves (engine/resolve.py) by hash
+   and by re-sending those very bytes, before posting anything for their levels again.
 3. Cancels first, in ONE batch call. Ids the exchange did not cancel ("already canceled", "not
    found") are looked up once to learn whether they filled or were cancelled. If the batch call
    fails, nothing is posted (the plan assumed those cancels, e.g. for caps): the post intents
@@ -50,6 +49,7 @@ from reconciler.clob import (
     OrderResult,
     PostArgs,
     Profile,
+    ProtocolError,
     RateLimited,
     SignedOrder,
     TransportError,
@@ -347,13 +347,8 @@ def _post(
             if _batch_failed(exc, batch, store=store, journal=journal, result=result,
                              clock=clock):
                 rest = [s for later in batches[index + 1 :] for s in later]
-                _void(
-                    rest,
-                    store=store,
-                    journal=journal,
-                    result=result,
-                    why=f"not sent: an earlier batch failed ({type(exc).__name__})",
-                )
+                why = f"not sent: an earlier batch failed ({type(exc).__name__})"
+                _void(rest, store=store, journal=journal, result=result, why=why)
                 return
             continue
         _record_batch(batch, answers, store=store, journal=journal, result=result, clock=clock)
@@ -380,7 +375,7 @@ def _batch_failed(
         if not isinstance(exc, RateLimited):
             result.failed_tokens |= tokens
         return True
-    if exc.outcome_unknown:
+    if exc.outcome_unknown or not isinstance(exc, ExchangeRejected):
         with store.atomic():
             for s in batch:
                 oid = s.order.order_id
@@ -391,8 +386,10 @@ def _batch_failed(
                 )
                 result.unknown.append(oid)
         result.failed_tokens |= tokens
+        if isinstance(exc, ProtocolError):  # an untrusted answer: send nothing more (inv. 9)
+            _note_failure(exc, result, what="post")
         # A transport failure will most likely hit the next batch too; a 5xx may be one market.
-        return isinstance(exc, TransportError)
+        return isinstance(exc, TransportError | ProtocolError)
     # The exchange refused the whole batch (4xx): nothing of it was placed.
     with store.atomic():
         for s in batch:

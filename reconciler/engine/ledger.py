@@ -27,6 +27,7 @@ from reconciler.clob import (
     NotFound,
     Notification,
     OrderDetails,
+    ProtocolError,
     RateLimited,
     order_id_key,
 )
@@ -68,14 +69,16 @@ class OrderLookup(Protocol):
 
 
 def look_up_order(
-    order_id: str, *, client: OrderLookup, store: Store, run_id: int | None
+    order_id: str, *, client: OrderLookup, store: Store, run_id: int | None,
+    strict: bool = False,
 ) -> LookupState:
     """Ask the exchange for one order by hash and record what it says; journaled as a lookup.
 
     Returns what was learnt; UNKNOWN (the lookup failed) records nothing. The order's other
     journal rows are closed only when its fate is known: "absent" for an order whose post may
     still land resolves nothing (invariant 11), so its post stays open in `history`.
-    RateLimited is raised (after journaling it): the caller must stop and wait."""
+    RateLimited is raised (after journaling it): the caller must stop and wait. With `strict`,
+    so is a ProtocolError (an answer that cannot be trusted aborts the pass: invariant 9)."""
     jid = store.journal_intent(run_id=run_id, kind=JournalKind.LOOKUP, order_id=order_id,
                                payload={})
     try:
@@ -87,6 +90,8 @@ def look_up_order(
         raise
     except ClobError as exc:
         store.journal_result(jid, outcome=JournalOutcome.ERROR, result=str(exc))
+        if strict and isinstance(exc, ProtocolError):
+            raise
         return LookupState.UNKNOWN
     with store.atomic():
         state = record_order_state(order_id, details, store=store)

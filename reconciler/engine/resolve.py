@@ -8,7 +8,9 @@ For each unresolved order (intent, unknown, vanished), oldest first:
    send and record) is closed as `unknown`, and "now" is noted as the latest moment it may have
    left: this process started after it.
 2. It is looked up by hash. Found (live, filled, cancelled): resolved, and every journal row of
-   it is closed. A vanished order that is absent is gone. A rate limit stops the pass.
+   it is closed. A vanished order that is absent is gone. A rate limit stops the pass, and so
+   does an answer that cannot be trusted (a ProtocolError: invariant 9), before anything is
+   re-sent or posted.
 3. Absent on lookup (or the lookup failed), it is still unresolved: "absent" alone never voids it,
    since the first request may still be held inside the exchange. Then:
    - a GTD whose `expiration` has passed, absent on lookup, is void (`expired`): the exchange no
@@ -23,7 +25,8 @@ For each unresolved order (intent, unknown, vanished), oldest first:
        "Duplicated"           -> resent_duplicate: an earlier send placed it. Live; the
                                  open-orders read of this pass and the lookups track it.
        timeout, reset, 5xx,
-       an unclear answer      -> resend_lost: still unknown, re-sent next pass.
+       an unclear answer      -> resend_lost: still unknown, re-sent next pass (an answer
+                                 that cannot be trusted also stops the pass).
        429                    -> the pass stops (RateLimited is raised), as for any request.
        a trading mode (cancel-
        only, post-only, 425)  -> resend_refused: it says nothing about the order.
@@ -57,9 +60,11 @@ from reconciler.clob import (
     AuthenticationFailed,
     ClobError,
     CredentialsRequired,
+    ExchangeRejected,
     OrderResult,
     PostArgs,
     Profile,
+    ProtocolError,
     RateLimited,
     SignedOrder,
     TradingRestricted,
@@ -161,7 +166,8 @@ def resolve_unresolved(
     candidates: list[_Resend] = []
     for order in store.unresolved_orders():
         stored = _note_lost_sends(order, store=store, clock=clock)
-        state = look_up_order(order.order_id, client=client, store=store, run_id=run_id)
+        state = look_up_order(order.order_id, client=client, store=store, run_id=run_id,
+                              strict=True)
         done.looked_up += 1
         log.info("resolved order %s (was %s): %s", order.order_id, order.status.value, state)
         if not resend or state not in (LookupState.ABSENT, LookupState.UNKNOWN):
@@ -310,9 +316,11 @@ def _batch_failed(
         if isinstance(exc, RateLimited | AuthenticationFailed | CredentialsRequired):
             raise exc
         return False
-    if exc.outcome_unknown:
+    if exc.outcome_unknown or not isinstance(exc, ExchangeRejected):
         for r in batch:
             _lost(r, str(exc), str(exc), store=store, clock=clock, done=done)
+        if isinstance(exc, ProtocolError):
+            raise exc  # an answer that cannot be trusted aborts the pass (invariant 9)
         return not isinstance(exc, TransportError)  # a transport failure hits the next too
     # The whole batch refused (4xx). A one-order batch refused as a duplicate was placed.
     if len(batch) == 1 and is_duplicate(exc.message):
