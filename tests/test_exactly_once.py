@@ -439,3 +439,27 @@ def test_a_garbled_answer_to_a_re_send_leaves_it_unknown_and_aborts_the_pass(
     assert h.reconciler.tick().success  # the re-send had been placed: found live
     assert h.store.order(order_id).status is OrderStatus.LIVE  # type: ignore[union-attr]
     assert [o.order_id for o in h.open_orders(TOKEN_A)] == [order_id]
+
+
+def test_re_sends_go_in_batches_of_at_most_15_and_a_429_stops_the_pass(
+    harness: Harness,
+) -> None:
+    h = harness
+    prices = [f"0.{p}" for p in range(20, 40)]
+    h.write_spec({TOKEN_A: [level("BUY", p, "5") for p in prices]})
+    set_faults(h, error_5xx_next=2, paths=["/orders"])  # both batches: unknown, not placed
+    first = h.reconciler.tick()
+    assert first.applied is not None and len(first.applied.unknown) == 20
+    set_faults(h, throttle_next=1, retry_after_s=3, paths=["/orders"])
+    h.me.session.reset()
+    limited = h.reconciler.tick()
+    assert limited.outcome == "rate_limited" and limited.retry_after == 3, limited.run_summary
+    assert [p for _, p in h.me.session.order_writes()] == ["/orders"]  # the first batch only
+    assert {o.status for o in h.store.orders()} == {OrderStatus.UNKNOWN}
+    rows = [e for e in h.store.history(200) if e["kind"] == "resend"]
+    assert len(rows) == 15 and {e["outcome"] for e in rows} == {"rate_limited"}
+    h.me.session.reset()
+    assert h.reconciler.tick().success
+    assert [len(json.loads(body)) for body in h.me.session.posted] == [15, 5]
+    assert {o.status for o in h.store.orders()} == {OrderStatus.LIVE}
+    assert len(all_orders_of(h)) == 20 and h.store.open_journal_entries() == []
