@@ -23,6 +23,7 @@ from reconciler.cli import commands as c
 from reconciler.cli.settings import (
     DEBOUNCE_BOUNDS,
     INTERVAL_BOUNDS,
+    LANDING_WINDOW_BOUNDS,
     LOG_LEVELS,
     REQUEST_TIMEOUT_BOUNDS,
     STOP_TIMEOUT_BOUNDS,
@@ -93,6 +94,11 @@ def _common_options() -> _Parser:
                       help="start an embedded paper exchange and use it with a throwaway key")
     conn.add_argument("--request-timeout", type=float, metavar="SECONDS",
                       help=f"timeout of each HTTP request, {_bounds(REQUEST_TIMEOUT_BOUNDS)} (10)")
+    conn.add_argument("--landing-window", type=float, metavar="SECONDS",
+                      help="how long a post may stay inside the exchange after it was sent: an "
+                           "unanswered order is given up only after its identical re-send is "
+                           f"refused this long after, {_bounds(LANDING_WINDOW_BOUNDS)} "
+                           "(2 x --request-timeout + 30)")
     paths = common.add_argument_group("paths")
     paths.add_argument("--desired", metavar="DIR",
                        help="desired-state directory (env RECONCILER_DESIRED; desired/)")

@@ -107,7 +107,8 @@ def status_text(status: Mapping[str, Any], *, daemon_pid: int | None) -> str:
     lines += [f"  {short_token(token)}: {count}" for token, count in sorted(resting.items())]
     unresolved = status.get("unresolved_intents") or 0
     lines.append(f"unresolved orders: {unresolved}"
-                 + (" (resolved by asking the exchange on the next pass)" if unresolved else ""))
+                 + (" (resolved on the next pass: looked up by hash, and the identical order sent"
+                    " again when the exchange has none)" if unresolved else ""))
     return "\n".join(lines)
 
 

@@ -21,7 +21,7 @@ from reconciler.cli.logs import add_secrets
 from reconciler.cli.settings import SECP256K1_N, Settings, SettingsError
 from reconciler.clob import ApiCreds, ClobClient, OrderBuilder, Wallet
 from reconciler.daemon import git_commit_of
-from reconciler.engine import Reconciler, apply_plan
+from reconciler.engine import Reconciler, apply_plan, default_landing_window
 from reconciler.model import Cancel, CancelReason, Plan, ShutdownOutcome
 from reconciler.store import PAPER_FUNDER, StateIdentity, Store
 
@@ -137,9 +137,13 @@ def open_store(settings: Settings, conn: Connection) -> Store:
 
 
 def make_reconciler(conn: Connection, store: Store) -> Reconciler:
+    settings = conn.settings
+    window = settings.landing_window_seconds
     return Reconciler(
-        client=conn.client, store=store, desired_dir=conn.settings.desired_dir,
+        client=conn.client, store=store, desired_dir=settings.desired_dir,
         builder=conn.builder, clock=time.time, git_commit_of=git_commit_of,
+        landing_window=(default_landing_window(settings.request_timeout_seconds)
+                        if window is None else window),
     )
 
 

@@ -6,7 +6,9 @@ The loop wakes on a timer or on a change, whichever comes first, and backs off o
 - An APScheduler 3 `BackgroundScheduler` runs one job, `tick`, with max_instances=1 and
   coalesce=True, so ticks never overlap and missed runs collapse into one. After every tick a job
   listener sets the next run time: the interval after a success, an exponential backoff after a
-  failure, or exactly the exchange's Retry-After after a rate-limit answer. The listener runs
+  failure (never longer than the interval, so the first good tick after an outage comes within
+  one interval of the exchange answering again), or exactly the exchange's Retry-After after a
+  rate-limit answer. The listener runs
   after APScheduler has released the job's instance slot, so "run again now" is never dropped as
   "already running", and the job's trigger remembers the chosen time (see _ChosenTimeTrigger).
 - A watchdog observer on the desired directory pokes a debouncer; after a quiet period (150 ms by
@@ -138,7 +140,8 @@ class Daemon:
         self._deferred = 0  # scheduled ticks put off in a row while files were changing
         self._exit_code = 0
         self._backoff = LoopBackoff(
-            base_seconds=options.backoff_base_seconds, cap_seconds=options.backoff_cap_seconds
+            base_seconds=options.backoff_base_seconds, cap_seconds=options.backoff_cap_seconds,
+            interval_seconds=options.interval_seconds,  # a failure never waits longer
         )
         self._failures = FailureLog(logger=log, every_seconds=options.error_log_every_seconds)
         self.health = Health()

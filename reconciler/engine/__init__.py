@@ -4,6 +4,8 @@
 - `in_force`: the revision a pass works from (the last valid one while the files are broken);
 - `reconcile`: the pass itself (`Reconciler.plan()`, `Reconciler.tick()`);
 - `ledger`: how an order's state is learnt (reads, lookups, notifications -> lifecycle events);
+- `resolve`: resolving unresolved orders exactly once (lookups, expiry, and re-sending the
+  identical signed order);
 - `apply`: carrying out a `Plan`, journaled so a crash never duplicates an order; its cancel step
   in `cancels` (through the client's splitting and pacing);
 - `modes`: the exchange's trading mode as the engine believes it, and what each mode lets a pass
@@ -29,6 +31,7 @@ from reconciler.engine.desired_files import (
 from reconciler.engine.in_force import DesiredStateKeeper, InForce
 from reconciler.engine.ledger import LookupState, look_up_order, record_order_state
 from reconciler.engine.reconcile import ExchangeClient, Reconciler
+from reconciler.engine.resolve import Resolution, default_landing_window, resolve_unresolved
 from reconciler.engine.results import PlanReport, TickResult
 
 __all__ = [
@@ -40,14 +43,17 @@ __all__ = [
     "PlanReport",
     "Reconciler",
     "Rejection",
+    "Resolution",
     "Signer",
     "TickResult",
     "WriteClient",
     "apply_plan",
+    "default_landing_window",
     "desired_files",
     "is_candidate",
     "load_desired",
     "look_up_order",
     "record_order_state",
+    "resolve_unresolved",
     "validate_directory",
 ]

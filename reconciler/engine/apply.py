@@ -1,12 +1,12 @@
 """Carry out a Plan through the client, journaling every step so a crash never duplicates an order.
 
-The order of operations is the safety argument (DESIGN invariants 3, 4, 8):
+The order of operations is the safety argument (DESIGN invariants 3, 4, 8, 11):
 
 1. Build and sign every post first: the order ID is the EIP-712 hash, known before sending.
-2. ONE transaction writes the level generations, an `intent` row per order (with its hash) and a
-   journal intent per post and per cancel. From here on, a crash leaves intents that the next
-   pass resolves by asking the exchange for those hashes before posting anything for their
-   levels again.
+2. ONE transaction writes the level generations, an `intent` row per order (its hash, and the
+   exact signed order it sends, without the owner) and a journal intent per post and cancel.
+   From here on, a crash leaves intents that the next pass resolves (engine/resolve.py) by hash
+   and by re-sending those very bytes, before posting anything for their levels again.
 3. Cancels first, through the client's splitting and pacing (as few `DELETE /orders` as the
    1000-id limit and the cancel burst allow; cancels.py). What was cancelled is recorded, also
    when a call fails part way (the error's `.partial`). Ids the exchange did not cancel ("already
@@ -18,9 +18,11 @@ The order of operations is the safety argument (DESIGN invariants 3, 4, 8):
    certain because no post request was sent.
 4. Posts in batches of at most 15; one result per order, in order. A rejection is recorded with
    the exchange's message and not retried here (the caller backs the token off). A batch whose
-   outcome is unknown (lost response, 5xx after sending) marks its orders `unknown`; they are
-   resolved by hash, never re-sent blindly. A rate limit stops the pass and reports the wait.
-   A GTD whose expiry is less than 180 s away when its batch is about to go is voided.
+   outcome is unknown (timeout, reset, lost response, 5xx) marks its orders `unknown` (noting
+   when they went unanswered); the next pass re-sends the IDENTICAL signed order (invariant 11),
+   never the level anew. A rate limit stops the pass and reports the wait. A GTD whose expiry
+   is less than 180 s away when its batch is about to go is voided: `void` here means a request
+   that certainly never left (an earlier step failed, a 429, a 401, no connection).
 5. A trading mode (clob-v2-wire.md 2.13) is a definite refusal, never an unknown outcome: a
    refused request placed or cancelled nothing, the later post batches are not sent, and the
    result names the restriction (`ApplyResult.restriction`) for the engine to hold by it.
@@ -30,7 +32,7 @@ The order of operations is the safety argument (DESIGN invariants 3, 4, 8):
 What each outcome means for an order, as a lifecycle event (`reconciler.lifecycle`):
     placed (live/matched/delayed) -> POST_ACCEPTED: live (the next read says whether it rests)
     rejected (no order id back)   -> POST_REJECTED: rejected, with the exchange's text
-    lost / 5xx                    -> OUTCOME_LOST: unknown (resolved by GET /data/order/{hash})
+    lost / 5xx                    -> OUTCOME_LOST: unknown (resolved by hash and re-send)
     an id or status with an error -> ANSWER_UNCLEAR: unknown
     never sent                    -> NEVER_SENT: void
     cancelled                     -> CANCEL_CONFIRMED: canceled
@@ -51,9 +53,11 @@ from reconciler.clob import (
     CancelResult,
     ClobError,
     CredentialsRequired,
+    ExchangeRejected,
     OrderResult,
     PostArgs,
     Profile,
+    ProtocolError,
     RateLimited,
     SignedOrder,
     TradingRestricted,
@@ -81,6 +85,7 @@ class Signer(Protocol):
     """What apply needs from `OrderBuilder`."""
 
     profile: Profile  # the order protocol it signs with; reconcile follows the client's
+    chain_id: int  # the chain its orders are signed for (a stored order's hash is checked)
 
     def build_limit(
         self,
@@ -194,7 +199,8 @@ def _journal_intents(
             )
         for s in signed:
             store.add_order_intent(
-                order_id=s.order.order_id, post=s.post, revision=revision_id, run_id=run_id
+                order_id=s.order.order_id, post=s.post, revision=revision_id, run_id=run_id,
+                signed_order=s.order.to_wire(), profile=s.order.profile.value,
             )
             journal[f"post:{s.order.order_id}"] = store.journal_intent(
                 run_id=run_id,
@@ -258,18 +264,14 @@ def _post(
                 [PostArgs(s.order, s.post.order_type, s.post.post_only) for s in batch]
             )
         except ClobError as exc:
-            if _batch_failed(exc, batch, store=store, journal=journal, result=result):
+            if _batch_failed(exc, batch, store=store, journal=journal, result=result,
+                             clock=clock):
                 rest = [s for later in batches[index + 1 :] for s in later]
-                _void(
-                    rest,
-                    store=store,
-                    journal=journal,
-                    result=result,
-                    why=f"not sent: an earlier batch failed ({type(exc).__name__})",
-                )
+                why = f"not sent: an earlier batch failed ({type(exc).__name__})"
+                _void(rest, store=store, journal=journal, result=result, why=why)
                 return
             continue
-        _record_batch(batch, answers, store=store, journal=journal, result=result)
+        _record_batch(batch, answers, store=store, journal=journal, result=result, clock=clock)
 
 
 def _batch_failed(
@@ -279,6 +281,7 @@ def _batch_failed(
     store: Store,
     journal: dict[str, int],
     result: ApplyResult,
+    clock: Callable[[], float],
 ) -> bool:
     """Record a failed batch call. Returns True when the remaining batches must not be sent."""
     tokens = {s.post.key.token_id for s in batch}
@@ -297,18 +300,21 @@ def _batch_failed(
         if not isinstance(exc, RateLimited):
             result.failed_tokens |= tokens
         return True
-    if exc.outcome_unknown:
+    if exc.outcome_unknown or not isinstance(exc, ExchangeRejected):
         with store.atomic():
             for s in batch:
                 oid = s.order.order_id
                 store.apply_event(oid, Event.OUTCOME_LOST, error=str(exc))
+                store.note_unanswered_send(oid, at_ms=int(clock() * 1000))
                 store.journal_result(
                     journal[f"post:{oid}"], outcome=JournalOutcome.UNKNOWN, result=str(exc)
                 )
                 result.unknown.append(oid)
         result.failed_tokens |= tokens
+        if isinstance(exc, ProtocolError):  # an untrusted answer: send nothing more (inv. 9)
+            _note_failure(exc, result, what="post")
         # A transport failure will most likely hit the next batch too; a 5xx may be one market.
-        return isinstance(exc, TransportError)
+        return isinstance(exc, TransportError | ProtocolError)
     # The exchange refused the whole batch (4xx): nothing of it was placed.
     with store.atomic():
         for s in batch:
@@ -329,6 +335,7 @@ def _record_batch(
     store: Store,
     journal: dict[str, int],
     result: ApplyResult,
+    clock: Callable[[], float],
 ) -> None:
     with store.atomic():
         for s, answer in zip(batch, answers, strict=True):
@@ -348,6 +355,7 @@ def _record_batch(
                 # An id or a status with an error (e.g. "delayed"), or an id that is not the
                 # hash we signed: the exchange may hold an order. Resolve it by hash.
                 store.apply_event(oid, Event.ANSWER_UNCLEAR, error=answer.error_msg)
+                store.note_unanswered_send(oid, at_ms=int(clock() * 1000))
                 store.journal_result(jid, outcome=JournalOutcome.UNKNOWN, result=detail)
                 result.unknown.append(oid)
                 result.failed_tokens.add(s.post.key.token_id)

@@ -4,8 +4,8 @@ into lifecycle events (`reconciler.lifecycle`) on the store.
 It learns in four ways, each a function here:
 - the open-orders read (`sync_observed`): our orders in it rest, with their matched size;
 - a lookup by hash (`look_up_order`, `record_order_state`): for orders whose outcome is unknown
-  (`resolve_unresolved`), orders that left the open set (`look_up_vanished`), and cancels the
-  exchange did not confirm (engine/apply.py);
+  (engine/resolve.py, which also re-sends them), orders that left the open set
+  (`look_up_vanished`), and cancels the exchange did not confirm (engine/apply.py);
 - a notification (`consume_notifications`, `record_notification`): fills count toward their
   level, a failed fill (ORDER_FILL_FAILED) is taken back from it, a cancellation is terminal;
 - the answers to our own posts and cancels, which apply.py records as it gets them.
@@ -32,10 +32,11 @@ from reconciler.clob import (
     NotFound,
     Notification,
     OrderDetails,
+    ProtocolError,
     RateLimited,
     order_id_key,
 )
-from reconciler.lifecycle import Event, OrderStatus
+from reconciler.lifecycle import UNRESOLVED_STATUSES, Event, OrderStatus
 from reconciler.model import NotificationType, OpenOrder, decimal_of
 from reconciler.store import JournalKind, JournalOutcome, Store
 
@@ -73,12 +74,16 @@ class OrderLookup(Protocol):
 
 
 def look_up_order(
-    order_id: str, *, client: OrderLookup, store: Store, run_id: int | None
+    order_id: str, *, client: OrderLookup, store: Store, run_id: int | None,
+    strict: bool = False,
 ) -> LookupState:
     """Ask the exchange for one order by hash and record what it says; journaled as a lookup.
 
-    Returns what was learnt; UNKNOWN (the lookup failed) records nothing.
-    RateLimited is raised (after journaling it): the caller must stop and wait."""
+    Returns what was learnt; UNKNOWN (the lookup failed) records nothing. The order's other
+    journal rows are closed only when its fate is known: "absent" for an order whose post may
+    still land resolves nothing (invariant 11), so its post stays open in `history`.
+    RateLimited is raised (after journaling it): the caller must stop and wait. With `strict`,
+    so is a ProtocolError (an answer that cannot be trusted aborts the pass: invariant 9)."""
     jid = store.journal_intent(run_id=run_id, kind=JournalKind.LOOKUP, order_id=order_id,
                                payload={})
     try:
@@ -90,11 +95,15 @@ def look_up_order(
         raise
     except ClobError as exc:
         store.journal_result(jid, outcome=JournalOutcome.ERROR, result=str(exc))
+        if strict and isinstance(exc, ProtocolError):
+            raise
         return LookupState.UNKNOWN
     with store.atomic():
         state = record_order_state(order_id, details, store=store)
         store.journal_result(jid, outcome=JournalOutcome.OK, result=state)
-        store.close_open_journal(order_id, outcome=JournalOutcome.RESOLVED, result=state)
+        order = store.order(order_id)
+        if order is not None and order.status not in UNRESOLVED_STATUSES:
+            store.close_open_journal(order_id, outcome=JournalOutcome.RESOLVED, result=state)
     return state
 
 
@@ -119,20 +128,13 @@ def lookup_state(details: OrderDetails) -> LookupState:
     return LookupState.CANCELED
 
 
-def resolve_unresolved(*, client: OrderLookup, store: Store, run_id: int | None) -> None:
-    """Look up every order whose outcome is unknown (intent or unknown: a crash, or a lost
-    answer), before anything can be posted for their levels (invariant 4)."""
-    for order in store.unresolved_orders():
-        state = look_up_order(order.order_id, client=client, store=store, run_id=run_id)
-        log.info("resolved order %s (was %s): %s", order.order_id, order.status.value, state)
-
-
 def look_up_vanished(
     open_ids: set[str], *, client: OrderLookup, store: Store, run_id: int | None
 ) -> None:
     """Our live orders missing from the open-orders read are looked up once: filled or
     cancelled. One that the lookup says is live, or that the lookup could not read, is held
-    as unresolved (its level waits, and the next pass looks again)."""
+    as `vanished` (its level waits, and the next pass looks again; it was placed, so it is
+    never re-sent)."""
     for order in store.orders(statuses=[OrderStatus.LIVE]):
         if order.order_id in open_ids:
             continue
@@ -264,6 +266,5 @@ __all__ = [
     "lookup_state",
     "record_notification",
     "record_order_state",
-    "resolve_unresolved",
     "sync_observed",
 ]

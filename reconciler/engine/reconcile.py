@@ -6,8 +6,10 @@ A pass, in order (each step's failure mode is the point):
    with their errors; the last valid revision stays in force (invariant 2), after a restart too:
    it is rebuilt from its files kept in the state file. With no valid revision at all the pass
    changes nothing.
-2. Resolve our unresolved orders (intent or unknown: a crash, or a lost answer) by asking the
-   exchange for each order hash, before anything can be posted for their levels (invariant 4).
+2. Resolve our unresolved orders (intent or unknown: a crash, or a lost answer; vanished) by
+   asking the exchange for each order hash and, when it has none, by re-sending the identical
+   signed order, before anything can be posted for their levels (invariants 4 and 11;
+   resolve.py). "Absent" alone never voids one while its first request may still land.
 3. Read the open orders. A failure aborts the pass: it is never read as "no orders"
    (invariant 1). Our orders seen there are live, with their matched size.
 4. Consume notifications: fills (ORDER_FILL) are recorded toward their level (idempotent per
@@ -17,9 +19,9 @@ A pass, in order (each step's failure mode is the point):
    or double counts a fill. (Fills are also learned from the cumulative matched size of every
    order read; the store keeps the larger of the two, so nothing counts twice.)
 5. Our orders that vanished from the open set are looked up once: filled or cancelled. A failed
-   lookup marks the order unknown, which holds its level (step 2 retries next pass). The trades
-   of orders whose fills changed are followed until they settle; a FAILED one is taken back
-   (settlement.py, invariant 12).
+   lookup marks the order vanished, which holds its level (step 2 looks again next pass). The
+   trades of orders whose fills changed are followed until they settle; a FAILED one is taken
+   back (settlement.py, invariant 12).
 6. Market info per declared token (cached for `market_ttl` seconds, read again at once for a
    token that had a fill or a rejection, or was skipped: memory.py); share balances for tokens
    the plan would sell, so sells never exceed what we hold (invariant 5; an unreadable balance
@@ -40,7 +42,8 @@ the mode takes until the wait the exchange named is over. While nothing at all c
 (trading disabled, a restart) no pass runs before that wait, and the result's `retry_after`
 tells the daemon when to come back.
 
-`plan()` runs the same steps, from the same spec in force, without any write to the exchange and
+`plan()` runs the same steps (step 2 without re-sends), from the same spec in force, without any
+write to the exchange and
 without recording a run or a revision; like `terraform plan` refreshing state, it does record
 what it learned from the exchange (order states, fills), which are facts, not changes. A pass
 with nothing to do makes no write request.
@@ -70,7 +73,7 @@ from reconciler.clob import (
     Trade,
     TradingRestricted,
 )
-from reconciler.engine import ledger
+from reconciler.engine import ledger, resolve
 from reconciler.engine.apply import ApplyResult, Signer, WriteClient, apply_plan
 from reconciler.engine.in_force import DesiredStateKeeper
 from reconciler.engine.memory import MarketCache, SkipLog, TokenBackoff
@@ -120,6 +123,7 @@ class Reconciler:
         git_commit_of: Callable[[Path], str | None] | None = None,
         market_ttl: float = 300.0,
         max_backoff_passes: int = 64,
+        landing_window: float = resolve.default_landing_window(10.0),
     ) -> None:
         self.client = client
         self.store = store
@@ -136,6 +140,8 @@ class Reconciler:
         self.modes = TradingModes()
         self._held_posts = 0  # posts the last planning held back
         self._held_by_mode = 0  # of which the trading mode held
+        self.landing_window = landing_window  # seconds (resolve.py: when a refusal may void)
+        self._resolution = resolve.Resolution()  # what the last pass's step 2 did
 
     @property
     def market_ttl(self) -> float:
@@ -176,6 +182,7 @@ class Reconciler:
         """One full pass. Never raises for an exchange or spec problem: see the result."""
         desired = self.desired.for_tick(now=self.clock())
         spec, revision_id, spec_errors = desired.spec, desired.revision_id, desired.errors
+        self._resolution = resolve.Resolution()
         run_id = self.store.start_run(revision_id)
         finish = functools.partial(self._finish, run_id, revision_id, spec_errors=spec_errors)
         self._held_by_mode = 0
@@ -210,7 +217,9 @@ class Reconciler:
             self.modes.pass_done(refused=False, now=self.clock())
             # "held": nothing sent, but posts wait for a backoff or an unknown outcome.
             held = TickOutcome.HELD if self._held_posts else TickOutcome.NOOP
-            return finish(outcome=self._mode_outcome(held), plan=plan)
+            return finish(
+                outcome=self._mode_outcome(self._resolution.outcome(otherwise=held)), plan=plan
+            )
         self._follow_client_profile()
         applied = apply_plan(
             plan,
@@ -224,7 +233,7 @@ class Reconciler:
         self._after_apply(applied)
         self.store.retire_levels(keep=_level_keys(spec))
         return finish(
-            outcome=self._mode_outcome(applied_outcome(applied)),
+            outcome=self._mode_outcome(self._resolution.outcome(otherwise=applied_outcome(applied))),
             plan=plan,
             applied=applied,
             error=applied.error,
@@ -260,7 +269,15 @@ class Reconciler:
     def _observe_and_plan(
         self, spec: DesiredState, *, run_id: int | None, persist_notifications: bool
     ) -> Plan:
-        ledger.resolve_unresolved(client=self.client, store=self.store, run_id=run_id)
+        wanted = set(_level_keys(spec))
+        self._resolution = resolve.resolve_unresolved(
+            client=self.client, store=self.store, run_id=run_id, clock=self.clock,
+            landing_window=self.landing_window, chain_id=self.builder.chain_id,
+            resend=persist_notifications, wanted=wanted.__contains__,
+        )
+        # An order the exchange took (by its re-send) is a post that worked: the token's
+        # backoff after the lost answer is forgiven, as after any successful post.
+        self._backoff.update(failed=(), posted=self._resolution.placed_tokens)
         observed = self.client.get_open_orders()  # raises: never "no orders" (invariant 1)
         self.modes.reads_answered(self.clock())
         open_ids = ledger.sync_observed(observed, store=self.store)
@@ -372,6 +389,8 @@ class Reconciler:
         if mode is not None:
             summary["trading_mode"] = mode
             summary["held_by_mode"] = self._held_by_mode
+        if self._resolution.looked_up:
+            summary["resolved"] = self._resolution.summary()
         self.store.finish_run(run_id, outcome=outcome, summary=summary, error=error)
         if run_id % PRUNE_EVERY_RUNS == 0:
             self.store.prune()  # bound the per-tick rows of a long-running daemon

@@ -2,13 +2,16 @@
 each order's state as the lifecycle table moves it, its fills, and the level generations they
 count toward.
 
-An order row is written with status `intent` BEFORE the request that places it (invariant 4);
-after that, its status changes only through `apply_event`, which asks `reconciler.lifecycle`.
+An order row is written with status `intent` BEFORE the request that places it (invariant 4),
+together with the exact signed order that request sends, so an unknown outcome is resolved by
+sending those very bytes again (invariant 11); after that, its status changes only through
+`apply_event`, which asks `reconciler.lifecycle`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -120,14 +123,36 @@ class Orders(StoreBase):
         return self.orders(statuses=UNRESOLVED_STATUSES)
 
     def add_order_intent(
-        self, *, order_id: str, post: Post, revision: int | None, run_id: int | None
+        self,
+        *,
+        order_id: str,
+        post: Post,
+        revision: int | None,
+        run_id: int | None,
+        signed_order: Mapping[str, Any] | None = None,
+        profile: str | None = None,
     ) -> None:
-        """Record an order we are about to post (status intent). Call inside `atomic()` with
-        the journal intent, before the request is sent."""
+        """Record an order we are about to post (status intent), with the signed order it sends
+        (its wire `order` object, without the owner) and the profile it was signed for. Call
+        inside `atomic()` with the journal intent, before the request is sent."""
         row = intent_row(
-            order_id=order_id, post=post, revision=revision, run_id=run_id, now_ms=self._now_ms()
+            order_id=order_id,
+            post=post,
+            revision=revision,
+            run_id=run_id,
+            now_ms=self._now_ms(),
+            signed_order=None if signed_order is None else json.dumps(dict(signed_order)),
+            profile=profile,
         )
         self._db.table("orders").insert(row)
+
+    def note_unanswered_send(self, order_id: str, *, at_ms: int) -> None:
+        """A send of this order may have left at or before `at_ms` without an answer (a lost
+        answer, a crash between send and record): the landing window counts from the latest."""
+        self._db.execute(
+            "UPDATE orders SET unanswered_ms = MAX(COALESCE(unanswered_ms, 0), ?) WHERE order_id = ?",
+            [int(at_ms), order_id],
+        )
 
     # --- the lifecycle ---------------------------------------------------------------------
 
