@@ -5,6 +5,8 @@
 - `reconcile`: the pass itself (`Reconciler.plan()`, `Reconciler.tick()`);
 - `ledger`: how an order's state is learnt (reads, lookups, notifications -> lifecycle events);
 - `apply`: carrying out a `Plan`, journaled so a crash never duplicates an order;
+- `blind`: never trading blind (invariant 10): what a process saw first, the trader's orders,
+  the hold of blind tokens and `reconciler adopt`;
 - `results`: what a pass returns (`TickResult`, `PlanReport`);
 - `memory`: what a reconciler keeps between passes (per-token backoff, market info).
 """
@@ -16,6 +18,8 @@ from reconciler.engine.apply import (
     WriteClient,
     apply_plan,
 )
+from reconciler.engine.blind import BlindWatch, adopt, find_adoptable
+from reconciler.engine.blind import describe as describe_blind
 from reconciler.engine.desired_files import (
     desired_files,
     is_candidate,
@@ -26,9 +30,11 @@ from reconciler.engine.in_force import DesiredStateKeeper, InForce
 from reconciler.engine.ledger import LookupState, look_up_order, record_order_state
 from reconciler.engine.reconcile import ExchangeClient, Reconciler
 from reconciler.engine.results import PlanReport, TickResult
+from reconciler.store import StateFileChanged
 
 __all__ = [
     "ApplyResult",
+    "BlindWatch",
     "DesiredStateKeeper",
     "ExchangeClient",
     "InForce",
@@ -37,10 +43,14 @@ __all__ = [
     "Reconciler",
     "Rejection",
     "Signer",
+    "StateFileChanged",
     "TickResult",
     "WriteClient",
+    "adopt",
     "apply_plan",
+    "describe_blind",
     "desired_files",
+    "find_adoptable",
     "is_candidate",
     "load_desired",
     "look_up_order",

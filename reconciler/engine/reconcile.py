@@ -23,8 +23,11 @@ A pass, in order (each step's failure mode is the point):
 7. Plan (the pure planner), then hold back the posts the planner's rule says must wait
    (`planner.hold_posts`): tokens in backoff (invariant 8) and tokens with an order still
    unknown after step 2 (it may rest unseen and count toward a cap; under a global buy cap
-   every buy waits).
-8. Apply (not for `plan`), then record the run with its summary and outcome.
+   every buy waits); then the blind tokens' (`planner.hold_blind`, engine/blind.py: open orders
+   at declared levels that the state file has no record of, invariant 10).
+8. Apply (not for `plan`), then record the run with its summary and outcome. A tick first
+   checks that the state file is still the one opened, and again just before applying
+   (`Store.check_unchanged`, invariant 10); if not, it raises `StateFileChanged`.
 
 How each order's state is learnt (steps 2-5) is in ledger.py; what a pass returns in results.py;
 the backoff and the market-info cache in memory.py.
@@ -53,6 +56,7 @@ from reconciler import planner
 from reconciler.clob import AssetType, BalanceAllowance, ClobError, Notification, RateLimited
 from reconciler.engine import ledger
 from reconciler.engine.apply import ApplyResult, Signer, WriteClient, apply_plan
+from reconciler.engine.blind import BlindWatch
 from reconciler.engine.in_force import DesiredStateKeeper
 from reconciler.engine.memory import MarketCache, TokenBackoff
 from reconciler.engine.results import PlanReport, TickResult, applied_outcome, run_summary
@@ -108,6 +112,7 @@ class Reconciler:
         )
         self._markets = MarketCache(client=client, ttl=market_ttl)
         self._backoff = TokenBackoff(max_passes=max_backoff_passes)
+        self._blind = BlindWatch(store)  # invariant 10: what this process saw first
         self._held_posts = 0  # posts the last planning held back
 
     @property
@@ -146,7 +151,9 @@ class Reconciler:
         )
 
     def tick(self) -> TickResult:
-        """One full pass. Never raises for an exchange or spec problem: see the result."""
+        """One full pass. Never raises for an exchange or spec problem: see the result.
+        Raises StateFileChanged when the state file is not the one opened (invariant 10)."""
+        self.store.check_unchanged()
         desired = self.desired.for_tick(now=self.clock())
         spec, revision_id, spec_errors = desired.spec, desired.revision_id, desired.errors
         run_id = self.store.start_run(revision_id)
@@ -172,6 +179,7 @@ class Reconciler:
             held = TickOutcome.HELD if self._held_posts else TickOutcome.NOOP
             return finish(outcome=held, plan=plan)
         self._follow_client_profile()
+        self.store.check_unchanged()  # the last moment before anything is sent
         applied = apply_plan(
             plan,
             client=self.client,
@@ -216,7 +224,12 @@ class Reconciler:
         sell_tokens = sorted({p.key.token_id for p in plan.posts if p.key.side is Side.SELL})
         if sell_tokens:
             plan = planner.plan(**inputs, balances=self._balances(sell_tokens))
-        return self._hold_posts(plan)
+        plan, blind_held = self._blind.hold(
+            self._hold_posts(plan), spec=spec, observed=observed,
+            inventory=inputs["inventory"], persist=persist_notifications,
+        )
+        self._held_posts += blind_held
+        return plan
 
     def _follow_client_profile(self) -> None:
         """After an order_version_mismatch the client re-reads /version and switches profile;

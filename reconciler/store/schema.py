@@ -146,9 +146,20 @@ CREATE TABLE state_identity (
 );
 """
 
+# Never trade blind (invariant 10, planner/blind.py): open orders on declared tokens that a
+# process of this state file watched appear and that are not ours, i.e. the trader's own, so that
+# a restart does not take them for orders of ours it has forgotten. Only ids still open are kept.
+_V4_FOREIGN_ORDERS = """
+CREATE TABLE foreign_orders (
+    order_id TEXT PRIMARY KEY,
+    token_id TEXT NOT NULL,
+    seen_ms INTEGER NOT NULL
+);
+"""
+
 #: Every migration (a script of SQL statements), in order. The file's `user_version` is the
 #: number of them it has had.
-MIGRATIONS: tuple[str, ...] = (_V1_INITIAL, _V2_REVISION_FILES, _V3_IDENTITY)
+MIGRATIONS: tuple[str, ...] = (_V1_INITIAL, _V2_REVISION_FILES, _V3_IDENTITY, _V4_FOREIGN_ORDERS)
 
 
 class SchemaTooNew(RuntimeError):
@@ -177,6 +188,7 @@ class JournalKind(StrEnum):
     POST = "post"
     CANCEL = "cancel"
     LOOKUP = "lookup"
+    ADOPT = "adopt"  # `reconciler adopt` took an open order into the inventory (no request)
 
 
 class JournalOutcome(StrEnum):
