@@ -145,7 +145,7 @@ def blind_summary(blind: Sequence[BlindToken]) -> list[dict[str, Any]]:
             "token_id": token.token_id,
             "orders": len(token.orders),
             "levels": [{"side": side, "price": price, "orders": len(sizes),
-                        "size": format(sum(sizes, Decimal(0)), "f")}
+                        "size": format(sum(sizes, Decimal(0)).normalize(), "f")}
                        for (side, price), sizes in levels.items()],
         })
     return summary

@@ -17,7 +17,10 @@ pass and again before anything is sent) says, in one line, when that changed:
   state file's contents at the same inode are noticed too.
 A changed file is never "repaired" here: the caller stops trading and exits, and the next start
 opens whatever file is at the path on its own terms (a new or rolled-back one is blind until its
-orders are adopted: planner/blind.py).
+orders are adopted: planner/blind.py). One thing is cleaned up: when the database file has left
+the path, this store's own -wal and -shm files (still the same inodes) are removed from beside
+it, since SQLite leaves them there when a moved database is closed, and the next start would
+otherwise pair them with the file now at the path.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ class Fingerprint:
     path: Path
     database: _OnDisk
     wal: _OnDisk | None
+    shm: _OnDisk | None
     file_id: str | None
 
     @classmethod
@@ -65,7 +69,7 @@ class Fingerprint:
         if database is None:
             raise StateFileChanged(f"{path} vanished while it was being opened")
         return cls(path=path, database=database, wal=_OnDisk.of(_wal(path)),
-                   file_id=read_file_id(path))
+                   shm=_OnDisk.of(_shm(path)), file_id=read_file_id(path))
 
     def change(self) -> str | None:
         """What is different on disk now, in words; None when nothing is."""
@@ -91,6 +95,24 @@ class Fingerprint:
         return None
 
 
+    def database_gone(self) -> bool:
+        """Whether the database file this store opened is no longer at its path."""
+        return _OnDisk.of(self.path) != self.database
+
+    def remove_orphans(self) -> list[Path]:
+        """Remove this store's own WAL and shared-memory files from beside a path its database
+        file has left (deleted, or replaced by another file). SQLite neither checkpoints nor
+        deletes them when a moved database is closed, and the next start would pair them with
+        whatever file is at the path now: another database's pages on top of that file's. Only
+        files that are still ours (the same device and inode as when opened) are touched."""
+        removed = []
+        for sidecar, ours in ((_wal(self.path), self.wal), (_shm(self.path), self.shm)):
+            if ours is not None and _OnDisk.of(sidecar) == ours:
+                sidecar.unlink(missing_ok=True)
+                removed.append(sidecar)
+        return removed
+
+
 def read_file_id(path: Path) -> str | None:
     """The `file_id` of `state_identity`, through a new read-only connection."""
     uri = f"file:{quote(str(Path(path).absolute()))}?mode=ro"
@@ -104,6 +126,10 @@ def read_file_id(path: Path) -> str | None:
 
 def _wal(path: Path) -> Path:
     return path.with_name(path.name + "-wal")
+
+
+def _shm(path: Path) -> Path:
+    return path.with_name(path.name + "-shm")
 
 
 class Continuity(StoreBase):
@@ -122,8 +148,11 @@ class Continuity(StoreBase):
         if self._fingerprint is None:
             return
         change = self._fingerprint.change()
-        if change is not None:
-            raise StateFileChanged(change)
+        if change is None:
+            return
+        if self._fingerprint.database_gone():
+            self._fingerprint.remove_orphans()
+        raise StateFileChanged(change)
 
     @property
     def file_id(self) -> str | None:
