@@ -11,6 +11,7 @@ are in test_blind_rule.py; the daemon as a process is in tests/e2e/test_blind_e2
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from datetime import UTC, datetime
 from decimal import Decimal as D
 from pathlib import Path
@@ -19,7 +20,7 @@ import pytest
 
 from reconciler.engine import StateFileChanged, adopt, find_adoptable
 from reconciler.model import OrderType, Side
-from reconciler.store import JournalKind, OrderStatus, Store, backup_state_file
+from reconciler.store import JournalKind, OrderStatus, StateFileError, Store, backup_state_file
 from tests.support.engine import TOKEN_A, TOKEN_B, Harness, converge, level
 
 TEN = {TOKEN_A: [level("BUY", f"0.{40 + i}", "10") for i in range(10)]}
@@ -284,6 +285,24 @@ def test_a_state_file_changed_under_the_engine_stops_it_before_anything_is_sent(
     assert harness.resting(TOKEN_A) == {(Side.BUY, D("0.45")): D(10)}
 
 
+def test_checkpoints_readers_and_backups_beside_the_engine_are_not_a_change(
+    harness: Harness
+) -> None:
+    converge(harness, {TOKEN_A: [level("BUY", "0.45", "10")]})
+    path = harness.store.path
+    # What Litestream or an sqlite3 shell does: a checkpoint that truncates the WAL in place.
+    other = sqlite3.connect(path)
+    other.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    other.close()
+    reader = Store.open(path, read_only=True)  # `status`, `history`
+    reader.status()
+    reader.close()
+    backup_state_file(path, harness.tmp / "copy.db")  # `state backup`
+    harness.store.check_unchanged()
+    converge(harness, TEN)
+    assert harness.resting(TOKEN_A) == TEN_BOOK
+
+
 def test_another_state_files_contents_at_the_same_path_are_noticed(harness: Harness) -> None:
     converge(harness, {TOKEN_A: [level("BUY", "0.45", "10")]})
     other = Store.open(harness.tmp / "other.db")
@@ -310,3 +329,17 @@ def test_a_gtd_order_is_adopted_with_its_type_and_expiry(harness: Harness) -> No
     assert (order.order_type, order.expires_at) == (OrderType.GTD.value, expiry)
     assert harness.reconciler.tick().success
     assert harness.me.session.order_writes() == []
+
+
+def test_an_empty_state_file_beside_a_leftover_wal_is_refused_in_one_line(tmp_path: Path) -> None:
+    # What a SIGKILL leaves when the state file was deleted under the process: its WAL alone.
+    first = Store.open(tmp_path / "a.db")
+    first.set_cursor("some", "thing")
+    shutil.copyfile(tmp_path / "a.db-wal", tmp_path / "b.db-wal")
+    first.close()
+    (tmp_path / "b.db").touch()
+    with pytest.raises(StateFileError) as refused:
+        Store.open(tmp_path / "b.db")
+    message = str(refused.value)
+    assert "\n" not in message and "b.db-wal" in message and "remove the -wal" in message
+    assert (tmp_path / "b.db-wal").stat().st_size > 0  # left as it was

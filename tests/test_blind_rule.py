@@ -22,9 +22,9 @@ from reconciler.model import (
     LevelKey,
     MarketInfo,
     OpenOrder,
+    OrderType,
     Plan,
     Post,
-    OrderType,
     Side,
 )
 from reconciler.planner import assess, hold_blind, plan
@@ -173,7 +173,7 @@ def test_without_blind_tokens_the_plan_is_the_same_object() -> None:
     assert hold_blind(planned, ()) == (planned, 0)
 
 
-# --- the rule and the planner together -------------------------------------------------------------
+# --- the rule and the planner together -----------------------------------------------------
 
 
 MARKETS = {t: MarketInfo(token_id=t, tick_size=D("0.01"), min_order_size=D("5"), neg_risk=False)

@@ -30,7 +30,9 @@ def blind_section(blind: Sequence[BlindToken], *, labels: Mapping[str, str] | No
     return "\n".join(lines) + "\n"
 
 
-def orders_lines(blind: Sequence[BlindToken], *, labels: Mapping[str, str] | None = None) -> list[str]:
+def orders_lines(
+    blind: Sequence[BlindToken], *, labels: Mapping[str, str] | None = None
+) -> list[str]:
     labels = labels or {}
     lines: list[str] = []
     for token in blind:

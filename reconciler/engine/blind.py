@@ -136,9 +136,11 @@ def find_adoptable(
     them; or, as a string, why nothing can be adopted (no valid desired state)."""
     spec = reconciler.desired.for_plan(now=reconciler.clock()).spec
     if spec is None:
-        return "the desired state is invalid and none is in force; fix it first (`reconciler validate`)"
+        return ("the desired state is invalid and none is in force; fix it first "
+                "(`reconciler validate`)")
     if token_id is not None and token_id not in {t.token_id for t in spec.tokens}:
-        return f"token {token_id} is not declared in the desired state; only declared levels are adopted"
+        return (f"token {token_id} is not declared in the desired state; only declared levels "
+                "are adopted")
     observed = reconciler.client.get_open_orders()  # raises: never "no orders" (invariant 1)
     store = reconciler.store
     sight = sight_of(spec=spec, observed=observed, inventory=store.inventory(), store=store,

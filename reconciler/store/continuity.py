@@ -81,10 +81,9 @@ class Fingerprint:
             return f"the state file {path} was replaced by another file while the daemon ran"
         if self.wal is not None:
             wal = _OnDisk.of(_wal(path))
-            if wal is None:
-                return f"the WAL file {_wal(path)} of the state file was deleted while the daemon ran"
             if wal != self.wal:
-                return f"the WAL file {_wal(path)} of the state file was replaced while the daemon ran"
+                what = "deleted" if wal is None else "replaced"
+                return f"the WAL file {_wal(path)} of the state file was {what} while the daemon ran"
         try:
             file_id = read_file_id(path)
         except sqlite3.Error as exc:

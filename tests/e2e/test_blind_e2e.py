@@ -88,7 +88,8 @@ def cli(stack: Stack, *args: str, state: Path | None = None) -> subprocess.Compl
 
 
 def blind_lines(daemon: DaemonProcess) -> list[str]:
-    return [str(r.get("msg")) for r in daemon.records() if "never trading blind" in str(r.get("msg"))]
+    return [str(r.get("msg")) for r in daemon.records()
+            if "never trading blind" in str(r.get("msg"))]
 
 
 def restart_holds_the_book(stack: Stack, wanted: dict[tuple[str, Side, D], D]) -> DaemonProcess:
