@@ -66,6 +66,7 @@ def test_a_new_state_file_beside_a_resting_book_posts_nothing_until_adopted(
     assert harness.me.session.order_writes() == []
     assert harness.resting(TOKEN_A) == TEN_BOOK  # 10 resting, not 20
     assert result.plan is not None and [b.token_id for b in result.plan.blind] == [TOKEN_A]
+    assert "1 token(s) blind" in result.status_line  # systemd's STATUS= line
     assert result.run_summary["blind"] == [{
         "token_id": TOKEN_A, "orders": 10,
         "levels": [{"side": "BUY", "price": str(D(f"0.{40 + i}").normalize()), "orders": 1,

@@ -116,13 +116,14 @@ def sight_of(
     foreign: set[str],
     seen_at_start: frozenset[str] | set[str],
 ) -> planner.Sight:
-    """Ask the rule, with the state file's records of the few orders that need them."""
+    """Ask the rule about the orders it needs to see (those neither in the inventory nor known
+    as the trader's: in a steady state, none), with the state file's records of them."""
     ours = {o.order_id for o in inventory}
     declared = {t.token_id for t in spec.tokens}
-    unplaced = [o.order_id for o in observed if o.token_id in declared
-                and o.order_id not in ours and o.order_id not in foreign]
-    recorded = ours | (store.recorded_among(unplaced) if unplaced else set())
-    return planner.assess(spec=spec, observed=observed, recorded=recorded, foreign=foreign,
+    unplaced = [o for o in observed if o.order_id not in ours and o.order_id not in foreign
+                and o.token_id in declared]
+    recorded = store.recorded_among(o.order_id for o in unplaced) if unplaced else set()
+    return planner.assess(spec=spec, observed=unplaced, recorded=recorded, foreign=foreign,
                           seen_at_start=seen_at_start)
 
 

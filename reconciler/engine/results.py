@@ -71,6 +71,9 @@ class TickResult:
                 parts.append(f"rejected {self.rejected}, unknown {self.unknown}")
         elif self.plan is not None:
             parts.append(f"{len(self.plan.keeps)} orders resting as desired")
+        if self.plan is not None and self.plan.blind:
+            parts.append(f"{len(self.plan.blind)} token(s) blind: stop the daemon and run "
+                         "`reconciler adopt`")
         if self.spec_errors:
             parts.append(f"desired state invalid ({len(self.spec_errors)} errors)")
         if self.error:

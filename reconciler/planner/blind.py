@@ -79,7 +79,7 @@ def assess(
     knows as the trader's; `seen_at_start`: ids that were open at this process's first complete
     read (a one-shot `plan`, `apply` or `adopt` passes every id it read)."""
     tokens = {t.token_id: t for t in spec.tokens}
-    declared = {t.token_id: {(lv.key.side, lv.key.price) for lv in t.levels} for t in spec.tokens}
+    declared: dict[str, set[tuple[Side, object]]] = {}  # built for the tokens that need it
     blind: dict[str, list[OpenOrder]] = defaultdict(list)
     newly_foreign: list[OpenOrder] = []
     for order in observed:
@@ -90,9 +90,11 @@ def assess(
             continue
         if order.order_id not in seen_at_start:
             newly_foreign.append(order)
-        elif token.unmanaged is not Unmanaged.ADOPT and (order.side, order.price) in \
-                declared[order.token_id]:
-            blind[order.token_id].append(order)
+        elif token.unmanaged is not Unmanaged.ADOPT:
+            if token.token_id not in declared:
+                declared[token.token_id] = {(lv.key.side, lv.key.price) for lv in token.levels}
+            if (order.side, order.price) in declared[token.token_id]:
+                blind[order.token_id].append(order)
     return Sight(
         blind=tuple(
             BlindToken(token_id, tuple(sorted(orders, key=_by_level)))
