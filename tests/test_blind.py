@@ -10,6 +10,8 @@ are in test_blind_rule.py; the daemon as a process is in tests/e2e/test_blind_e2
 
 from __future__ import annotations
 
+import errno
+import os
 import shutil
 import sqlite3
 from datetime import UTC, datetime
@@ -344,3 +346,23 @@ def test_an_empty_state_file_beside_a_leftover_wal_is_refused_in_one_line(tmp_pa
     message = str(refused.value)
     assert "\n" not in message and "b.db-wal" in message and "remove the -wal" in message
     assert (tmp_path / "b.db-wal").stat().st_size > 0  # left as it was
+
+
+def test_a_state_file_that_can_no_longer_be_looked_at_counts_as_changed(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    converge(harness, {TOKEN_A: [level("BUY", "0.45", "10")]})
+    path = str(harness.store.path)
+    real_stat = os.stat
+
+    def failing_disk(target: object, *args: object, **kwargs: object) -> os.stat_result:
+        if str(target) == path:  # an I/O error on the state file only
+            raise OSError(errno.EIO, os.strerror(errno.EIO), path)
+        return real_stat(target, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "stat", failing_disk)
+    with pytest.raises(StateFileChanged, match="can no longer be checked"):
+        harness.store.check_unchanged()
+    monkeypatch.undo()
+    assert harness.store.path.exists()  # nothing was removed
+    harness.store.check_unchanged()

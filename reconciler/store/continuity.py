@@ -72,7 +72,14 @@ class Fingerprint:
                    shm=_OnDisk.of(_shm(path)), file_id=read_file_id(path))
 
     def change(self) -> str | None:
-        """What is different on disk now, in words; None when nothing is."""
+        """What is different on disk now, in words; None when nothing is. A file that can no
+        longer be looked at (permissions, I/O) counts as changed: it cannot be vouched for."""
+        try:
+            return self._change()
+        except OSError as exc:
+            return f"the state file {self.path} can no longer be checked ({exc.strerror})"
+
+    def _change(self) -> str | None:
         path = self.path
         now = _OnDisk.of(path)
         if now is None:
@@ -96,7 +103,10 @@ class Fingerprint:
 
     def database_gone(self) -> bool:
         """Whether the database file this store opened is no longer at its path."""
-        return _OnDisk.of(self.path) != self.database
+        try:
+            return _OnDisk.of(self.path) != self.database
+        except OSError:
+            return False  # cannot tell: leave every file as it is
 
     def remove_orphans(self) -> list[Path]:
         """Remove this store's own WAL and shared-memory files from beside a path its database
@@ -106,9 +116,12 @@ class Fingerprint:
         files that are still ours (the same device and inode as when opened) are touched."""
         removed = []
         for sidecar, ours in ((_wal(self.path), self.wal), (_shm(self.path), self.shm)):
-            if ours is not None and _OnDisk.of(sidecar) == ours:
-                sidecar.unlink(missing_ok=True)
-                removed.append(sidecar)
+            try:
+                if ours is not None and _OnDisk.of(sidecar) == ours:
+                    sidecar.unlink(missing_ok=True)
+                    removed.append(sidecar)
+            except OSError:
+                continue  # the restart refuses the leftover in one line (opening.py)
         return removed
 
 
