@@ -40,7 +40,6 @@ class BlindWatch:
         self._seen_at_start: frozenset[str] | None = None
         self._foreign: set[str] | None = None
         self._logged: frozenset[str] = frozenset()
-        self.found: tuple[BlindToken, ...] = ()  # the last pass's blind tokens
 
     def hold(
         self,
@@ -60,7 +59,6 @@ class BlindWatch:
         if persist:
             self._remember(sight.foreign, open_ids={o.order_id for o in observed})
             self._say(sight.blind)
-        self.found = sight.blind
         return planner.hold_blind(plan, sight.blind)
 
     def _known_foreign(self) -> set[str]:
@@ -100,11 +98,14 @@ def describe(blind: Sequence[BlindToken]) -> str:
     named = "; ".join(f"token {b.token_id}: {planner.describe_token(b)}"
                       for b in blind[:TOKENS_NAMED])
     more = f"; and {len(blind) - TOKENS_NAMED} more tokens" if len(blind) > TOKENS_NAMED else ""
-    return (f"never trading blind: {count} open order{'s' if count != 1 else ''} at declared "
-            f"levels on {len(blind)} token{'s' if len(blind) != 1 else ''} are not in this state "
-            f"file (is it new, restored from a backup, or replaced?), so nothing is posted on "
-            f"those tokens: {named}{more}. If they are the daemon's, stop it and run "
-            "`reconciler adopt` (`reconciler plan` lists them); if not, cancel them")
+    orders = f"{count} open order{'s' if count != 1 else ''}"
+    tokens = f"{len(blind)} token{'s' if len(blind) != 1 else ''}"
+    are = "are" if count != 1 else "is"
+    return (f"never trading blind: {orders} at declared levels on {tokens} {are} not in this "
+            "state file (is it new, restored from a backup, or replaced?), so nothing is posted "
+            f"on {'those tokens' if len(blind) != 1 else 'that token'}: {named}{more}. If they "
+            "are the daemon's, stop it and run `reconciler adopt` (`reconciler plan` lists "
+            "them); if not, cancel them")
 
 
 def sight_of(
