@@ -20,9 +20,11 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.daemon import Daemon, DaemonOptions
 from reconciler.engine import StateFileChanged, adopt, find_adoptable
 from reconciler.model import OrderType, Side
 from reconciler.store import JournalKind, OrderStatus, StateFileError, Store, backup_state_file
+from tests.support.daemon import ScriptedTicker
 from tests.support.engine import TOKEN_A, TOKEN_B, Harness, converge, level
 
 TEN = {TOKEN_A: [level("BUY", f"0.{40 + i}", "10") for i in range(10)]}
@@ -366,3 +368,21 @@ def test_a_state_file_that_can_no_longer_be_looked_at_counts_as_changed(
     monkeypatch.undo()
     assert harness.store.path.exists()  # nothing was removed
     harness.store.check_unchanged()
+
+
+def test_the_daemon_stops_with_exit_1_and_no_shutdown_sweep_when_the_state_file_changed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    def lost(count: int) -> None:
+        raise StateFileChanged(f"the state file {tmp_path / 'x.db'} was deleted (or moved away)")
+
+    swept: list[str] = []
+    (tmp_path / "desired").mkdir()
+    daemon = Daemon(ticker=ScriptedTicker(on_tick=lost), desired_dir=tmp_path / "desired",
+                    options=DaemonOptions(interval_seconds=1.0),
+                    on_shutdown=lambda: swept.append("swept") or "swept")
+    assert daemon.run(install_signals=False) == 1
+    assert swept == []
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert errors[0].startswith(f"stopped trading: the state file {tmp_path / 'x.db'} was deleted")
+    assert any("on_shutdown cancel skipped" in e for e in errors)
