@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.cli import output as out
+from reconciler.cli.blind_text import orders_lines
 from reconciler.cli.logs import configure_logging
 from reconciler.cli.render import render_json, render_text, report_json, report_text
 from reconciler.cli.settings import Settings, SettingsError, ShutdownPolicy
@@ -39,7 +40,8 @@ from reconciler.daemon import (
     check_port_free,
     holder_pid,
 )
-from reconciler.engine import TickResult, load_desired, validate_directory
+from reconciler.engine import TickResult, find_adoptable, load_desired, validate_directory
+from reconciler.engine import adopt as adopt_orders
 from reconciler.model import NotificationType
 from reconciler.spec import json_schema
 from reconciler.store import Store, backup_state_file
@@ -141,6 +143,37 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if once:
             _show_converged(daemon.last_result, conn=conn, labels=_labels(settings))
     return code
+
+
+def adopt(args: argparse.Namespace, settings: Settings) -> int:
+    """Take the blind tokens' open orders into the inventory (invariant 10), after showing them
+    and asking (or with --yes). Holds the same locks as `apply`."""
+    _logging(args, settings, default="WARNING")
+    with _writer(settings, StateLock(settings.state_path)) as (conn, store):
+        found = find_adoptable(make_reconciler(conn, store), token_id=args.token)
+        if isinstance(found, str):
+            raise SettingsError(found)
+        if not found:
+            print("Nothing to adopt: every open order at a declared level is in this state file "
+                  "or known as the trader's own.")
+            return 0
+        count = sum(len(b.orders) for b in found)
+        print("\n".join(orders_lines(found, labels=_labels(settings))))
+        if not args.yes and not _confirm(f"Adopt these {count} order(s) as the daemon's?"):
+            print("Nothing adopted.")
+            return 1
+        adopted = adopt_orders(found, store=store)
+    print(f"Adopted {len(adopted)} order(s) on {len(found)} token(s); they count toward their "
+          "levels now.")
+    return 0
+
+
+def _confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        raise SettingsError("`adopt` asks before it adopts, and there is no terminal to ask on; "
+                            "check `reconciler plan`, then add --yes")
+    answer = input(f"{question} [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
 
 
 @contextmanager

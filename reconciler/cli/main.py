@@ -140,6 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "error")
     p = add("apply", "Run one reconcile pass (cancel, then post) and exit.", c.apply)
     p.add_argument("--json", action="store_true", help="print the pass summary as JSON")
+    p = add("adopt", "Take the account's open orders at declared levels that this state file "
+                     "has no record of (a new, restored or replaced state file: `plan` lists "
+                     "them) into the inventory as the daemon's; shows them and asks first.",
+            c.adopt)
+    p.add_argument("--token", default=None, metavar="ID", help="only this token's orders")
+    p.add_argument("--yes", action="store_true", help="adopt without asking")
     p = add("run", "Run the daemon: reconcile on a timer and on every change to the desired "
                    "files.", c.run)
     _run_options(p)

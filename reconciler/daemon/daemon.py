@@ -17,6 +17,8 @@ The loop wakes on a timer or on a change, whichever comes first, and backs off o
   marks the loop dirty, and the tick that finishes runs again at once.
 - systemd: READY=1 after the first successful tick, WATCHDOG=1 after every successful tick and
   on a timer while the loop is healthy (see `support.Health`), STATUS= a one-line summary.
+- The state file changed under the daemon (deleted, replaced, its WAL replaced: the engine
+  raises `StateFileChanged`): stop taking ticks, one error line, exit 1 (invariant 10).
 - SIGTERM/SIGINT: stop taking new ticks, let the one in flight finish (bounded by the stop
   timeout), optionally cancel our managed orders (`on_shutdown: cancel`), exit 0.
 - Optional exchange heartbeats (off by default): while the loop is healthy, post one every 5 s.
@@ -48,7 +50,7 @@ from reconciler.daemon.metrics import Metrics, make_metrics_server, record_tick_
 from reconciler.daemon.sdnotify import SystemdNotifier
 from reconciler.daemon.support import Debouncer, FailureLog, Health, LoopBackoff
 from reconciler.daemon.watcher import DesiredWatcher
-from reconciler.engine import TickResult
+from reconciler.engine import StateFileChanged, TickResult
 
 log = logging.getLogger("reconciler.daemon.daemon")
 
@@ -139,6 +141,7 @@ class Daemon:
         self._ready_sent = False
         self._deferred = 0  # scheduled ticks put off in a row while files were changing
         self._exit_code = 0
+        self._state_lost = False  # the state file changed under us: no shutdown sweep either
         self._backoff = LoopBackoff(
             base_seconds=options.backoff_base_seconds, cap_seconds=options.backoff_cap_seconds,
             interval_seconds=options.interval_seconds,  # a failure never waits longer
@@ -237,7 +240,10 @@ class Daemon:
             self._exit_code = self._exit_code or 1
         if self._heartbeat is not None and self._options.heartbeat_seconds:
             log.warning("heartbeats stopped: the exchange will cancel this key's orders in ~10 s")
-        if idle:
+        if idle and self._state_lost and self._on_shutdown is not None:
+            log.error("on_shutdown cancel skipped: the state file changed, so the sweep could "
+                      "not be journaled; cancel by hand with `reconciler cancel` if needed")
+        elif idle:
             self._run_shutdown_hook()
         elif self._on_shutdown is not None:
             # The hung tick may still post after a cancel sweep, and it holds the state file:
@@ -305,6 +311,9 @@ class Daemon:
         self._tick_wall_start = time.time()
         try:
             result = self._ticker.tick()
+        except StateFileChanged as exc:
+            self._state_file_changed(exc)
+            return
         except Exception as exc:
             log.exception("tick raised")
             result = TickResult.crashed(f"{type(exc).__name__}: {exc}")
@@ -321,6 +330,18 @@ class Daemon:
             # can be sent) holds back a tick a file change asks for.
             waits = bool(result.retry_after)
             self._not_before = time.monotonic() + delay if waits else 0.0
+
+    def _state_file_changed(self, exc: StateFileChanged) -> None:
+        """The state file is not the one opened (invariant 10): trading on it would be trading
+        blind, so stop at once, with one line, and exit non-zero (systemd restarts the unit,
+        and the new process opens whatever file is at the path on its own terms)."""
+        log.error("stopped trading: %s; exiting (a restart holds every token whose open orders "
+                  "the state file has no record of, until `reconciler adopt`)", exc)
+        with self._lock:
+            self._exit_code = 1
+            self._state_lost = True
+        self._notifier.status(f"stopped: {exc}")
+        self.stop("the state file changed")
 
     def _after_success(self, result: TickResult) -> float:
         streak = self._backoff.after_success()

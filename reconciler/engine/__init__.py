@@ -8,6 +8,8 @@
   identical signed order);
 - `apply`: carrying out a `Plan`, journaled so a crash never duplicates an order; its cancel step
   in `cancels` (through the client's splitting and pacing);
+- `blind`: never trading blind (invariant 10): what a process saw first, the trader's orders,
+  the hold of blind tokens and `reconciler adopt`;
 - `modes`: the exchange's trading mode as the engine believes it, and what each mode lets a pass
   send;
 - `settlement`: following our trades until they settle, taking back the fills of failed ones;
@@ -22,6 +24,8 @@ from reconciler.engine.apply import (
     WriteClient,
     apply_plan,
 )
+from reconciler.engine.blind import BlindWatch, adopt, find_adoptable
+from reconciler.engine.blind import describe as describe_blind
 from reconciler.engine.desired_files import (
     desired_files,
     is_candidate,
@@ -33,9 +37,11 @@ from reconciler.engine.ledger import LookupState, look_up_order, record_order_st
 from reconciler.engine.reconcile import ExchangeClient, Reconciler
 from reconciler.engine.resolve import Resolution, default_landing_window, resolve_unresolved
 from reconciler.engine.results import PlanReport, TickResult
+from reconciler.store import StateFileChanged
 
 __all__ = [
     "ApplyResult",
+    "BlindWatch",
     "DesiredStateKeeper",
     "ExchangeClient",
     "InForce",
@@ -45,11 +51,15 @@ __all__ = [
     "Rejection",
     "Resolution",
     "Signer",
+    "StateFileChanged",
     "TickResult",
     "WriteClient",
+    "adopt",
     "apply_plan",
     "default_landing_window",
+    "describe_blind",
     "desired_files",
+    "find_adoptable",
     "is_candidate",
     "load_desired",
     "look_up_order",

@@ -29,8 +29,12 @@ A pass, in order (each step's failure mode is the point):
 7. Plan (the pure planner), then hold back the posts the planner's rule says must wait
    (`planner.hold_posts`): tokens in backoff (invariant 8), tokens with an order still
    unknown after step 2 (it may rest unseen and count toward a cap; under a global buy cap
-   every buy waits), and what the exchange's trading mode refuses (modes.py).
-8. Apply (not for `plan`), then record the run with its summary and outcome.
+   every buy waits), and what the exchange's trading mode refuses (modes.py); then the blind
+   tokens' (`planner.hold_blind`, engine/blind.py: open orders at declared levels that the state
+   file has no record of, invariant 10).
+8. Apply (not for `plan`), then record the run with its summary and outcome. A tick first
+   checks that the state file is still the one opened, and again just before applying
+   (`Store.check_unchanged`, invariant 10); if not, it raises `StateFileChanged`.
 
 How each order's state is learnt (steps 2-5) is in ledger.py; what a pass returns in results.py;
 the backoff and the market-info cache in memory.py; the trading modes in modes.py.
@@ -75,6 +79,7 @@ from reconciler.clob import (
 )
 from reconciler.engine import ledger, resolve
 from reconciler.engine.apply import ApplyResult, Signer, WriteClient, apply_plan
+from reconciler.engine.blind import BlindWatch
 from reconciler.engine.in_force import DesiredStateKeeper
 from reconciler.engine.memory import MarketCache, SkipLog, TokenBackoff
 from reconciler.engine.modes import TradingModes
@@ -138,6 +143,7 @@ class Reconciler:
         self._skips = SkipLog()
         self._settlement = SettlementWatch()
         self.modes = TradingModes()
+        self._blind = BlindWatch(store)  # invariant 10: what this process saw first
         self._held_posts = 0  # posts the last planning held back
         self._held_by_mode = 0  # of which the trading mode held
         self.landing_window = landing_window  # seconds (resolve.py: when a refusal may void)
@@ -179,7 +185,9 @@ class Reconciler:
         )
 
     def tick(self) -> TickResult:
-        """One full pass. Never raises for an exchange or spec problem: see the result."""
+        """One full pass. Never raises for an exchange or spec problem: see the result.
+        Raises StateFileChanged when the state file is not the one opened (invariant 10)."""
+        self.store.check_unchanged()
         desired = self.desired.for_tick(now=self.clock())
         spec, revision_id, spec_errors = desired.spec, desired.revision_id, desired.errors
         self._resolution = resolve.Resolution()
@@ -221,6 +229,7 @@ class Reconciler:
                 outcome=self._mode_outcome(self._resolution.outcome(otherwise=held)), plan=plan
             )
         self._follow_client_profile()
+        self.store.check_unchanged()  # the last moment before anything is sent
         applied = apply_plan(
             plan,
             client=self.client,
@@ -309,7 +318,12 @@ class Reconciler:
         self._skips.update(plan.skipped, planned=(t.token_id for t in spec.tokens))
         # A skipped token is read again every pass, so it comes back as soon as it is right.
         self._markets.refresh(s.token_id for s in plan.skipped)
-        return self._hold_posts(plan)
+        plan, blind_held = self._blind.hold(
+            self._hold_posts(plan), spec=spec, observed=observed,
+            inventory=inputs["inventory"], persist=persist_notifications,
+        )
+        self._held_posts += blind_held
+        return plan
 
     def _follow_client_profile(self) -> None:
         """After an order_version_mismatch the client re-reads /version and switches profile;

@@ -1,7 +1,8 @@
 """The planner: desired state + what the exchange shows -> the orders to keep, cancel and post.
 
-Rules 1-5 are in diff.py, the caps (6-7) in caps.py, the draft plan they fill in draft.py, and
-which posts wait (8) in holds.py. Callers import from here.
+Rules 1-5 are in diff.py, the caps (6-7) in caps.py, the draft plan they fill in draft.py,
+which posts wait (8) in holds.py, and which tokens are blind (9) in blind.py. Callers import from
+here.
 
 PURE (STYLE.md 1): no I/O, no clock (the time is the `now` argument), no randomness; the same
 inputs give the same `Plan`, in the same order. Both sides arrive normalised as `LevelKey`s and
@@ -46,10 +47,15 @@ The rules, in the order they are applied:
    while such an order is a buy, and what the exchange's trading mode does not take. The engine
    applies it after planning, apply after cancelling.
 
+9. Never trade blind (`assess`, `hold_blind`, blind.py): a declared token with open orders at
+   declared levels that the state file has no record of, and did not watch appear, posts
+   nothing until they are adopted (invariant 10). The engine applies it after rule 8.
+
 Applying a plan and planning again with the same inputs gives a plan with no action: the
 property tests check that fixed point.
 """
 
+from reconciler.planner.blind import BLIND_HINT, Sight, assess, describe_token, hold_blind
 from reconciler.planner.diff import plan, skip_reason
 from reconciler.planner.holds import (
     LEFTOVER_LIVE,
@@ -62,11 +68,16 @@ from reconciler.planner.holds import (
 from reconciler.spec import EmptyDesiredState
 
 __all__ = [
+    "BLIND_HINT",
     "LEFTOVER_LIVE",
     "UNKNOWN_BUY_ELSEWHERE",
     "EmptyDesiredState",
     "HeldPost",
     "PostHolds",
+    "Sight",
+    "assess",
+    "describe_token",
+    "hold_blind",
     "hold_posts",
     "mode_hold_reason",
     "plan",
