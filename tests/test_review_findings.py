@@ -15,6 +15,9 @@ from typing import Any
 
 import pytest
 
+from eth_account import Account
+
+from reconciler.clob import ApiCreds, ClobClient, ProtocolError, Wallet
 from reconciler.lifecycle import OrderStatus
 from reconciler.model import Side
 from tests.support.engine import (
@@ -24,6 +27,8 @@ from tests.support.engine import (
     level,
     set_faults,
 )
+from tests.support.hostile_http import Answer, FakeTime, HostileServer, hostile
+from tests.support.loopback import make_creds
 from tests.support.sampler import BookSampler
 
 D = Decimal
@@ -124,3 +129,51 @@ def test_an_open_order_claiming_more_than_we_signed_aborts_the_tick(harness: Har
     assert h.me.session.order_writes() == []
     assert h.store.order(mine.order_id).size_matched == 0  # type: ignore[union-attr]
     assert all(s.filled == 0 for s in h.store.level_states().values())
+
+
+def hostile_client(server: HostileServer, **options: Any) -> ClobClient:
+    wallet = Wallet.from_private_key("0x" + bytes(Account.create().key).hex())
+    creds: ApiCreds = make_creds()
+    return ClobClient(server.url, chain_id=137, wallet=wallet, creds=creds, timeout=2.0,
+                      **options)
+
+
+OID = "0x" + "ab" * 32
+OTHER_OID = "0x" + "cd" * 32
+
+
+def open_order(order_id: str = OID) -> dict[str, Any]:
+    return {"id": order_id, "status": "LIVE", "market": "0xc0", "asset_id": TOKEN_A,
+            "side": "BUY", "original_size": "10", "size_matched": "0", "price": "0.45",
+            "created_at": 1, "order_type": "GTC"}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="types.parse_page_envelope reads `item.get('data') or []`: a page whose `data` is "
+    "{}, false, 0 or \"\" (not an array) is read as an empty page, i.e. 'no open orders', "
+    "instead of a ProtocolError (invariants 1 and 9)",
+)
+@pytest.mark.parametrize("garbage", [{}, False, 0, ""])
+def test_an_open_orders_page_whose_data_is_not_an_array_is_refused(garbage: Any) -> None:
+    with hostile(lambda seen: Answer(body={"data": garbage, "next_cursor": "LTE="})) as srv:
+        client = hostile_client(srv)
+        with pytest.raises(ProtocolError):
+            client.get_open_orders()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="client._paginate concatenates pages without checking ids: an order that comes "
+    "back on two pages (an offset that shifted between page reads) is returned twice, and the "
+    "planner counts its remaining size twice (and cancels it as over target)",
+)
+def test_an_open_orders_read_that_lists_one_order_twice_is_refused() -> None:
+    with hostile() as srv:
+        srv.push(
+            Answer(body={"data": [open_order(), open_order(OTHER_OID)], "next_cursor": "Mg=="}),
+            Answer(body={"data": [open_order(OTHER_OID)], "next_cursor": "LTE="}),
+        )
+        client = hostile_client(srv)
+        with pytest.raises(ProtocolError):
+            client.get_open_orders()
