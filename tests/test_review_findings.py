@@ -14,7 +14,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-
 from eth_account import Account
 
 from reconciler.clob import ApiCreds, ClobClient, ProtocolError, Wallet
