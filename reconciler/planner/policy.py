@@ -1,0 +1,558 @@
+"""Policy gates, PURE: a policy, a plan, the book data and `now` in; verdicts, and the plan they
+let through, out. No I/O, no clock: the engine reads the book data (`policy_needs` says which,
+so it reads only what the rules need) and passes it in.
+
+Every rule is checked on the same plan (the one the pass would apply, after the engine's own
+holds), so the verdicts do not depend on the order of the rules. A verdict names the tokens it
+holds. `enforce_policy` then applies the enforcement levels:
+
+- advisory: a warning; the plan is unchanged (a property test holds it to that);
+- soft: the tokens are held (their posts and cancels wait) unless this pass carries an override
+  of the rule, which lets that rule's soft verdicts through once;
+- hard: the tokens are held, whatever the overrides.
+
+A held token keeps exactly what rests there: nothing is posted or cancelled, so a typo that
+moves a level (cancel the old price, post the new one) leaves the old order in place.
+
+What each rule calls a violation (the spec's docstring, policy.py, says what each one means):
+
+- price_band: a post whose price lies outside the band around the reference. No reference (an
+  empty book; a one-sided book for the midpoint form) means the post could not be checked: that
+  is a violation at `without_book`, by default the rule's own level, so a price nobody could vet
+  is never posted by surprise (a trader who seeds empty markets says `without_book: advisory`).
+  A book the engine could not read at all is the rule's own level (it is not known to be empty).
+- max_notional_change: the posts' plus the cancels' notional (price x size) above the limit;
+  it holds every token with an action.
+- max_position: a token with a buy post whose shares held plus resting buys after the pass
+  (kept + posted) exceed its cap; in pUSD the buys count at their price and the shares held at
+  the midpoint, or at 1 (the most a share pays) without one. Unreadable shares: not checked, a
+  violation at the rule's level. A pass that only keeps, sells or cancels never violates it.
+- max_open_orders: our orders resting after the pass (seen resting or kept, less cancels, plus
+  posts) above `per_token` on a token the pass posts on (that token), or above `total` while
+  the pass posts (every token it posts on).
+- trading_windows: a post on a token inside an open window. A window with `cancel_orders: true`
+  that is enforced (soft or hard, not overridden) also cancels every order the plan would keep
+  on its tokens and posts nothing there: those cancels only reduce exposure, so no other rule
+  holds them, and they do not count toward max_notional_change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from reconciler.model import Cancel, CancelReason, LevelKey, Plan, Post, Side
+from reconciler.spec import (
+    BandReference,
+    DesiredState,
+    Enforcement,
+    MaxOpenOrders,
+    MaxPosition,
+    Policy,
+    PriceBand,
+    Rule,
+    Window,
+    looks_secret,
+    window_instant,
+    window_minutes,
+)
+
+ZERO = Decimal(0)
+#: The longest override reason kept (it goes into the journal and `history`).
+MAX_REASON = 300
+
+
+@dataclass(frozen=True)
+class BookTop:
+    """The best bid and ask of a token's book (None: that side is empty)."""
+
+    best_bid: Decimal | None = None
+    best_ask: Decimal | None = None
+
+    @property
+    def midpoint(self) -> Decimal | None:
+        if self.best_bid is None or self.best_ask is None:
+            return None
+        return (self.best_bid + self.best_ask) / 2
+
+    @property
+    def empty(self) -> bool:
+        return self.best_bid is None and self.best_ask is None
+
+
+@dataclass(frozen=True)
+class PolicyInputs:
+    """What the engine read for the rules. A token missing from `books` or `shares` was not
+    read; a None value means its read failed. Either way the rule could not check it."""
+
+    books: Mapping[str, BookTop | None] = field(default_factory=dict)
+    shares: Mapping[str, Decimal | None] = field(default_factory=dict)  # shares held
+    resting: Mapping[str, frozenset[str]] = field(default_factory=dict)  # our orders seen open
+
+
+@dataclass(frozen=True)
+class PolicyNeeds:
+    """The tokens whose book and whose shares held the rules need for this plan."""
+
+    books: frozenset[str] = frozenset()
+    shares: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    rule: Rule
+    enforcement: Enforcement
+    message: str
+    tokens: tuple[str, ...]  # what it holds (soft, hard), sorted
+    checked: bool = True  # False: the rule could not check (no book, an unreadable balance)
+
+    @property
+    def holds(self) -> bool:
+        return self.enforcement is not Enforcement.ADVISORY
+
+
+@dataclass(frozen=True)
+class Override:
+    """An operator's `--override RULE --reason TEXT`: lets that rule's soft verdicts through
+    for one pass. Raises ValueError for a reason that is empty, too long, not one line, or
+    shaped like a key (it is journaled and shown)."""
+
+    rule: Rule
+    reason: str
+    user: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rule", Rule(self.rule))
+        reason = " ".join(self.reason.split())
+        if not reason:
+            raise ValueError("--reason must say why the override is needed")
+        if len(reason) > MAX_REASON or not reason.isprintable():
+            raise ValueError(f"--reason must be one line of at most {MAX_REASON} characters")
+        if looks_secret(reason):
+            raise ValueError("--reason looks like it holds a key; never paste a key")
+        object.__setattr__(self, "reason", reason)
+
+
+@dataclass(frozen=True)
+class PolicyGate:
+    """What `enforce_policy` lets through, and why the rest waits."""
+
+    plan: Plan  # the plan that may be applied
+    verdicts: tuple[Verdict, ...]
+    held: Mapping[str, str]  # token -> why its posts and cancels wait
+    overridden: tuple[Verdict, ...]  # soft verdicts an override let through
+    window_cancels: int = 0  # cancels added by open windows with cancel_orders
+    held_count: int = 0  # posts and cancels held
+
+
+# --- what the rules need -----------------------------------------------------------------
+
+
+def policy_needs(policy: Policy | None, plan: Plan) -> PolicyNeeds:
+    """Which tokens' books and shares the checks of `plan` need (none when nothing posts)."""
+    if policy is None:
+        return PolicyNeeds()
+    books: set[str] = set()
+    shares: set[str] = set()
+    if policy.price_band is not None:
+        books.update(p.key.token_id for p in plan.posts)
+    if policy.max_position is not None:
+        for token_id in _buy_tokens(plan):
+            caps = policy.max_position.limit_for(token_id)
+            if caps != (None, None):
+                shares.add(token_id)
+            if caps[1] is not None:
+                books.add(token_id)
+    return PolicyNeeds(books=frozenset(books), shares=frozenset(shares))
+
+
+def _buy_tokens(plan: Plan) -> set[str]:
+    return {p.key.token_id for p in plan.posts if p.key.side is Side.BUY}
+
+
+# --- the checks --------------------------------------------------------------------------
+
+
+def check_policy(
+    policy: Policy | None, *, plan: Plan, inputs: PolicyInputs, now: int
+) -> tuple[Verdict, ...]:
+    """Every verdict of `policy` on `plan`, in rule order, then token order."""
+    if policy is None:
+        return ()
+    verdicts: list[Verdict] = []
+    if policy.price_band is not None:
+        verdicts += _price_band(policy.price_band, plan=plan, books=inputs.books)
+    rule = policy.max_notional_change
+    if rule is not None:
+        verdicts += _notional_change(rule.limit, rule.enforcement, plan=plan)
+    if policy.max_position is not None:
+        verdicts += _max_position(policy.max_position, plan=plan, inputs=inputs)
+    if policy.max_open_orders is not None:
+        verdicts += _open_orders(policy.max_open_orders, plan=plan, resting=inputs.resting)
+    if policy.trading_windows is not None:
+        verdicts += _windows(policy, plan=plan, now=now)
+    return tuple(verdicts)
+
+
+def _price_band(
+    rule: PriceBand, *, plan: Plan, books: Mapping[str, BookTop | None]
+) -> list[Verdict]:
+    outside: dict[str, list[str]] = defaultdict(list)
+    unchecked: dict[str, tuple[Enforcement, str]] = {}
+    for post in plan.posts:
+        token = post.key.token_id
+        book = books.get(token)
+        reference = None if book is None else _band_reference(rule, book)
+        if reference is None:
+            if book is not None and (book.empty or rule.reference is BandReference.MIDPOINT):
+                level = rule.without_book or rule.enforcement
+                unchecked[token] = (level, "the book has no " + _missing_side(book))
+            else:
+                unchecked[token] = (rule.enforcement, "the book could not be read")
+            continue
+        low, high = reference
+        band = rule.band(post.tick_size)
+        if post.key.price < low - band or post.key.price > high + band:
+            outside[token].append(_outside_text(rule, post, low=low, high=high, band=band))
+    verdicts = [
+        Verdict(Rule.PRICE_BAND, rule.enforcement, "; ".join(texts), (token,))
+        for token, texts in sorted(outside.items())
+    ]
+    for token, (level, why) in sorted(unchecked.items()):
+        text = f"posts on {token[:10]}… could not be checked: {why}"
+        verdicts.append(Verdict(Rule.PRICE_BAND, level, text, (token,), checked=False))
+    return verdicts
+
+
+def _band_reference(rule: PriceBand, book: BookTop) -> tuple[Decimal, Decimal] | None:
+    """[low, high] the band is drawn around, or None when the book gives none."""
+    if rule.reference is BandReference.MIDPOINT:
+        mid = book.midpoint
+        return None if mid is None else (mid, mid)
+    low = book.best_bid if book.best_bid is not None else book.best_ask
+    high = book.best_ask if book.best_ask is not None else book.best_bid
+    if low is None or high is None:
+        return None
+    return low, high
+
+
+def _missing_side(book: BookTop) -> str:
+    if book.empty:
+        return "orders (an empty market)"
+    return "asks (no midpoint)" if book.best_ask is None else "bids (no midpoint)"
+
+
+def _outside_text(
+    rule: PriceBand, post: Post, *, low: Decimal, high: Decimal, band: Decimal
+) -> str:
+    if rule.reference is BandReference.MIDPOINT:
+        where = f"the midpoint {_num(low)}"
+        distance = abs(post.key.price - low)
+    else:
+        where = f"the touch [{_num(low)}, {_num(high)}]"
+        distance = low - post.key.price if post.key.price < low else post.key.price - high
+    return (
+        f"{post.key} x {post.size} is {_num(distance)} from {where}, outside the band of "
+        f"{_num(band)}"
+    )
+
+
+def _notional_change(limit: Decimal, enforcement: Enforcement, *, plan: Plan) -> list[Verdict]:
+    posted = sum((p.key.price * p.size for p in plan.posts), ZERO)
+    cancels = [c for c in plan.cancels if c.reason is not CancelReason.POLICY_WINDOW]
+    cancelled = sum((c.key.price * c.remaining for c in cancels), ZERO)
+    if posted + cancelled <= limit:
+        return []
+    tokens = sorted({p.key.token_id for p in plan.posts} | {c.key.token_id for c in cancels})
+    text = (
+        f"the pass would post {_num(posted)} and cancel {_num(cancelled)} pUSD, "
+        f"{_num(posted + cancelled)} in all, above the limit of {_num(limit)}"
+    )
+    return [Verdict(Rule.MAX_NOTIONAL_CHANGE, enforcement, text, tuple(tokens))]
+
+
+def _max_position(rule: MaxPosition, *, plan: Plan, inputs: PolicyInputs) -> list[Verdict]:
+    buys: dict[str, list[tuple[Decimal, Decimal]]] = defaultdict(list)  # (price, size)
+    for keep in plan.keeps:
+        if keep.key.side is Side.BUY:
+            buys[keep.key.token_id].append((keep.key.price, keep.remaining))
+    for post in plan.posts:
+        if post.key.side is Side.BUY:
+            buys[post.key.token_id].append((post.key.price, post.size))
+    verdicts = []
+    for token in sorted(_buy_tokens(plan)):
+        cap_shares, cap_notional = rule.limit_for(token)
+        if cap_shares is None and cap_notional is None:
+            continue
+        held = inputs.shares.get(token)
+        if held is None:
+            text = f"buys on {token[:10]}… could not be checked: the shares held could not be read"
+            verdicts.append(Verdict(Rule.MAX_POSITION, rule.enforcement, text, (token,), False))
+            continue
+        resting = sum((size for _, size in buys[token]), ZERO)
+        if cap_shares is not None and held + resting > cap_shares:
+            text = (
+                f"buys on {token[:10]}… would make the position {_num(held + resting)} shares "
+                f"(held {_num(held)} + resting buys {_num(resting)}), above {_num(cap_shares)}"
+            )
+            verdicts.append(Verdict(Rule.MAX_POSITION, rule.enforcement, text, (token,)))
+        if cap_notional is not None:
+            book = inputs.books.get(token)
+            mark = book.midpoint if book is not None else None
+            value = held * (mark if mark is not None else Decimal(1))
+            value += sum((price * size for price, size in buys[token]), ZERO)
+            if value > cap_notional:
+                at = f"at the midpoint {_num(mark)}" if mark is not None else "at 1 (no midpoint)"
+                text = (
+                    f"buys on {token[:10]}… would make the position {_num(value)} pUSD (held "
+                    f"{_num(held)} {at}, plus resting buys), above {_num(cap_notional)}"
+                )
+                verdicts.append(Verdict(Rule.MAX_POSITION, rule.enforcement, text, (token,)))
+    return verdicts
+
+
+def _open_orders(
+    rule: MaxOpenOrders, *, plan: Plan, resting: Mapping[str, frozenset[str]]
+) -> list[Verdict]:
+    ids: dict[str, set[str]] = defaultdict(set)
+    for token, seen in resting.items():
+        ids[token].update(seen)
+    for keep in plan.keeps:
+        ids[keep.key.token_id].add(keep.order_id)
+    for cancel in plan.cancels:
+        ids[cancel.key.token_id].discard(cancel.order_id)
+    posts: dict[str, int] = defaultdict(int)
+    for post in plan.posts:
+        posts[post.key.token_id] += 1
+    after = {token: len(ids[token]) + posts[token] for token in ids.keys() | posts.keys()}
+    verdicts = []
+    if rule.per_token is not None:
+        for token in sorted(posts):
+            if after[token] > rule.per_token:
+                text = (
+                    f"{token[:10]}… would rest {after[token]} orders, above the "
+                    f"{rule.per_token} per token"
+                )
+                verdicts.append(Verdict(Rule.MAX_OPEN_ORDERS, rule.enforcement, text, (token,)))
+    total = sum(after.values())
+    if rule.total is not None and posts and total > rule.total:
+        text = f"the pass would leave {total} orders resting, above the total of {rule.total}"
+        verdicts.append(
+            Verdict(Rule.MAX_OPEN_ORDERS, rule.enforcement, text, tuple(sorted(posts)))
+        )
+    return verdicts
+
+
+def _windows(policy: Policy, *, plan: Plan, now: int) -> list[Verdict]:
+    rule = policy.trading_windows
+    if rule is None:
+        return []
+    posting = sorted({p.key.token_id for p in plan.posts})
+    verdicts = []
+    for index, window in enumerate(rule.windows):
+        until = open_until(window, now)
+        if until is None:
+            continue
+        tokens = [t for t in posting if window.covers(t)]
+        if tokens:
+            text = (
+                f"trading window {window.title(index)} is open until {_when(until)}: posting "
+                f"is suspended on {len(tokens)} token(s)"
+            )
+            verdicts.append(Verdict(Rule.TRADING_WINDOWS, rule.enforcement, text, tuple(tokens)))
+    return verdicts
+
+
+# --- trading windows on the clock ----------------------------------------------------------
+
+
+def open_until(window: Window, now: int) -> int | None:
+    """The unix second at which `window` closes, if it is open at `now`; else None."""
+    if window.one_off:
+        start, end = window_instant(window.start), window_instant(window.end)
+        return end if start <= now < end else None
+    moment = datetime.fromtimestamp(now, tz=UTC)
+    midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    start, end = window_minutes(window.start), window_minutes(window.end)
+    # The occurrence that began today, and (for a window past midnight) the one of yesterday.
+    for day in (midnight, midnight - timedelta(days=1)):
+        if not _on_day(window, day):
+            continue
+        opens = day + timedelta(minutes=start)
+        closes = day + timedelta(minutes=end if end > start else end + 1440)
+        if opens <= moment < closes:
+            return int(closes.timestamp())
+    return None
+
+
+def _on_day(window: Window, day: datetime) -> bool:
+    if window.dates:
+        return day.date().isoformat() in window.dates
+    if window.days:
+        return any(d.number == day.weekday() for d in window.days)
+    return True
+
+
+def open_windows(policy: Policy | None, now: int) -> list[tuple[int, Window]]:
+    """(index, window) of every window open at `now`."""
+    if policy is None or policy.trading_windows is None:
+        return []
+    return [
+        (i, w) for i, w in enumerate(policy.trading_windows.windows) if open_until(w, now)
+    ]
+
+
+# --- enforcement -------------------------------------------------------------------------
+
+
+def enforce_policy(
+    plan: Plan,
+    verdicts: Iterable[Verdict],
+    *,
+    policy: Policy | None,
+    now: int,
+    overrides: Collection[Rule] = (),
+) -> PolicyGate:
+    """Apply the verdicts' enforcement to `plan` (see the module docstring)."""
+    verdicts = tuple(verdicts)
+    overridden_rules = {Rule(r) for r in overrides}
+    held: dict[str, str] = {}
+    overridden: list[Verdict] = []
+    warnings: list[str] = []
+    for verdict in verdicts:
+        effect = _effect(verdict, overridden_rules)
+        warnings.append(f"policy {verdict.rule} ({verdict.enforcement}): {verdict.message}; "
+                        f"{effect}")
+        if effect == OVERRIDDEN:
+            overridden.append(verdict)
+        elif verdict.holds:
+            for token in verdict.tokens:
+                held.setdefault(token, f"held by policy {verdict.rule} ({verdict.enforcement})")
+    flatten = _window_cancel_tokens(policy, plan=plan, now=now, overrides=overridden_rules)
+    for token in flatten:
+        held.pop(token, None)
+    keeps = [k for k in plan.keeps if not _flattened(k.key, flatten)]
+    cancels = [c for c in plan.cancels if c.key.token_id not in held]
+    added = [
+        Cancel(k.order_id, k.key, k.remaining, CancelReason.POLICY_WINDOW)
+        for k in plan.keeps
+        if _flattened(k.key, flatten)
+    ]
+    posts = [p for p in plan.posts if p.key.token_id not in held and p.key.token_id not in flatten]
+    if added:
+        warnings.append(f"policy trading_windows: cancelling {len(added)} order(s) on "
+                        f"{len(flatten)} token(s) while their window is open")
+    held_count = (len(plan.posts) - len(posts)) + (len(plan.cancels) - len(cancels))
+    if not verdicts and not added:
+        return PolicyGate(plan=plan, verdicts=(), held={}, overridden=())
+    gated = replace(
+        plan,
+        keeps=tuple(keeps),
+        cancels=tuple(sorted([*cancels, *added], key=_cancel_order)),
+        posts=tuple(posts),
+        warnings=(*plan.warnings, *warnings),
+    )
+    return PolicyGate(
+        plan=gated,
+        verdicts=verdicts,
+        held=dict(sorted(held.items())),
+        overridden=tuple(overridden),
+        window_cancels=len(added),
+        held_count=held_count,
+    )
+
+
+#: How a verdict's effect is worded (the last part of its warning).
+APPLIED_ANYWAY = "advisory: applied anyway"
+HELD_SOFT = "held until the files change or an override is applied"
+HELD_HARD = "held (hard: no override)"
+OVERRIDDEN = "overridden for this pass"
+
+
+def _effect(verdict: Verdict, overridden: set[Rule]) -> str:
+    if verdict.enforcement is Enforcement.ADVISORY:
+        return APPLIED_ANYWAY
+    if verdict.enforcement is Enforcement.HARD:
+        return HELD_HARD
+    return OVERRIDDEN if verdict.rule in overridden else HELD_SOFT
+
+
+def _window_cancel_tokens(
+    policy: Policy | None, *, plan: Plan, now: int, overrides: set[Rule]
+) -> frozenset[str]:
+    rule = policy.trading_windows if policy is not None else None
+    if rule is None or rule.enforcement is Enforcement.ADVISORY:
+        return frozenset()
+    if rule.enforcement is Enforcement.SOFT and Rule.TRADING_WINDOWS in overrides:
+        return frozenset()
+    tokens = {k.key.token_id for k in plan.keeps} | {p.key.token_id for p in plan.posts}
+    found: set[str] = set()
+    for _, window in open_windows(policy, now):
+        if window.cancel_orders:
+            found.update(t for t in tokens if window.covers(t))
+    return frozenset(found)
+
+
+def _flattened(key: LevelKey, tokens: frozenset[str]) -> bool:
+    return key.token_id in tokens
+
+
+def _cancel_order(cancel: Cancel) -> tuple[str, str, Decimal, str]:
+    return (cancel.key.token_id, cancel.key.side.value, cancel.key.price, cancel.order_id)
+
+
+def override_problem(spec: DesiredState, overrides: Iterable[Override]) -> str | None:
+    """Why these overrides cannot be used with this desired state, or None. A rule the policy
+    does not set, or sets hard, is refused before anything is sent."""
+    for override in overrides:
+        level = spec.policy.enforcement(override.rule) if spec.policy is not None else None
+        if level is None:
+            return (f"--override {override.rule}: the policy sets no {override.rule} rule; "
+                    "nothing to override")
+        if level is Enforcement.HARD:
+            return (f"--override {override.rule}: {override.rule} is hard in the policy and "
+                    "cannot be overridden; change the desired files (or make the rule soft)")
+    return None
+
+
+def plan_digest(plan: Plan) -> str:
+    """sha256 over what the plan would send (posts and cancels), for the override journal."""
+    lines = sorted(
+        [
+            f"post|{p.key.token_id}|{p.key.side.value}|{_num(p.key.price)}|{_num(p.size)}|"
+            f"{p.order_type.value}|{p.expires_at}|{int(p.post_only)}"
+            for p in plan.posts
+        ]
+        + [f"cancel|{c.order_id}" for c in plan.cancels]
+    )
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def _num(value: Decimal) -> str:
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "0") else text
+
+
+def _when(unix: int) -> str:
+    return datetime.fromtimestamp(unix, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+__all__ = [
+    "BookTop",
+    "Override",
+    "PolicyGate",
+    "PolicyInputs",
+    "PolicyNeeds",
+    "Verdict",
+    "check_policy",
+    "enforce_policy",
+    "open_until",
+    "open_windows",
+    "override_problem",
+    "plan_digest",
+    "policy_needs",
+]
