@@ -146,9 +146,27 @@ CREATE TABLE state_identity (
 );
 """
 
+# Overrides of soft policy rules (store/overrides.py): who let which rule through, why, and for
+# which plan; each also has a journal row (kind `override`), so `history` shows it. IF NOT
+# EXISTS: the statement is safe wherever this migration lands among others.
+_V4_POLICY_OVERRIDES = """
+CREATE TABLE IF NOT EXISTS policy_overrides (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER,
+    rule TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    user TEXT NOT NULL,
+    plan_digest TEXT NOT NULL,
+    verdicts TEXT NOT NULL DEFAULT '[]',
+    created_ms INTEGER NOT NULL
+);
+"""
+
 #: Every migration (a script of SQL statements), in order. The file's `user_version` is the
 #: number of them it has had.
-MIGRATIONS: tuple[str, ...] = (_V1_INITIAL, _V2_REVISION_FILES, _V3_IDENTITY)
+MIGRATIONS: tuple[str, ...] = (
+    _V1_INITIAL, _V2_REVISION_FILES, _V3_IDENTITY, _V4_POLICY_OVERRIDES
+)
 
 
 #: The fill id of a contra entry in `fills`: `failed:<trade id>`, with the negative size of the
@@ -182,6 +200,7 @@ class JournalKind(StrEnum):
     POST = "post"
     CANCEL = "cancel"
     LOOKUP = "lookup"
+    OVERRIDE = "override"  # an operator let a soft policy rule through for one pass
 
 
 class JournalOutcome(StrEnum):

@@ -11,6 +11,7 @@ What it remembers, and why (one module per part, `Store` is all of them):
   on the exchange or resolves an uncertainty, intent before and outcome after; the daemon's own
   bookkeeping.
 - reports.py: what `status` reads, and pruning.
+- overrides.py: overrides of soft policy rules, each with its journal row.
 
 Only this package speaks SQLite. Money is TEXT holding a canonical Decimal. Nothing secret is ever
 written here. Access is serialised by the caller (the daemon runs one tick at a time); the
@@ -28,11 +29,12 @@ import sqlite_utils
 from reconciler.lifecycle import OrderStatus
 from reconciler.store.opening import StateIdentity, open_state_file, read_identity
 from reconciler.store.opening import migrate as migrate  # re-exported: opening owns it
+from reconciler.store.overrides import Overrides
 from reconciler.store.reports import Reports
 from reconciler.store.schema import decimal_text
 
 
-class Store(Reports):
+class Store(Reports, Overrides):
     """The state file: revisions, orders, journal and reports (see the module docstring).
     Open with `Store.open(path)`; every method commits before it returns, except inside
     `with store.atomic():`, which makes several calls one transaction."""
