@@ -27,7 +27,9 @@ A pass, in order (each step's failure mode is the point):
 7. Plan (the pure planner), then hold back the posts the planner's rule says must wait
    (`planner.hold_posts`): tokens in backoff (invariant 8), tokens with an order still
    unknown after step 2 (it may rest unseen and count toward a cap; under a global buy cap
-   every buy waits), and what the exchange's trading mode refuses (modes.py).
+   every buy waits), and what the exchange's trading mode refuses (modes.py). Then the policy
+   gate (policy_gate.py): the spec's `policy:` rules, checked with the book data they need,
+   hold what their enforcement holds; an override comes only with `tick(overrides=...)`.
 8. Apply (not for `plan`), then record the run with its summary and outcome.
 
 How each order's state is learnt (steps 2-5) is in ledger.py; what a pass returns in results.py;
@@ -66,6 +68,7 @@ from reconciler.clob import (
     BalanceAllowance,
     ClobError,
     Notification,
+    OrderBook,
     RateLimited,
     Trade,
     TradingRestricted,
@@ -75,6 +78,7 @@ from reconciler.engine.apply import ApplyResult, Signer, WriteClient, apply_plan
 from reconciler.engine.in_force import DesiredStateKeeper
 from reconciler.engine.memory import MarketCache, SkipLog, TokenBackoff
 from reconciler.engine.modes import TradingModes
+from reconciler.engine.policy_gate import PolicyGatekeeper
 from reconciler.engine.results import PlanReport, TickResult, applied_outcome, run_summary
 from reconciler.engine.settlement import SettlementWatch
 from reconciler.model import MarketInfo, NotificationType, OpenOrder, Plan, Side, TickOutcome
@@ -107,6 +111,8 @@ class ExchangeClient(WriteClient, Protocol):
 
     def get_trades(self, *, after: int | None = None) -> list[Trade]: ...
 
+    def get_order_book(self, token_id: str) -> OrderBook: ...
+
 
 class Reconciler:
     def __init__(
@@ -134,6 +140,7 @@ class Reconciler:
         self._skips = SkipLog()
         self._settlement = SettlementWatch()
         self.modes = TradingModes()
+        self.policy = PolicyGatekeeper(client=client, store=store)
         self._held_posts = 0  # posts the last planning held back
         self._held_by_mode = 0  # of which the trading mode held
 
@@ -170,10 +177,13 @@ class Reconciler:
             git_commit=desired.git_commit,
             labels=dict(spec.labels),
             kept=desired.kept if errors else None,
+            policy=self.policy.summary(),
         )
 
-    def tick(self) -> TickResult:
-        """One full pass. Never raises for an exchange or spec problem: see the result."""
+    def tick(self, *, overrides: Sequence[planner.Override] = ()) -> TickResult:
+        """One full pass. Never raises for an exchange or spec problem: see the result.
+        `overrides` let soft policy rules through for this pass only (journaled when used);
+        one naming a rule the policy does not set, or sets hard, refuses the pass."""
         desired = self.desired.for_tick(now=self.clock())
         spec, revision_id, spec_errors = desired.spec, desired.revision_id, desired.errors
         run_id = self.store.start_run(revision_id)
@@ -181,11 +191,16 @@ class Reconciler:
         self._held_by_mode = 0
         if spec is None:
             return finish(outcome=TickOutcome.INVALID_SPEC, error=NO_VALID_SPEC)
+        refusal = planner.override_problem(spec, overrides)
+        if refusal is not None:
+            return finish(outcome=TickOutcome.REFUSED, error=refusal)
         wait = self.modes.wait_before_next_pass(self.clock())
         if wait is not None:  # trading disabled, or a restart: nothing could be sent now
             return finish(outcome=TickOutcome.RESTRICTED, retry_after=wait)
         try:
-            plan = self._observe_and_plan(spec, run_id=run_id, persist_notifications=True)
+            plan = self._observe_and_plan(
+                spec, run_id=run_id, persist_notifications=True, overrides=overrides
+            )
         except EmptyDesiredState as exc:
             return finish(outcome=TickOutcome.REFUSED, error=str(exc))
         except RateLimited as exc:
@@ -258,7 +273,12 @@ class Reconciler:
     # --- steps 2-7 -------------------------------------------------------------------------
 
     def _observe_and_plan(
-        self, spec: DesiredState, *, run_id: int | None, persist_notifications: bool
+        self,
+        spec: DesiredState,
+        *,
+        run_id: int | None,
+        persist_notifications: bool,
+        overrides: Sequence[planner.Override] = (),
     ) -> Plan:
         ledger.resolve_unresolved(client=self.client, store=self.store, run_id=run_id)
         observed = self.client.get_open_orders()  # raises: never "no orders" (invariant 1)
@@ -292,7 +312,12 @@ class Reconciler:
         self._skips.update(plan.skipped, planned=(t.token_id for t in spec.tokens))
         # A skipped token is read again every pass, so it comes back as soon as it is right.
         self._markets.refresh(s.token_id for s in plan.skipped)
-        return self._hold_posts(plan)
+        plan = self.policy.gate(
+            self._hold_posts(plan), spec=spec, observed=observed, inventory=inputs["inventory"],
+            now=inputs["now"], run_id=run_id, overrides=overrides,
+        )
+        self._held_posts += self.policy.held_count
+        return plan
 
     def _follow_client_profile(self) -> None:
         """After an order_version_mismatch the client re-reads /version and switches profile;
@@ -372,6 +397,9 @@ class Reconciler:
         if mode is not None:
             summary["trading_mode"] = mode
             summary["held_by_mode"] = self._held_by_mode
+        policy = self.policy.summary() if plan is not None else None
+        if policy is not None:
+            summary["policy"] = policy
         self.store.finish_run(run_id, outcome=outcome, summary=summary, error=error)
         if run_id % PRUNE_EVERY_RUNS == 0:
             self.store.prune()  # bound the per-tick rows of a long-running daemon

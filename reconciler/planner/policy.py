@@ -352,7 +352,7 @@ def _windows(policy: Policy, *, plan: Plan, now: int) -> list[Verdict]:
     if rule is None:
         return []
     posting = sorted({p.key.token_id for p in plan.posts})
-    verdicts = []
+    verdicts: list[Verdict] = []
     for index, window in enumerate(rule.windows):
         until = open_until(window, now)
         if until is None:

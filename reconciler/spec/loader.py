@@ -234,9 +234,8 @@ def _model_for(parent: tuple[str | int, ...]) -> type[BaseModel]:
         "limits": Limits,
         "tokens": TokenSpec,
         "orders": LevelSpec,
-        **SECTION_MODELS,
     }
-    return models.get(last, DesiredFile)
+    return models.get(last) or SECTION_MODELS.get(last or "", DesiredFile)
 
 
 def _unknown_key(loc: tuple[str | int, ...]) -> str:
@@ -259,12 +258,12 @@ def _cross_file_errors(parsed: list[_Parsed]) -> list[SpecError]:
         if p.model.policy is not None:
             here = p.marks.locate(("policy",), prefer_key=True)
             if policy_at is not None:
-                first = policy_at.marks.locate(("policy",), prefer_key=True)
+                line, col = policy_at.marks.locate(("policy",), prefer_key=True)
                 errors.append(
                     SpecError(
                         p.name,
                         *here,
-                        f"policy: is already set in {policy_at.name}:{first[0]}:{first[1]}; "
+                        f"policy: is already set in {policy_at.name}:{line}:{col}; "
                         "keep one policy block, in one file",
                     )
                 )

@@ -190,18 +190,18 @@ Shares = Annotated[
 ]
 
 
-def _count_type(what: str, low: int, high: int, description: str) -> Any:
-    return Annotated[
-        int,
-        BeforeValidator(_whole(what, low, high)),
-        WithJsonSchema(
-            {"type": "integer", "minimum": low, "maximum": high, "description": description}
-        ),
-    ]
-
-
-TickCount = _count_type("max_ticks", 1, MAX_TICKS, "Largest distance in ticks of the market")
-OrderCount = _count_type("an order count", 1, MAX_ORDERS, "Most resting orders")
+TickCount = Annotated[
+    int,
+    BeforeValidator(_whole("max_ticks", 1, MAX_TICKS)),
+    WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_TICKS,
+                    "description": "Largest distance in ticks of the market"}),
+]
+OrderCount = Annotated[
+    int,
+    BeforeValidator(_whole("an order count", 1, MAX_ORDERS)),
+    WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_ORDERS,
+                    "description": "Most resting orders"}),
+]
 WindowTime = Annotated[
     str,
     BeforeValidator(_window_time),
