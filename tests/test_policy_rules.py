@@ -221,6 +221,8 @@ def test_max_open_orders_per_token_counts_what_rests_after_the_pass() -> None:
     assert [v.tokens for v in verdicts(rule, adding, resting=resting)] == [(A,)]
     swapping = Plan(cancels=(cancel("0.40", order_id="0x2"),), posts=(post("0.45"),))
     assert verdicts(rule, swapping, resting=resting) == []
+    over = {A: frozenset({"0x1", "0x2", "0x3"})}  # above the cap already, and nothing added
+    assert verdicts(rule, Plan(keeps=(keep("0.40", order_id="0x1"),)), resting=over) == []
 
 
 def test_max_open_orders_total_holds_every_token_that_posts() -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from reconciler.cli import commands as c
+from reconciler.cli.policy_view import add_override_options
 from reconciler.cli.settings import (
     DEBOUNCE_BOUNDS,
     INTERVAL_BOUNDS,
@@ -134,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "error")
     p = add("apply", "Run one reconcile pass (cancel, then post) and exit.", c.apply)
     p.add_argument("--json", action="store_true", help="print the pass summary as JSON")
+    add_override_options(p)
     p = add("run", "Run the daemon: reconcile on a timer and on every change to the desired "
                    "files.", c.run)
     _run_options(p)

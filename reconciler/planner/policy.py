@@ -325,10 +325,10 @@ def _open_orders(
         ids[keep.key.token_id].add(keep.order_id)
     for cancel in plan.cancels:
         ids[cancel.key.token_id].discard(cancel.order_id)
-    posts: dict[str, int] = defaultdict(int)
+    posts: dict[str, int] = {}
     for post in plan.posts:
-        posts[post.key.token_id] += 1
-    after = {token: len(ids[token]) + posts[token] for token in ids.keys() | posts.keys()}
+        posts[post.key.token_id] = posts.get(post.key.token_id, 0) + 1
+    after = {t: len(ids.get(t, ())) + posts.get(t, 0) for t in ids.keys() | posts.keys()}
     verdicts = []
     if rule.per_token is not None:
         for token in sorted(posts):
