@@ -15,6 +15,7 @@ import pytest
 
 from paperclob import PaperConfig, PaperExchange
 from reconciler.cli.main import main
+from tests.support.engine import new_account
 
 TOKEN = "71321045679252212594626385532706912750332728571942532289631379312455583992563"
 SPEC = f"""\
@@ -128,3 +129,55 @@ def test_the_schema_describes_the_policy(env: Path, capsys: pytest.CaptureFixtur
     schema = json.loads(out)
     assert code == 0 and "policy" in schema["properties"]
     assert {"Policy", "PriceBand", "TradingWindows", "Window"} <= set(schema["$defs"])
+
+
+# --- policy-check: the files against the public book, no key, no state file ------------------
+
+
+def _quotes(paper: PaperExchange, bid: str, ask: str) -> None:
+    """Another account gives TOKEN a book (bid / ask)."""
+    other = new_account(paper.url)
+    for side, price in (("BUY", bid), ("SELL", ask)):
+        assert other.client.create_and_post_order(TOKEN, side, price, "20", post_only=True).ok
+
+
+@pytest.mark.parametrize(("bid", "ask", "code"), [("0.44", "0.46", 0), ("0.04", "0.06", 1)])
+def test_policy_check_needs_no_key_and_fails_on_a_held_verdict(
+    env: Path, paper: PaperExchange, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], bid: str, ask: str, code: int,
+) -> None:
+    monkeypatch.delenv("PRIVATE_KEY")
+    _quotes(paper, bid, ask)
+    got, out, _ = run_cli(capsys, "policy-check", "--json")
+    report = json.loads(out)
+    assert got == code and report["ok"] is (code == 0)
+    assert [v["rule"] for v in report["verdicts"]] == ([] if code == 0 else ["price_band"])
+    assert not (env / "state").exists()
+    got, out, _ = run_cli(capsys, "policy-check")
+    assert got == code
+    assert ("no verdict would hold a token" in out) is (code == 0)
+
+
+def test_policy_check_sees_an_open_trading_window(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("PRIVATE_KEY")
+    (env / "desired" / "book.yaml").write_text(SPEC.replace(
+        'price_band: {max_distance: "0.05"}',
+        'trading_windows: {windows: [{name: all day, start: "00:00", end: "24:00"}]}\n'
+        "  max_position: {shares: 10}"))
+    got, out, _ = run_cli(capsys, "policy-check")
+    assert got == 1
+    assert "trading window 'all day' is open" in out
+    assert "not checked here (they need the account: `reconciler plan`): max_position" in out
+
+
+def test_policy_check_refuses_invalid_files_and_a_missing_host(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("CLOB_HOST")
+    got, _, err = run_cli(capsys, "policy-check")
+    assert got == 1 and "set CLOB_HOST or --host" in err
+    (env / "desired" / "book.yaml").write_text("version: 2\n")
+    got, out, _ = run_cli(capsys, "policy-check")
+    assert got == 1 and "book.yaml:1:10: version must be 1" in out

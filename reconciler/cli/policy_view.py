@@ -1,5 +1,6 @@
-"""The CLI's side of the policy gates: `apply --override RULE --reason TEXT`, and the verdicts as
-`plan`, `apply` and `status` print them.
+"""The CLI's side of the policy gates: `apply --override RULE --reason TEXT`, the verdicts as
+`plan`, `apply` and `status` print them, and `policy-check` (the files against the public book,
+with no key and no state file: for CI and pre-commit hooks).
 
 The verdicts themselves are warnings of the plan (one line each, with their effect), so the
 plan's text already lists them; this adds the totals, the plan digest an override is journaled
@@ -10,10 +11,16 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from reconciler.cli.settings import SettingsError
+from reconciler.cli import output as out
+from reconciler.cli.settings import Settings, SettingsError
+from reconciler.cli.wiring import connect
+from reconciler.clob import ClobClient
+from reconciler.engine import check_declared, load_desired, verdict_json
 from reconciler.planner import Override
 from reconciler.spec import Rule
 
@@ -87,5 +94,39 @@ def status_policy_text(status: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["add_override_options", "os_user", "overrides_from", "policy_text",
+def policy_check(args: argparse.Namespace, settings: Settings) -> int:
+    """`reconciler policy-check [DIR]`: every declared level against the rules that need no
+    account. Exit 0 when nothing would be held, 1 when something would (or the files are
+    invalid)."""
+    directory = Path(args.dir) if args.dir else settings.desired_dir
+    loaded = load_desired(directory, now=time.time())
+    if loaded.spec is None:
+        print("\n".join(str(e) for e in loaded.errors))
+        return 1
+    if settings.paper:
+        with connect(settings, l2=False) as conn:
+            verdicts, unchecked = check_declared(loaded.spec, conn.client, now=int(time.time()))
+    else:
+        if not settings.host:
+            raise SettingsError("policy-check reads the public order books: set CLOB_HOST or "
+                                "--host (e.g. https://clob.polymarket.com); no key is needed")
+        client = ClobClient(settings.host, chain_id=settings.chain_id,
+                            timeout=settings.request_timeout_seconds)
+        verdicts, unchecked = check_declared(loaded.spec, client, now=int(time.time()))
+    held = [v for v in verdicts if v.holds]
+    if args.json:
+        print(out.dumps({"ok": not held, "verdicts": [verdict_json(v) for v in verdicts],
+                         "needs_the_account": unchecked}))
+    else:
+        for verdict in verdicts:
+            print(f"{verdict.rule} ({verdict.enforcement}): {verdict.message}")
+        if unchecked:
+            print(f"not checked here (they need the account: `reconciler plan`): "
+                  f"{', '.join(unchecked)}")
+        print(f"{directory}: {len(held)} verdict(s) would hold tokens" if held
+              else f"{directory}: no verdict would hold a token")
+    return 1 if held else 0
+
+
+__all__ = ["add_override_options", "os_user", "overrides_from", "policy_check", "policy_text",
            "status_policy_text"]

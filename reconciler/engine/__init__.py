@@ -6,6 +6,8 @@
 - `ledger`: how an order's state is learnt (reads, lookups, notifications -> lifecycle events);
 - `apply`: carrying out a `Plan`, journaled so a crash never duplicates an order; its cancel step
   in `cancels` (through the client's splitting and pacing);
+- `policy_gate`, `policy_inputs`: the policy's rules on every plan, with the book data and
+  balances they need read here (and `check_declared`: the files alone, for CI);
 - `modes`: the exchange's trading mode as the engine believes it, and what each mode lets a pass
   send;
 - `settlement`: following our trades until they settle, taking back the fills of failed ones;
@@ -28,6 +30,7 @@ from reconciler.engine.desired_files import (
 )
 from reconciler.engine.in_force import DesiredStateKeeper, InForce
 from reconciler.engine.ledger import LookupState, look_up_order, record_order_state
+from reconciler.engine.policy_gate import check_declared, verdict_json
 from reconciler.engine.reconcile import ExchangeClient, Reconciler
 from reconciler.engine.results import PlanReport, TickResult
 
@@ -44,10 +47,12 @@ __all__ = [
     "TickResult",
     "WriteClient",
     "apply_plan",
+    "check_declared",
     "desired_files",
     "is_candidate",
     "load_desired",
     "look_up_order",
     "record_order_state",
     "validate_directory",
+    "verdict_json",
 ]

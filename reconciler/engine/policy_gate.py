@@ -18,18 +18,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
-from reconciler.engine.policy_inputs import PolicyClient, read_policy_inputs
+from reconciler.engine.policy_inputs import PolicyClient, read_book, read_policy_inputs
 from reconciler.model import InventoryOrder, OpenOrder, Plan
 from reconciler.planner import (
+    PUBLIC_RULES,
+    BookTop,
     Override,
     PolicyGate,
+    PolicyInputs,
     Verdict,
     check_policy,
+    declared_posts,
     enforce_policy,
     plan_digest,
     policy_needs,
+    public_rules,
 )
 from reconciler.spec import DesiredState, Enforcement
 from reconciler.store import Store
@@ -132,6 +138,28 @@ class PolicyGatekeeper:
         self._logged = now
 
 
+def check_declared(
+    spec: DesiredState, client: PolicyClient, *, now: int
+) -> tuple[tuple[Verdict, ...], list[str]]:
+    """The files alone against public data (`reconciler policy-check`, for CI): every declared
+    level as a post, checked by the rules that need no account (the price band, against each
+    token's public book; the trading windows, at `now`). Returns the verdicts and the rules of
+    the policy it could not check here (they need the account: `reconciler plan`)."""
+    if spec.policy is None:
+        return (), []
+    rules = public_rules(spec.policy)
+    books: dict[str, BookTop | None] = {}
+    ticks: dict[str, Decimal] = {}
+    if rules.price_band is not None:
+        for token in spec.tokens:
+            if token.levels:
+                books[token.token_id] = read_book(client, token.token_id, ticks=ticks)
+    plan = declared_posts(spec, ticks=ticks)
+    verdicts = check_policy(rules, plan=plan, inputs=PolicyInputs(books=books), now=now)
+    account_rules = [str(r) for r, _ in spec.policy.rules() if r not in PUBLIC_RULES]
+    return verdicts, account_rules
+
+
 def verdict_json(verdict: Verdict) -> dict[str, Any]:
     return {
         "rule": str(verdict.rule),
@@ -148,4 +176,4 @@ def _effect(verdict: Verdict, *, overridden: bool) -> str:
     return "held" if verdict.holds else "warned"
 
 
-__all__ = ["PolicyGatekeeper", "verdict_json"]
+__all__ = ["PolicyGatekeeper", "check_declared", "verdict_json"]

@@ -79,8 +79,11 @@ def read_policy_inputs(
     )
 
 
-def read_book(client: PolicyClient, token_id: str) -> BookTop | None:
-    """The top of a token's book; an empty BookTop for none; None when it could not be read."""
+def read_book(
+    client: PolicyClient, token_id: str, *, ticks: dict[str, Decimal] | None = None
+) -> BookTop | None:
+    """The top of a token's book; an empty BookTop for none; None when it could not be read.
+    `ticks`, when given, gets the market's tick from the book read."""
     try:
         book = client.get_order_book(token_id)
     except NotFound:
@@ -91,6 +94,8 @@ def read_book(client: PolicyClient, token_id: str) -> BookTop | None:
         log.warning("policy: the book of %s could not be read (%s); its posts are not checked",
                     token_id, exc)
         return None
+    if ticks is not None and book.tick_size > 0:
+        ticks[token_id] = book.tick_size
     return top_of_book(book)
 
 

@@ -63,6 +63,7 @@ from reconciler.planner.holds import (
     mode_hold_reason,
 )
 from reconciler.planner.policy import (
+    PUBLIC_RULES,
     BookTop,
     Override,
     PolicyGate,
@@ -70,16 +71,19 @@ from reconciler.planner.policy import (
     PolicyNeeds,
     Verdict,
     check_policy,
+    declared_posts,
     enforce_policy,
     open_windows,
     override_problem,
     plan_digest,
     policy_needs,
+    public_rules,
 )
 from reconciler.spec import EmptyDesiredState
 
 __all__ = [
     "LEFTOVER_LIVE",
+    "PUBLIC_RULES",
     "UNKNOWN_BUY_ELSEWHERE",
     "BookTop",
     "EmptyDesiredState",
@@ -91,6 +95,7 @@ __all__ = [
     "PostHolds",
     "Verdict",
     "check_policy",
+    "declared_posts",
     "enforce_policy",
     "hold_posts",
     "mode_hold_reason",
@@ -99,5 +104,6 @@ __all__ = [
     "plan",
     "plan_digest",
     "policy_needs",
+    "public_rules",
     "skip_reason",
 ]

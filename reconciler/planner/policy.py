@@ -519,6 +519,36 @@ def override_problem(spec: DesiredState, overrides: Iterable[Override]) -> str |
     return None
 
 
+#: The rules a check of the files alone can decide, with public data (the book) and a clock.
+PUBLIC_RULES = (Rule.PRICE_BAND, Rule.TRADING_WINDOWS)
+
+
+def public_rules(policy: Policy) -> Policy:
+    """The part of `policy` that needs no account: its price band and trading windows."""
+    return Policy(price_band=policy.price_band, trading_windows=policy.trading_windows)
+
+
+def declared_posts(spec: DesiredState, *, ticks: Mapping[str, Decimal]) -> Plan:
+    """Every declared level posted in full, as from an account with nothing resting: what a
+    check of the files alone (`reconciler policy-check`, in CI) holds the rules against.
+    `ticks`: each token's live tick, where known (else its asserted tick, else 0.01)."""
+    posts = [
+        Post(
+            key=level.key,
+            size=level.size,
+            order_type=level.order_type,
+            post_only=level.post_only,
+            expires_at=level.expires_at,
+            generation=1,
+            neg_risk=bool(token.neg_risk),
+            tick_size=ticks.get(token.token_id) or token.tick_size or Decimal("0.01"),
+        )
+        for token in spec.tokens
+        for level in token.levels
+    ]
+    return Plan(posts=tuple(posts))
+
+
 def plan_digest(plan: Plan) -> str:
     """sha256 over what the plan would send (posts and cancels), for the override journal."""
     lines = sorted(
@@ -548,11 +578,14 @@ __all__ = [
     "PolicyInputs",
     "PolicyNeeds",
     "Verdict",
+    "PUBLIC_RULES",
     "check_policy",
+    "declared_posts",
     "enforce_policy",
     "open_until",
     "open_windows",
     "override_problem",
     "plan_digest",
     "policy_needs",
+    "public_rules",
 ]
