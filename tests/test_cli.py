@@ -83,7 +83,7 @@ def test_the_command_list() -> None:
     assert set(commands()) == {
         "validate", "schema", "plan", "apply", "run", "status", "history", "state", "paper-exchange",
         "orders", "order", "trades", "balance", "keys", "notifications", "cancel", "cancel-all",
-        "cancel-market",
+        "cancel-market", "policy-check",
     }
 
 

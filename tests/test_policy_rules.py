@@ -289,7 +289,7 @@ def test_trading_window_with_cancel_orders_cancels_ours_and_posts_nothing() -> N
     assert after.posts == () and after.keeps == ()
     assert {(c.order_id, c.reason) for c in after.cancels} == {
         ("0x1", CancelReason.POLICY_WINDOW), ("0x2", CancelReason.POLICY_WINDOW),
-        ("0x3", CancelReason.LEVEL_REMOVED),
+        ("0x3", CancelReason.POLICY_WINDOW),  # the plan's own cancel goes, as the window's
     }
 
 

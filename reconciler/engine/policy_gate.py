@@ -74,7 +74,8 @@ class PolicyGatekeeper:
         self.unused = []
         if spec.policy is None:
             self.last, self.digest = None, ""
-            self._log_changes(())
+            if run_id is not None:
+                self._log_changes(())
             return plan
         needs = policy_needs(spec.policy, plan)
         inputs = read_policy_inputs(
@@ -98,7 +99,8 @@ class PolicyGatekeeper:
                 )
             log.warning("policy: %s overridden by %s for this pass (%s): %s", override.rule,
                         override.user, override.reason, "; ".join(v.message for v in used))
-        self._log_changes(gated.verdicts, overridden=gated.overridden)
+        if run_id is not None:  # `plan` prints its verdicts; a pass logs them
+            self._log_changes(gated.verdicts, overridden=gated.overridden)
         return gated.plan
 
     def summary(self) -> dict[str, Any] | None:

@@ -32,8 +32,9 @@ What each rule calls a violation (the spec's docstring, policy.py, says what eac
   the pass posts (every token it posts on).
 - trading_windows: a post on a token inside an open window. A window with `cancel_orders: true`
   that is enforced (soft or hard, not overridden) also cancels every order the plan would keep
-  on its tokens and posts nothing there: those cancels only reduce exposure, so no other rule
-  holds them, and they do not count toward max_notional_change.
+  on its tokens and posts nothing there; the plan's own cancels there go too, as the window's:
+  those cancels only reduce exposure, so no other rule holds them, and they do not count
+  toward max_notional_change.
 """
 
 from __future__ import annotations
@@ -436,7 +437,13 @@ def enforce_policy(
     for token in flatten:
         held.pop(token, None)
     keeps = [k for k in plan.keeps if not _flattened(k.key, flatten)]
-    cancels = [c for c in plan.cancels if c.key.token_id not in held]
+    # On a token an open window flattens, every cancel goes because of the window (whatever
+    # else would hold the token), so it is the window's: no other rule counts or holds it.
+    cancels = [
+        replace(c, reason=CancelReason.POLICY_WINDOW) if _flattened(c.key, flatten) else c
+        for c in plan.cancels
+        if c.key.token_id not in held
+    ]
     added = [
         Cancel(k.order_id, k.key, k.remaining, CancelReason.POLICY_WINDOW)
         for k in plan.keeps
