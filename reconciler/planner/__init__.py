@@ -1,7 +1,8 @@
 """The planner: desired state + what the exchange shows -> the orders to keep, cancel and post.
 
 Rules 1-5 are in diff.py, the caps (6-7) in caps.py, the draft plan they fill in draft.py, and
-which posts wait (8) in holds.py, the policy gates (9) in policy.py. Callers import from here.
+which posts wait (8) in holds.py, the policy gates (9) in policy.py (the checks) and
+enforcement.py. Callers import from here.
 
 PURE (STYLE.md 1): no I/O, no clock (the time is the `now` argument), no randomness; the same
 inputs give the same `Plan`, in the same order. Both sides arrive normalised as `LevelKey`s and
@@ -45,15 +46,25 @@ The rules, in the order they are applied:
    unknown outcome or a cancel that did not take effect, and under a total buy cap every buy
    while such an order is a buy, and what the exchange's trading mode does not take. The engine
    applies it after planning, apply after cancelling.
-9. Policy gates (policy.py, after rule 8): the rules of the spec's `policy:` section, checked on
-   the plan with the book data the engine read; soft and hard verdicts hold their tokens
-   (`check_policy`, then `enforce_policy`).
+9. Policy gates (after rule 8): the rules of the spec's `policy:` section, checked on the plan
+   with the book data the engine read (`check_policy`, policy.py); soft and hard verdicts hold
+   their tokens (`enforce_policy`, enforcement.py).
 
 Applying a plan and planning again with the same inputs gives a plan with no action: the
 property tests check that fixed point.
 """
 
 from reconciler.planner.diff import plan, skip_reason
+from reconciler.planner.enforcement import (
+    PUBLIC_RULES,
+    Override,
+    PolicyGate,
+    declared_posts,
+    enforce_policy,
+    override_problem,
+    plan_digest,
+    public_rules,
+)
 from reconciler.planner.holds import (
     LEFTOVER_LIVE,
     UNKNOWN_BUY_ELSEWHERE,
@@ -63,21 +74,13 @@ from reconciler.planner.holds import (
     mode_hold_reason,
 )
 from reconciler.planner.policy import (
-    PUBLIC_RULES,
     BookTop,
-    Override,
-    PolicyGate,
     PolicyInputs,
     PolicyNeeds,
     Verdict,
     check_policy,
-    declared_posts,
-    enforce_policy,
     open_windows,
-    override_problem,
-    plan_digest,
     policy_needs,
-    public_rules,
 )
 from reconciler.spec import EmptyDesiredState
 
