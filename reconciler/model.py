@@ -252,6 +252,7 @@ class CancelReason(str, Enum):
     CAP = "cap on resting buy notional"
     LEVEL_DONE = "level fully filled"
     SHUTDOWN = "daemon stopping with on_shutdown: cancel"
+    POLICY_WINDOW = "a trading window of the policy with cancel_orders: true is open"
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,7 @@ def test_the_command_list() -> None:
         "validate", "schema", "plan", "apply", "adopt", "run", "status", "history", "state",
         "paper-exchange",
         "orders", "order", "trades", "balance", "keys", "notifications", "cancel", "cancel-all",
-        "cancel-market",
+        "cancel-market", "policy-check",
     }
 
 

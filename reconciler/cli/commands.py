@@ -20,6 +20,7 @@ from typing import Any
 from reconciler.cli import output as out
 from reconciler.cli.blind_text import orders_lines
 from reconciler.cli.logs import configure_logging
+from reconciler.cli.policy_view import overrides_from, policy_text, status_policy_text
 from reconciler.cli.render import render_json, render_text, report_json, report_text
 from reconciler.cli.settings import Settings, SettingsError, ShutdownPolicy
 from reconciler.cli.wiring import (
@@ -88,9 +89,9 @@ def plan(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(out.dumps({"plan": report_json(report), "error": report.error,
                          "spec_errors": list(report.spec_errors), "digest": report.digest,
-                         "has_changes": report.has_changes}))
+                         "has_changes": report.has_changes, "policy": report.policy}))
     else:
-        print(report_text(report))
+        print(report_text(report) + policy_text(report.policy))
     if report.error:
         return 1
     return 2 if args.detailed_exitcode and report.has_changes else 0
@@ -98,16 +99,19 @@ def plan(args: argparse.Namespace, settings: Settings) -> int:
 
 def apply(args: argparse.Namespace, settings: Settings) -> int:
     _logging(args, settings, default="INFO")
+    overrides = overrides_from(args)
     with _writer(settings, StateLock(settings.state_path)) as (conn, store):
-        result = make_reconciler(conn, store).tick()
+        result = make_reconciler(conn, store).tick(overrides=overrides)
     if args.json:
         print(out.dumps({"success": result.success, "outcome": result.outcome,
                          "error": result.error, "summary": result.status_line,
-                         "plan": render_json(result.plan) if result.plan else None}))
+                         "plan": render_json(result.plan) if result.plan else None,
+                         "policy": result.run_summary.get("policy")}))
     else:
         if result.plan is not None:
             print(render_text(result.plan, labels=_labels(settings)))
-        print(result.status_line)
+        print("\n".join(filter(None, [policy_text(result.run_summary.get("policy")),
+                                      result.status_line])))
     # Broken files fail a one-shot apply even when the kept revision was applied (the daemon, in
     # contrast, counts that pass as a success so it keeps its watchdog and cadence).
     return 0 if result.success and result.spec_valid else 1
@@ -212,7 +216,7 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(out.dumps({**state, "daemon_pid": pid, "trading_mode": out.trading_mode(state)}))
     else:
-        print(out.status_text(state, daemon_pid=pid))
+        print(out.status_text(state, daemon_pid=pid) + "\n" + status_policy_text(state))
     return 0
 
 

@@ -10,6 +10,8 @@
   in `cancels` (through the client's splitting and pacing);
 - `blind`: never trading blind (invariant 10): what a process saw first, the trader's orders,
   the hold of blind tokens and `reconciler adopt`;
+- `policy_gate`, `policy_inputs`: the policy's rules on every plan, with the book data and
+  balances they need read here (and `check_declared`: the files alone, for CI);
 - `modes`: the exchange's trading mode as the engine believes it, and what each mode lets a pass
   send;
 - `settlement`: following our trades until they settle, taking back the fills of failed ones;
@@ -34,6 +36,7 @@ from reconciler.engine.desired_files import (
 )
 from reconciler.engine.in_force import DesiredStateKeeper, InForce
 from reconciler.engine.ledger import LookupState, look_up_order, record_order_state
+from reconciler.engine.policy_gate import check_declared, verdict_json
 from reconciler.engine.reconcile import ExchangeClient, Reconciler
 from reconciler.engine.resolve import Resolution, default_landing_window, resolve_unresolved
 from reconciler.engine.results import PlanReport, TickResult
@@ -56,6 +59,7 @@ __all__ = [
     "WriteClient",
     "adopt",
     "apply_plan",
+    "check_declared",
     "default_landing_window",
     "describe_blind",
     "desired_files",
@@ -66,4 +70,5 @@ __all__ = [
     "record_order_state",
     "resolve_unresolved",
     "validate_directory",
+    "verdict_json",
 ]

@@ -31,7 +31,9 @@ A pass, in order (each step's failure mode is the point):
    unknown after step 2 (it may rest unseen and count toward a cap; under a global buy cap
    every buy waits), and what the exchange's trading mode refuses (modes.py); then the blind
    tokens' (`planner.hold_blind`, engine/blind.py: open orders at declared levels that the state
-   file has no record of, invariant 10).
+   file has no record of, invariant 10). Then the policy gate (policy_gate.py): the spec's
+   `policy:` rules, checked with the book data they need, hold what their enforcement holds;
+   an override comes only with `tick(overrides=...)`.
 8. Apply (not for `plan`), then record the run with its summary and outcome. A tick first
    checks that the state file is still the one opened, and again just before applying
    (`Store.check_unchanged`, invariant 10); if not, it raises `StateFileChanged`.
@@ -73,6 +75,7 @@ from reconciler.clob import (
     BalanceAllowance,
     ClobError,
     Notification,
+    OrderBook,
     RateLimited,
     Trade,
     TradingRestricted,
@@ -83,6 +86,7 @@ from reconciler.engine.blind import BlindWatch
 from reconciler.engine.in_force import DesiredStateKeeper
 from reconciler.engine.memory import MarketCache, SkipLog, TokenBackoff
 from reconciler.engine.modes import TradingModes
+from reconciler.engine.policy_gate import PolicyGatekeeper
 from reconciler.engine.results import PlanReport, TickResult, applied_outcome, run_summary
 from reconciler.engine.settlement import SettlementWatch
 from reconciler.model import MarketInfo, NotificationType, OpenOrder, Plan, Side, TickOutcome
@@ -115,6 +119,8 @@ class ExchangeClient(WriteClient, Protocol):
 
     def get_trades(self, *, after: int | None = None) -> list[Trade]: ...
 
+    def get_order_book(self, token_id: str) -> OrderBook: ...
+
 
 class Reconciler:
     def __init__(
@@ -144,6 +150,7 @@ class Reconciler:
         self._settlement = SettlementWatch()
         self.modes = TradingModes()
         self._blind = BlindWatch(store)  # invariant 10: what this process saw first
+        self.policy = PolicyGatekeeper(client=client, store=store)
         self._held_posts = 0  # posts the last planning held back
         self._held_by_mode = 0  # of which the trading mode held
         self.landing_window = landing_window  # seconds (resolve.py: when a refusal may void)
@@ -182,10 +189,13 @@ class Reconciler:
             git_commit=desired.git_commit,
             labels=dict(spec.labels),
             kept=desired.kept if errors else None,
+            policy=self.policy.summary(),
         )
 
-    def tick(self) -> TickResult:
+    def tick(self, *, overrides: Sequence[planner.Override] = ()) -> TickResult:
         """One full pass. Never raises for an exchange or spec problem: see the result.
+        `overrides` let soft policy rules through for this pass only (journaled when used);
+        one naming a rule the policy does not set, or sets hard, refuses the pass.
         Raises StateFileChanged when the state file is not the one opened (invariant 10)."""
         self.store.check_unchanged()
         desired = self.desired.for_tick(now=self.clock())
@@ -196,11 +206,16 @@ class Reconciler:
         self._held_by_mode = 0
         if spec is None:
             return finish(outcome=TickOutcome.INVALID_SPEC, error=NO_VALID_SPEC)
+        refusal = planner.override_problem(spec, overrides)
+        if refusal is not None:
+            return finish(outcome=TickOutcome.REFUSED, error=refusal)
         wait = self.modes.wait_before_next_pass(self.clock())
         if wait is not None:  # trading disabled, or a restart: nothing could be sent now
             return finish(outcome=TickOutcome.RESTRICTED, retry_after=wait)
         try:
-            plan = self._observe_and_plan(spec, run_id=run_id, persist_notifications=True)
+            plan = self._observe_and_plan(
+                spec, run_id=run_id, persist_notifications=True, overrides=overrides
+            )
         except EmptyDesiredState as exc:
             return finish(outcome=TickOutcome.REFUSED, error=str(exc))
         except RateLimited as exc:
@@ -276,7 +291,12 @@ class Reconciler:
     # --- steps 2-7 -------------------------------------------------------------------------
 
     def _observe_and_plan(
-        self, spec: DesiredState, *, run_id: int | None, persist_notifications: bool
+        self,
+        spec: DesiredState,
+        *,
+        run_id: int | None,
+        persist_notifications: bool,
+        overrides: Sequence[planner.Override] = (),
     ) -> Plan:
         wanted = set(_level_keys(spec))
         self._resolution = resolve.resolve_unresolved(
@@ -323,6 +343,11 @@ class Reconciler:
             inventory=inputs["inventory"], persist=persist_notifications,
         )
         self._held_posts += blind_held
+        plan = self.policy.gate(
+            plan, spec=spec, observed=observed, inventory=inputs["inventory"],
+            now=inputs["now"], run_id=run_id, overrides=overrides,
+        )
+        self._held_posts += self.policy.held_count
         return plan
 
     def _follow_client_profile(self) -> None:
@@ -405,6 +430,9 @@ class Reconciler:
             summary["held_by_mode"] = self._held_by_mode
         if self._resolution.looked_up:
             summary["resolved"] = self._resolution.summary()
+        policy = self.policy.summary() if plan is not None else None
+        if policy is not None:
+            summary["policy"] = policy
         self.store.finish_run(run_id, outcome=outcome, summary=summary, error=error)
         if run_id % PRUNE_EVERY_RUNS == 0:
             self.store.prune()  # bound the per-tick rows of a long-running daemon

@@ -91,6 +91,7 @@ class PlanReport:
     labels: Mapping[str, str] = field(default_factory=dict)
     kept: str | None = None  # the revision kept in force while the files are invalid
     refusal: str | None = None  # why there is no plan (an empty desired state)
+    policy: Mapping[str, Any] | None = None  # the policy's verdicts (engine/policy_gate.py)
 
     @property
     def has_changes(self) -> bool:
@@ -140,6 +141,9 @@ class TickResult:
         mode = self.trading_mode
         if mode is not None:
             parts.append(f"exchange mode {mode.get('mode')}: {mode.get('may_do')}")
+        policy = self.run_summary.get("policy")
+        if isinstance(policy, Mapping) and policy.get("held_tokens"):
+            parts.append(f"policy holds {len(policy['held_tokens'])} token(s)")
         if self.error:
             parts.append(self.error)
         return "; ".join(parts)

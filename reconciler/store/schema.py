@@ -174,6 +174,22 @@ CREATE TABLE foreign_orders (
 );
 """
 
+# Overrides of soft policy rules (store/overrides.py): who let which rule through, why, and for
+# which plan; each also has a journal row (kind `override`), so `history` shows it. IF NOT
+# EXISTS: the statement is safe wherever this migration lands among others.
+_V6_POLICY_OVERRIDES = """
+CREATE TABLE IF NOT EXISTS policy_overrides (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER,
+    rule TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    user TEXT NOT NULL,
+    plan_digest TEXT NOT NULL,
+    verdicts TEXT NOT NULL DEFAULT '[]',
+    created_ms INTEGER NOT NULL
+);
+"""
+
 #: Every migration (a script of SQL statements), in order. The file's `user_version` is the
 #: number of them it has had.
 MIGRATIONS: tuple[str, ...] = (
@@ -182,6 +198,7 @@ MIGRATIONS: tuple[str, ...] = (
     _V3_IDENTITY,
     _V4_SIGNED_ORDERS,
     _V5_FOREIGN_ORDERS,
+    _V6_POLICY_OVERRIDES,
 )
 
 
@@ -218,6 +235,7 @@ class JournalKind(StrEnum):
     CANCEL = "cancel"
     LOOKUP = "lookup"
     ADOPT = "adopt"  # `reconciler adopt` took an open order into the inventory (no request)
+    OVERRIDE = "override"  # an operator let a soft policy rule through for one pass
 
 
 class JournalOutcome(StrEnum):

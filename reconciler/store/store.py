@@ -13,6 +13,7 @@ What it remembers, and why (one module per part, `Store` is all of them):
 - reports.py: what `status` reads, and pruning.
 - foreign.py: open orders that are not ours (the trader's, seen appearing) and adoption;
   continuity.py: the check that the file is still the one that was opened (invariant 10).
+- overrides.py: overrides of soft policy rules, each with its journal row.
 
 Only this package speaks SQLite. Money is TEXT holding a canonical Decimal. Nothing secret is ever
 written here. Access is serialised by the caller (the daemon runs one tick at a time); the
@@ -32,11 +33,12 @@ from reconciler.store.continuity import Continuity
 from reconciler.store.foreign import Foreign
 from reconciler.store.opening import StateIdentity, open_state_file, read_identity
 from reconciler.store.opening import migrate as migrate  # re-exported: opening owns it
+from reconciler.store.overrides import Overrides
 from reconciler.store.reports import Reports
 from reconciler.store.schema import decimal_text
 
 
-class Store(Reports, Foreign, Continuity):
+class Store(Reports, Foreign, Continuity, Overrides):
     """The state file: revisions, orders, journal and reports (see the module docstring).
     Open with `Store.open(path)`; every method commits before it returns, except inside
     `with store.atomic():`, which makes several calls one transaction."""
