@@ -27,7 +27,7 @@ from paperclob import errors
 from paperclob.book import LIVE, Order
 from paperclob.config import PaperConfig
 from paperclob.engine import Execution, MatchingEngine
-from paperclob.faults import Faults, RateLimiter
+from paperclob.faults import Faults, HeldPosts, RateLimiter
 from paperclob.heartbeats import Heartbeats
 from paperclob.markets import MarketBook, MarketError
 from paperclob.modes import TradingModes
@@ -66,6 +66,7 @@ class Exchange:
             initial_shares=to_units(config.initial_shares),
         )
         self.faults = Faults(latency_ms=config.latency_ms, error_5xx_rate=config.fail_5xx_rate)
+        self.holds = HeldPosts()  # the POSTs the hold fault holds (faults.py)
         self.rate_limiter = RateLimiter(config.rate_limit)
         self.limiter = SignerLimiter(
             tier=tier_named(config.rate_limit_tier), mode=LimitMode(config.rate_limit_mode)

@@ -9,6 +9,12 @@ tests deterministic; `error_5xx_rate` draws from a seeded random generator.
 * `throttle_next`: answer 429 `Too Many Requests` with `Retry-After: retry_after_s`.
 * `lose_response_next`: POST /order(s) IS carried out, then the connection is closed without a
   response (the client cannot know whether the order was placed).
+* `hold_next` + `hold_ms`: the next N POST /order(s) are received, then HELD inside the exchange
+  for `hold_ms` before they are processed (outside the exchange lock, so every other request,
+  a re-send of the same order included, is served meanwhile). A hold longer than the client's
+  timeout makes a late landing: the client gives up, and the order is placed (or refused, e.g.
+  as a duplicate of its own re-send) afterwards. `exchange.holds` counts the requests held right
+  now, received and released (processed) so far; GET /_admin/faults shows them.
 * `reject_order_ids` / `reject_batch_positions`: those orders of a POST /orders are refused with
   `reject_message`; the others in the batch go through.
 * `fail_open_orders_next`: GET /data/orders answers 500 (-1 = until switched off).
@@ -22,7 +28,11 @@ from __future__ import annotations
 
 import math
 import random
+import threading
+import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -38,6 +48,8 @@ class Faults:
     throttle_next: int = 0
     retry_after_s: int = 1
     lose_response_next: int = 0
+    hold_next: int = 0
+    hold_ms: int = 0
     reject_order_ids: set[str] = field(default_factory=set)
     reject_batch_positions: set[int] = field(default_factory=set)
     reject_message: str = "could not insert order"
@@ -85,6 +97,54 @@ class Faults:
         if count == 0:
             return False, 0
         return True, count if count < 0 else count - 1
+
+
+class HeldPosts:
+    """The POSTs the `hold_next` fault holds inside the exchange: how many were received (held)
+    and released (processed) since start, and how many are held right now, so a test can wait
+    for a POST to be held, or for its late landing, instead of sleeping."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self.received = 0
+        self.released = 0
+
+    @contextmanager
+    def hold(self, seconds: float) -> Iterator[None]:
+        """Wait `seconds` (the caller holds no lock), then run the body (the request's
+        processing); the request counts as held until the body is done."""
+        with self._cond:
+            self.received += 1
+            self._cond.notify_all()
+        try:
+            time.sleep(seconds)
+            yield
+        finally:
+            with self._cond:
+                self.released += 1
+                self._cond.notify_all()
+
+    @property
+    def holding(self) -> int:
+        with self._cond:
+            return self.received - self.released
+
+    def wait(self, *, holding: int | None = None, received: int | None = None,
+             released: int | None = None, timeout: float = 30.0) -> bool:
+        """Wait (bounded) until exactly `holding` requests are held, at least `received` were
+        received, and at least `released` were released (each when given)."""
+        with self._cond:
+            return self._cond.wait_for(
+                lambda: (holding is None or self.received - self.released == holding)
+                and (received is None or self.received >= received)
+                and (released is None or self.released >= released),
+                timeout=timeout,
+            )
+
+    def to_json(self) -> dict[str, int]:
+        with self._cond:
+            return {"holding": self.received - self.released, "received": self.received,
+                    "released": self.released}
 
 
 class RateLimiter:

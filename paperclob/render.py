@@ -124,9 +124,11 @@ def post_only_entry(message: str) -> dict[str, Any]:
     }
 
 
-def post_error(message: str) -> dict[str, Any]:
+def post_error(message: str, *, success: bool = False) -> dict[str, Any]:
+    """A refused `POST /orders` entry: errorMsg set, orderID and status empty (clob-v1-wire.md
+    6.3). `success` is what the docs' table gives for the code (true for a duplicate)."""
     return {
-        "success": False,
+        "success": success,
         "errorMsg": message,
         "orderID": "",
         "status": "",

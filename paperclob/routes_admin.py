@@ -88,7 +88,7 @@ def admin_market(exchange: Exchange, request: Request) -> Response:
 
 @route("GET", "/_admin/faults")
 def admin_faults(exchange: Exchange, request: Request) -> Response:
-    return Response(exchange.faults.to_json())
+    return Response(exchange.faults.to_json() | exchange.holds.to_json())
 
 
 @route("POST", "/_admin/faults")

@@ -76,7 +76,9 @@ def post_orders(exchange: Exchange, request: Request, caller: ApiKey) -> Respons
         try:
             results.append(_place_one(exchange, caller, raw, post_only_mode, position=position))
         except errors.OrderRejected as exc:
-            results.append(render.post_error(exc.message))
+            # The docs' table (clob-v1-wire.md 6.3) gives INVALID_ORDER_DUPLICATED success=true.
+            duplicate = exc.message == errors.DUPLICATED
+            results.append(render.post_error(exc.message, success=duplicate))
         except errors.ApiError as exc:  # the post-only refusal, in its batch-entry form
             results.append(render.post_only_entry(exc.message))
     return Response(results, headers=admission.headers if admission else {})

@@ -1,9 +1,10 @@
 """HTTP plumbing: a threaded HTTP/1.1 keep-alive server on loopback, and `PaperExchange`.
 
 `Dispatcher.handle` is the one place a request passes through, in this order: admin routes (no
-faults), injected latency (outside the lock, so it delays only that request), then under the
-exchange lock: per-signer rate limit, injected 429/5xx, lazy housekeeping, the route itself, and
-finally the "lost response" fault (the work is done, the answer is never sent).
+faults), injected latency and the "hold" fault (both outside the lock, so they delay only that
+request: a held POST is processed after its hold, while other requests are served), then under
+the exchange lock: per-signer rate limit, injected 429/5xx, lazy housekeeping, the route itself,
+and finally the "lost response" fault (the work is done, the answer is never sent).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -58,7 +60,7 @@ class Dispatcher:
         delay = self.exchange.faults.latency_ms
         if delay > 0:
             time.sleep(delay / 1000)
-        with self.exchange.lock:
+        with self._held(request), self.exchange.lock:
             refusal = self._injected_refusal(request)
             if refusal is not None:
                 return refusal
@@ -76,6 +78,22 @@ class Dispatcher:
                 )
                 response.drop = fire
             return response
+
+    @contextlib.contextmanager
+    def _held(self, request: Request) -> Iterator[None]:
+        """The `hold_next` fault: a POST /order(s) waits `hold_ms` before it is processed."""
+        fire, seconds = False, 0.0
+        if request.method == "POST" and request.path in ORDER_POSTS:
+            with self.exchange.lock:
+                faults = self.exchange.faults
+                if faults.applies_to(request.path):
+                    fire, faults.hold_next = Faults.take(faults.hold_next)
+                    seconds = faults.hold_ms / 1000
+        if not fire:
+            yield
+            return
+        with self.exchange.holds.hold(seconds):
+            yield
 
     def _rate_headers(self, request: Request) -> dict[str, str]:
         limiter = self.exchange.rate_limiter
@@ -156,6 +174,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
+
+    def handle(self) -> None:
+        # A client that gave up (its timeout, e.g. during a held POST) is gone: its answer is
+        # dropped quietly instead of a traceback per request.
+        with contextlib.suppress(ConnectionError):
+            super().handle()
+
+    def finish(self) -> None:
+        with contextlib.suppress(ConnectionError):
+            super().finish()
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":

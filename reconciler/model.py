@@ -72,12 +72,16 @@ class TickOutcome(StrEnum):
     REFUSED = "refused"  # an empty desired state without allow_empty
     CRASHED = "crashed"  # the daemon's: the pass raised (no run row records it)
     INTERRUPTED = "interrupted"  # stopped part-way by Ctrl-C; the next pass resolves the rest
+    # The exchange's trading mode (clob-v2-wire.md 2.13) refused or held some or all of the
+    # pass: what the mode allows was done, the rest waits. Not a failure of ours.
+    RESTRICTED = "restricted"
 
 
 #: The outcomes of a pass that did its job: the daemon pings the watchdog after them, and
 #: `status` shows the newest such run as the last success.
 SUCCESS_OUTCOMES: frozenset[TickOutcome] = frozenset(
-    {TickOutcome.OK, TickOutcome.PARTIAL, TickOutcome.NOOP, TickOutcome.HELD}
+    {TickOutcome.OK, TickOutcome.PARTIAL, TickOutcome.NOOP, TickOutcome.HELD,
+     TickOutcome.RESTRICTED}
 )
 
 
@@ -136,6 +140,16 @@ class TradingRestriction(StrEnum):
     @property
     def allows_post_only_orders(self) -> bool:
         return self is TradingRestriction.POST_ONLY
+
+    def allows_order(self, *, side: Side, post_only: bool) -> bool:
+        """Whether a new limit order may be sent while this restriction holds. Post-only mode
+        takes post-only orders; closed-only takes SELLs (they close positions: the reference
+        says only "may only close positions", so buys wait); the others take none."""
+        if self is TradingRestriction.POST_ONLY:
+            return post_only
+        if self is TradingRestriction.CLOSED_ONLY:
+            return side is Side.SELL
+        return False
 
 
 @dataclass(frozen=True, order=True)
@@ -240,6 +254,7 @@ class CancelReason(str, Enum):
     LEVEL_DONE = "level fully filled"
     SHUTDOWN = "daemon stopping with on_shutdown: cancel"
     SUSPENDED = "suspended with --cancel: our orders are cancelled once"
+    POLICY_WINDOW = "a trading window of the policy with cancel_orders: true is open"
 
 
 @dataclass(frozen=True)
@@ -269,12 +284,26 @@ class Post:
     generation: int
     neg_risk: bool
     tick_size: Decimal
+    # The market's signing profile (`MarketInfo.order_profile`): each order is signed for its
+    # own market's exchange (clob-v2-wire.md 2.4), never one profile for every market.
+    order_profile: str = "v2"
 
 
 @dataclass(frozen=True)
 class SkippedToken:
     token_id: str
     reason: str
+
+
+@dataclass(frozen=True)
+class BlindToken:
+    """A declared token with open orders at declared levels that the state file has no record
+    of and did not watch appear: they may be ours, placed through a state file that was lost,
+    rolled back or replaced. Nothing is posted there until they are adopted (invariant 10;
+    planner/blind.py has the rule)."""
+
+    token_id: str
+    orders: tuple[OpenOrder, ...]  # by side, price, id
 
 
 @dataclass(frozen=True)
@@ -294,6 +323,7 @@ class Plan:
     skipped: tuple[SkippedToken, ...] = ()
     warnings: tuple[str, ...] = ()
     generations: tuple[LevelGeneration, ...] = ()
+    blind: tuple[BlindToken, ...] = ()  # tokens held until their orders are adopted
     # The spec's global cap, when it has one: room freed by cancelling a buy on one token may
     # have been given to buys on others, so apply must know whether a cancel that failed to
     # take effect blocks every buy (invariant 5) or only its own token's posts.

@@ -12,7 +12,8 @@ fixture used by one module only stays in that module.
 - `store_clock`, `store`: a real SQLite state file in tmp_path (`store_clock` is real time unless
   a module overrides it).
 - `harness`: the engine harness of tests/support/engine.py (its own paper exchange on real time
-  with pages of 7, and `store`).
+  with pages of 7, and `store`); `lossy_harness` the same with pages of 100 and a session that
+  records statuses and loses or refuses chosen requests (tests/support/exchange.py).
 - `notify_socket`: a datagram socket where $NOTIFY_SOCKET would point (systemd's), and its path.
 - `stack`: the paper exchange as a process, a counting proxy in front of it, room for daemons
   as processes (tests/support/processes.py).
@@ -44,6 +45,7 @@ from tests.support.accounts import new_client, new_key
 from tests.support.cli import Cli
 from tests.support.clock import ManualClock
 from tests.support.engine import Harness, make_harness
+from tests.support.exchange import LossySession
 from tests.support.loopback import FIXED_NOW, LoopbackServer, make_creds
 from tests.support.processes import CountingProxy, PaperProcess, Stack
 from tests.support.suite_shape import foreign_imports
@@ -136,6 +138,20 @@ def harness(
         yield h
     finally:
         h.store.close()  # a restart may have replaced `store`
+
+
+@pytest.fixture
+def lossy_harness(
+    tmp_path: Path, paper_factory: Callable[..., PaperExchange], store: Store
+) -> Iterator[Harness]:
+    """The engine harness with a `LossySession` (tests/support/exchange.py): it records every
+    answer's status, and loses or refuses the requests a test names. Pages of 100."""
+    exchange = paper_factory(clock=time.time, page_size=100)
+    h = make_harness(tmp_path, exchange, exchange.url, store=store, session=LossySession())
+    try:
+        yield h
+    finally:
+        h.store.close()
 
 
 # --- systemd's notify socket --------------------------------------------------------------------

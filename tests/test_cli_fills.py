@@ -1,6 +1,7 @@
 """Fills, everywhere: a counterparty sells into our bid on the paper exchange (partly, then the
 rest), and `apply`, `status`, `history`, `trades` and the daemon's log each show it: size,
-price, our side (BUY, though the taker sold), maker or taker, and the level's progress."""
+price, our side (BUY, though the taker sold), maker or taker, and the level's progress. A fill
+whose trade fails to settle is shown taken back (invariant 12)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,15 @@ import pytest
 
 from reconciler.clob.client import ClobClient
 from reconciler.clob.signing import Wallet
-from reconciler.model import OrderType, Side
+from reconciler.daemon.ticklog import TickLog
+from reconciler.engine import TickResult
+from reconciler.model import OrderType, Side, TickOutcome
 from tests.support.accounts import new_key
 from tests.support.cli import TOKEN, Cli, DaemonThread, spec
+from tests.support.exchange import admin
 
 BID = spec([("BUY", "0.45", "20")], label="Election, YES")
+SETTLED_S = 3  # past MATCHED -> RETRYING -> FAILED at the paper exchange's 1 s per step
 
 
 def sell_into_bid(taker: ClobClient, size: str) -> None:
@@ -94,3 +99,48 @@ def test_the_daemon_logs_a_line_per_fill(cli: Cli, caplog: pytest.LogCaptureFixt
     assert lines[0].endswith("(maker); 8 of 20 matched")
     assert lines[1].startswith("fill: BUY 5.5 at 0.45") and lines[1].endswith("13.5 of 20 matched")
     assert Decimal("13.5") == Decimal(lines[1].split("; ")[1].split(" of")[0])
+
+
+def test_a_fill_whose_trade_fails_is_shown_reversed_in_apply_and_history(cli: Cli) -> None:
+    # Invariant 12: the fill of a trade that does not settle is taken back, and the fill log
+    # says so next to the fill (what came off the count, and the matched size after it).
+    cli.write(BID)
+    assert cli.run("apply")[0] == 0
+    admin(cli.paper.url, "settlement", {"fail_next": 1})
+    sell_into_bid(cli.counterparty(), "20")
+    code, out, _ = cli.run("apply")
+    assert code == 0 and "(maker); 20.00 of 20.00 matched" in out, out
+    admin(cli.paper.url, "clock", {"advance_s": SETTLED_S})  # MATCHED -> RETRYING -> FAILED
+    code, out, _ = cli.run("apply")
+    assert code == 0, out
+    assert ("fill reversed: BUY 20.00 at 0.45 on 713210…992563 (Election, YES), order 0x"
+            in out), out
+    assert "(maker); 0.00 of 20.00 matched" in out
+    history = cli.run("history")[1]
+    rows = [line for line in history.splitlines() if "  fill_reversed  " in line]
+    assert len(rows) == 1, history
+    assert "713210…992563 (Election, YES)  BUY   0.45   20.00" in rows[0], rows
+    assert "0.00 of 20.00 matched" in rows[0]
+    entries = json.loads(cli.run("history", "--json")[1])
+    fills = [(e["kind"], e["payload"]["size"], e["result"]["matched"]) for e in entries
+             if e["kind"] in ("fill", "fill_reversed")]
+    assert fills == [("fill_reversed", "20", "0"), ("fill", "20", "20")]
+
+
+def test_the_daemon_logs_a_reversed_fill_as_such() -> None:
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    log = logging.getLogger("test.ticklog")
+    log.addHandler(Keep())
+    log.setLevel(logging.INFO)
+    row = {"order_id": "0xab", "token_id": TOKEN, "side": "BUY", "price": "0.45", "size": "8",
+           "matched": "0", "order_size": "20", "role": "maker", "kind": "reversed"}
+    TickLog(log).fills(TickResult(outcome=TickOutcome.OK, fills=(row,)))
+    (line,) = [r.getMessage() for r in records]
+    assert line == (f"fill reversed (its trade did not settle): BUY 8 at 0.45 on token {TOKEN}, "
+                    "order 0xab (maker); 0 of 20 matched")
+    assert records[0].fill["kind"] == "reversed"  # type: ignore[attr-defined]

@@ -24,6 +24,8 @@ import pytest
 from reconciler.daemon.daemon import Daemon, DaemonOptions
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.sdnotify import SystemdNotifier
+from reconciler.engine import TickResult
+from reconciler.model import TickOutcome
 from tests.support.daemon import (
     WAIT,
     Result,
@@ -122,6 +124,24 @@ def test_rate_limit_waits_as_told_even_when_files_change(tmp_path: Path) -> None
     with Running(daemon):
         assert ticker.wait_for(1)
         daemon.request_tick()  # a change must not cut the exchange's wait short
+        assert ticker.wait_for(2)
+    assert ticker.times[1] - ticker.times[0] >= 0.5
+
+
+def test_a_restricted_tick_is_a_success_that_comes_back_when_the_exchange_said(
+    tmp_path: Path,
+) -> None:
+    # Trading disabled or a restart (engine/modes.py): nothing could be sent, the loop is
+    # healthy (watchdog and heartbeats go on), and the next pass waits exactly as told, not
+    # the interval (an hour here) and not less, even when a file changes meanwhile.
+    restricted = TickResult(outcome=TickOutcome.RESTRICTED, retry_after=0.5)
+    ticker = ScriptedTicker([restricted])
+    daemon = make_daemon(ticker, tmp_path / "desired")
+    with Running(daemon):
+        assert ticker.wait_for(1)
+        assert _idle_after(daemon, 1)
+        assert daemon.health.healthy(watchdog_seconds=60)
+        daemon.request_tick()
         assert ticker.wait_for(2)
     assert ticker.times[1] - ticker.times[0] >= 0.5
 

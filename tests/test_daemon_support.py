@@ -42,6 +42,12 @@ def test_backoff_doubles_caps_and_resets() -> None:
     assert backoff.after_failure() == 1.0
 
 
+def test_backoff_never_waits_longer_than_the_interval_but_retry_after_holds() -> None:
+    backoff = LoopBackoff(base_seconds=1.0, cap_seconds=300.0, interval_seconds=10.0)
+    assert [backoff.after_failure() for _ in range(6)] == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+    assert backoff.after_failure(retry_after=60) == 60  # the exchange's wait is not cut short
+
+
 def test_backoff_honours_retry_after_exactly() -> None:
     backoff = LoopBackoff(base_seconds=1.0, cap_seconds=10.0)
     assert backoff.after_failure(retry_after=7.5) == 7.5

@@ -33,7 +33,8 @@ from reconciler.store import Store
 S, E = OrderStatus, Event
 TOKEN = "71321045679252212594626385532706912750332728571942532289631379312455583992563"
 
-#: Every legal move, and where the engine makes it today (engine/apply.py, engine/ledger.py).
+#: Every legal move, and where the engine makes it today (engine/apply.py, engine/resolve.py,
+#: engine/ledger.py). Changed for exactly-once by re-sending (issue 9): lines marked "issue 9".
 EXPECTED: dict[tuple[OrderStatus, Event], OrderStatus] = {
     # apply._record_batch: placed under our hash / refused entry / an id or status with an error
     (S.INTENT, E.POST_ACCEPTED): S.LIVE,
@@ -47,6 +48,7 @@ EXPECTED: dict[tuple[OrderStatus, Event], OrderStatus] = {
     (S.INTENT, E.SEEN_OPEN): S.LIVE,
     (S.UNKNOWN, E.SEEN_OPEN): S.LIVE,
     (S.LIVE, E.SEEN_OPEN): S.LIVE,
+    (S.VANISHED, E.SEEN_OPEN): S.LIVE,  # issue 9: the new state
     (S.FILLED, E.SEEN_OPEN): S.LIVE,
     (S.CANCELED, E.SEEN_OPEN): S.LIVE,
     (S.REJECTED, E.SEEN_OPEN): S.LIVE,
@@ -57,11 +59,13 @@ EXPECTED: dict[tuple[OrderStatus, Event], OrderStatus] = {
     (S.INTENT, E.LOOKUP_LIVE): S.LIVE,
     (S.INTENT, E.LOOKUP_FILLED): S.FILLED,
     (S.INTENT, E.LOOKUP_CANCELED): S.CANCELED,
-    (S.INTENT, E.LOOKUP_ABSENT): S.VOID,
+    # issue 9: absent ALONE no longer voids an unresolved order (was: void): the first request
+    # may still be held inside the exchange; resolve.py re-sends the identical order instead
+    (S.INTENT, E.LOOKUP_ABSENT): S.INTENT,
     (S.UNKNOWN, E.LOOKUP_LIVE): S.LIVE,
     (S.UNKNOWN, E.LOOKUP_FILLED): S.FILLED,
     (S.UNKNOWN, E.LOOKUP_CANCELED): S.CANCELED,
-    (S.UNKNOWN, E.LOOKUP_ABSENT): S.VOID,
+    (S.UNKNOWN, E.LOOKUP_ABSENT): S.UNKNOWN,  # issue 9 (was: void)
     (S.LIVE, E.LOOKUP_LIVE): S.LIVE,
     (S.LIVE, E.LOOKUP_FILLED): S.FILLED,
     (S.LIVE, E.LOOKUP_CANCELED): S.CANCELED,
@@ -70,28 +74,54 @@ EXPECTED: dict[tuple[OrderStatus, Event], OrderStatus] = {
     (S.CANCELED, E.LOOKUP_FILLED): S.FILLED,
     (S.CANCELED, E.LOOKUP_CANCELED): S.CANCELED,
     (S.CANCELED, E.LOOKUP_ABSENT): S.CANCELED,
-    (S.FILLED, E.LOOKUP_ABSENT): S.FILLED,  # absent changes only intent, unknown and live
+    # issue 9: a vanished order (placed, then gone from the read without a settling lookup)
+    (S.VANISHED, E.LOOKUP_LIVE): S.LIVE,
+    (S.VANISHED, E.LOOKUP_FILLED): S.FILLED,
+    (S.VANISHED, E.LOOKUP_CANCELED): S.CANCELED,
+    (S.VANISHED, E.LOOKUP_ABSENT): S.CANCELED,  # it was placed: absent means gone
+    (S.FILLED, E.LOOKUP_ABSENT): S.FILLED,  # absent changes only live and vanished
     (S.REJECTED, E.LOOKUP_ABSENT): S.REJECTED,
     (S.VOID, E.LOOKUP_ABSENT): S.VOID,
     # apply._cancel: listed under `canceled`
     (S.INTENT, E.CANCEL_CONFIRMED): S.CANCELED,
     (S.UNKNOWN, E.CANCEL_CONFIRMED): S.CANCELED,
     (S.LIVE, E.CANCEL_CONFIRMED): S.CANCELED,
+    (S.VANISHED, E.CANCEL_CONFIRMED): S.CANCELED,  # issue 9: the new state
     (S.CANCELED, E.CANCEL_CONFIRMED): S.CANCELED,
     # ledger.record_notification: ORDER_CANCELLATION cancels an order of the inventory
     (S.INTENT, E.CANCEL_NOTIFIED): S.CANCELED,
     (S.UNKNOWN, E.CANCEL_NOTIFIED): S.CANCELED,
     (S.LIVE, E.CANCEL_NOTIFIED): S.CANCELED,
+    (S.VANISHED, E.CANCEL_NOTIFIED): S.CANCELED,  # issue 9: the new state
     (S.FILLED, E.CANCEL_NOTIFIED): S.FILLED,
     (S.CANCELED, E.CANCEL_NOTIFIED): S.CANCELED,
     (S.REJECTED, E.CANCEL_NOTIFIED): S.REJECTED,
     (S.VOID, E.CANCEL_NOTIFIED): S.VOID,
-    # ledger.look_up_vanished: gone from the read, and live on lookup / the lookup failed
-    (S.LIVE, E.VANISHED_BUT_LIVE): S.UNKNOWN,
-    (S.LIVE, E.VANISHED_LOOKUP_FAILED): S.UNKNOWN,
+    # ledger.look_up_vanished: gone from the read, and live on lookup / the lookup failed.
+    # issue 9: vanished, not unknown (was: unknown): it was placed, so it is never re-sent
+    (S.LIVE, E.VANISHED_BUT_LIVE): S.VANISHED,
+    (S.LIVE, E.VANISHED_LOOKUP_FAILED): S.VANISHED,
+    # issue 9, resolve._record_answer / _batch_failed: the identical signed order sent again
+    (S.INTENT, E.RESENT_PLACED): S.LIVE,  # placed under our hash
+    (S.UNKNOWN, E.RESENT_PLACED): S.LIVE,
+    (S.INTENT, E.RESENT_DUPLICATE): S.LIVE,  # "Duplicated": an earlier send placed it
+    (S.UNKNOWN, E.RESENT_DUPLICATE): S.LIVE,
+    (S.INTENT, E.RESEND_LOST): S.UNKNOWN,  # timeout, reset, 5xx, unclear answer: still unknown
+    (S.UNKNOWN, E.RESEND_LOST): S.UNKNOWN,
+    (S.INTENT, E.RESEND_REFUSED): S.UNKNOWN,  # refused within the landing window, or a mode
+    (S.UNKNOWN, E.RESEND_REFUSED): S.UNKNOWN,
+    # issue 9, resolve: the only ways an order that may have been sent becomes void
+    (S.INTENT, E.REFUSED_PAST_WINDOW): S.VOID,  # resolve._refused: refused past the window
+    (S.UNKNOWN, E.REFUSED_PAST_WINDOW): S.VOID,
+    (S.INTENT, E.ABSENT_PAST_WINDOW): S.VOID,  # nothing to re-send: absent past the window
+    (S.UNKNOWN, E.ABSENT_PAST_WINDOW): S.VOID,
+    (S.INTENT, E.EXPIRED): S.VOID,  # resolve: a GTD past its expiration, absent on lookup
+    (S.UNKNOWN, E.EXPIRED): S.VOID,
 }
 
 POST_ANSWERS = (E.POST_ACCEPTED, E.POST_REJECTED, E.OUTCOME_LOST, E.ANSWER_UNCLEAR, E.NEVER_SENT)
+RESEND_ANSWERS = (E.RESENT_PLACED, E.RESENT_DUPLICATE, E.RESEND_LOST, E.RESEND_REFUSED,
+                  E.REFUSED_PAST_WINDOW)
 
 
 def table() -> dict[tuple[OrderStatus, Event], OrderStatus]:
@@ -109,8 +139,35 @@ def test_a_post_is_answered_once_and_only_an_unplaced_order_is_void() -> None:
     for (state, event), after in table().items():
         if event in POST_ANSWERS:
             assert state is INITIAL, (state, event)
+        if event in RESEND_ANSWERS:  # only an order whose post may never have been placed
+            assert state in lifecycle.RESENDABLE_STATUSES, (state, event)
         if after is S.VOID and state is not S.VOID:
             assert state in (S.INTENT, S.UNKNOWN), (state, event)
+            # void by a rule of resolve.py, or never sent (apply): nothing else voids
+            assert event in (E.NEVER_SENT, *lifecycle.VOIDING_RULES), (state, event)
+
+
+def test_absent_alone_never_resolves_an_order_that_may_still_land() -> None:
+    for state in lifecycle.RESENDABLE_STATUSES:
+        assert lifecycle.step("0x1", state, E.LOOKUP_ABSENT).changed is False
+
+
+def test_only_apply_and_resolve_fire_the_voiding_events() -> None:
+    """NEVER_SENT is apply's (a request it knows never left); the voiding rules are resolve's;
+    no other module of the package names them."""
+    package = Path(lifecycle.__file__).parent
+    firing: dict[str, set[str]] = {}
+    for path in package.rglob("*.py"):
+        if path.name == "lifecycle.py":
+            continue
+        text = path.read_text()
+        for event in (E.NEVER_SENT, *lifecycle.VOIDING_RULES):
+            if f"Event.{event.name}" in text:
+                firing.setdefault(event.name, set()).add(path.relative_to(package).as_posix())
+    assert firing == {
+        "NEVER_SENT": {"engine/apply.py"},
+        **{e.name: {"engine/resolve.py"} for e in lifecycle.VOIDING_RULES},
+    }
 
 
 def test_every_state_is_reachable_from_a_new_intent() -> None:

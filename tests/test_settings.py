@@ -127,11 +127,22 @@ def test_proxy_signature_type_needs_a_funder() -> None:
         ({"on_shutdown": "explode"}, {}, "leave, cancel"),
         ({"metrics_port": 70000}, {}, "between 1 and 65535"),
         ({"heartbeat_interval": "12"}, {}, "under 10 seconds"),
+        ({"landing_window": "0"}, {}, "--landing-window must be a number of seconds greater than zero"),
+        ({"landing_window": "long"}, {}, "--landing-window must be a number of seconds"),
     ],
 )
 def test_invalid_values_are_refused(flags: dict, env: dict, message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         load_settings(flags=flags, env=env)
+
+
+def test_the_landing_window_follows_the_request_timeout_unless_given() -> None:
+    from reconciler.engine import default_landing_window
+
+    assert load_settings(flags={}, env={}).landing_window_seconds is None
+    assert default_landing_window(10.0) == 50.0  # 2 x the request timeout + 30 s
+    given = load_settings(flags={"landing_window": "120", "request_timeout": "5"}, env={})
+    assert (given.landing_window_seconds, given.request_timeout_seconds) == (120.0, 5.0)
 
 
 def test_require_exchange_mentions_paper() -> None:

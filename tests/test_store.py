@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import stat
 import subprocess
@@ -205,12 +206,15 @@ REACH = {
     OrderStatus.FILLED: (Event.POST_ACCEPTED, Event.LOOKUP_FILLED),
     OrderStatus.CANCELED: (Event.POST_ACCEPTED, Event.CANCEL_CONFIRMED),
     OrderStatus.UNKNOWN: (Event.OUTCOME_LOST,),
+    OrderStatus.VANISHED: (Event.POST_ACCEPTED, Event.VANISHED_LOOKUP_FAILED),
     OrderStatus.REJECTED: (Event.POST_REJECTED,),
     OrderStatus.VOID: (Event.NEVER_SENT,),
 }
 
 
-def test_inventory_holds_live_unknown_and_intent_only(store: Store, clock: ManualClock) -> None:
+def test_inventory_holds_live_unknown_vanished_and_intent_only(
+    store: Store, clock: ManualClock
+) -> None:
     for i, status in enumerate(OrderStatus):
         clock.now += 1
         store.add_order_intent(order_id=f"0x{i}", post=post("0.45", "10"), revision=7, run_id=1)
@@ -221,14 +225,14 @@ def test_inventory_holds_live_unknown_and_intent_only(store: Store, clock: Manua
     expected = {
         f"0x{i}"
         for i, s in enumerate(OrderStatus)
-        if s in (OrderStatus.LIVE, OrderStatus.UNKNOWN, OrderStatus.INTENT)
+        if s in (OrderStatus.LIVE, OrderStatus.UNKNOWN, OrderStatus.INTENT, OrderStatus.VANISHED)
     }
     assert inv == expected
     unresolved = {o.order_id for o in store.inventory() if o.unresolved}
     assert unresolved == {
         f"0x{i}"
         for i, s in enumerate(OrderStatus)
-        if s in (OrderStatus.UNKNOWN, OrderStatus.INTENT)
+        if s in (OrderStatus.UNKNOWN, OrderStatus.INTENT, OrderStatus.VANISHED)
     }
     assert store.apply_event("0xnotours", Event.CANCEL_CONFIRMED) is None
     one = store.order("0x1")
@@ -374,3 +378,87 @@ def test_a_new_migration_upgrades_an_old_file_and_a_failing_one_leaves_it_untouc
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "extra" in tables and "extra2" not in tables
     conn.close()
+
+
+def test_a_file_from_before_signed_orders_were_kept_upgrades_with_its_rows(
+    tmp_path: Path,
+) -> None:
+    from reconciler.store.schema import split_statements
+
+    path = tmp_path / "v2.db"
+    conn = sqlite3.connect(path)
+    for script in MIGRATIONS[:2]:
+        for statement in split_statements(script):
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version = 2")
+    conn.execute(
+        "INSERT INTO orders (order_id, token_id, side, price, generation, size, status,"
+        " posted_at_ms, updated_ms) VALUES ('0xold', ?, 'BUY', '0.45', 1, '10', 'unknown', 1, 1)",
+        [TOKEN],
+    )
+    conn.commit()
+    conn.close()
+    with Store.open(path) as store:
+        assert store.schema_version() == len(MIGRATIONS)  # every migration since 2 ran
+        old = store.order("0xold")
+        assert old is not None and old.status is OrderStatus.UNKNOWN
+        assert (old.signed_order, old.profile, old.neg_risk, old.unanswered_ms) == (
+            None, None, None, None,
+        )
+
+
+def test_an_intent_keeps_its_signed_order_and_the_latest_unanswered_send(store: Store) -> None:
+    wire = {"salt": 7, "maker": "0xm", "signature": "0xsig", "timestamp": "1"}
+    store.add_order_intent(order_id="0xa", post=post("0.45", "10"), revision=None, run_id=None,
+                           signed_order=wire, profile="v2")
+    stored = store.order("0xa")
+    assert stored is not None and json.loads(stored.signed_order or "") == wire
+    assert (stored.profile, stored.neg_risk, stored.unanswered_ms) == ("v2", False, None)
+    store.note_unanswered_send("0xa", at_ms=2000)
+    store.note_unanswered_send("0xa", at_ms=1000)  # an older bound never moves it back
+    assert store.order("0xa").unanswered_ms == 2000  # type: ignore[union-attr]
+
+
+def test_closing_an_order_s_journal_keeps_what_each_row_said(store: Store) -> None:
+    post_row = store.journal_intent(run_id=1, kind="post", order_id="0xa", payload={})
+    store.journal_result(post_row, outcome="unknown", result="timed out")
+    resend = store.journal_intent(run_id=2, kind="resend", order_id="0xa", payload={})
+    lookup = store.journal_intent(run_id=2, kind="lookup", order_id="0xa", payload={})
+    done = store.journal_intent(run_id=2, kind="lookup", order_id="0xa", payload={})
+    store.journal_result(done, outcome="ok", result="absent")
+    assert store.open_sends("0xa") == [resend]
+    assert store.close_open_journal("0xa", outcome="resolved", result="live") == 3
+    rows = {e["id"]: e for e in store.history()}
+    assert rows[post_row]["result"] == "live (was: timed out)"
+    assert (rows[resend]["outcome"], rows[resend]["result"]) == ("resolved", "live")
+    assert rows[lookup]["outcome"] == "resolved"
+    assert (rows[done]["outcome"], rows[done]["result"]) == ("ok", "absent")  # it had its answer
+    assert store.open_journal_entries() == [] and store.open_sends("0xa") == []
+
+
+def test_a_file_with_migrations_one_to_six_gains_the_controls_and_the_fill_log(
+    tmp_path: Path,
+) -> None:
+    # Migration 7 (controls, fill_log) comes after 4 signed orders, 5 foreign orders and 6
+    # policy overrides; its statements are IF NOT EXISTS, so a file that already has one of its
+    # tables (made by hand, or by an earlier build of this migration) upgrades too.
+    from reconciler.store.schema import split_statements
+
+    path = tmp_path / "v6.db"
+    conn = sqlite3.connect(path)
+    for script in MIGRATIONS[:6]:
+        for statement in split_statements(script):
+            conn.execute(statement)
+    conn.execute("CREATE TABLE controls (name TEXT PRIMARY KEY, set_by TEXT NOT NULL, set_ms "
+                 "INTEGER NOT NULL, reason TEXT NOT NULL DEFAULT '', cancel_requested INTEGER "
+                 "NOT NULL DEFAULT 0, cancel_done_ms INTEGER, cancel_result TEXT)")
+    conn.execute("PRAGMA user_version = 6")
+    conn.commit()
+    conn.close()
+    with Store.open(path) as store:
+        assert store.schema_version() == len(MIGRATIONS) == 7
+        assert store.suspension() is None and store.recent_fills() == []
+        store.add_order_intent(order_id="0xa", post=post("0.45", "10"), revision=None,
+                               run_id=None)
+        store.observe_matched("0xa", Decimal("4"))
+        assert [(f["kind"], f["size"]) for f in store.recent_fills()] == [("fill", "4")]

@@ -14,9 +14,11 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from reconciler.cli import commands as c
+from reconciler.cli.policy_view import add_override_options, policy_check
 from reconciler.cli.settings import (
     DEBOUNCE_BOUNDS,
     INTERVAL_BOUNDS,
+    LANDING_WINDOW_BOUNDS,
     LOG_LEVELS,
     REQUEST_TIMEOUT_BOUNDS,
     STOP_TIMEOUT_BOUNDS,
@@ -73,7 +75,8 @@ class _Parser(argparse.ArgumentParser):
 #: The dests of the options every command shares (not repeated in a command's one-line usage).
 COMMON_DESTS = frozenset({
     "host", "chain_id", "private_key_file", "signature_type", "funder", "paper",
-    "request_timeout", "desired", "state", "log_format", "log_level", "log_file",
+    "request_timeout", "landing_window", "desired", "state", "log_format", "log_level",
+    "log_file",
 })
 
 
@@ -131,6 +134,11 @@ def _common_options() -> _Parser:
                       help="start an embedded paper exchange and use it with a throwaway key")
     conn.add_argument("--request-timeout", type=float, metavar="SECONDS",
                       help=f"timeout of each HTTP request, {_bounds(REQUEST_TIMEOUT_BOUNDS)} (10)")
+    conn.add_argument("--landing-window", type=float, metavar="SECONDS",
+                      help="how long a post may stay inside the exchange after it was sent: an "
+                           "unanswered order is given up only after its identical re-send is "
+                           f"refused this long after, {_bounds(LANDING_WINDOW_BOUNDS)} "
+                           "(2 x --request-timeout + 30)")
     paths = common.add_argument_group("paths")
     paths.add_argument("--desired", metavar="DIR",
                        help="desired-state directory (env RECONCILER_DESIRED; desired/)")
@@ -169,6 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("validate", "Check the desired YAML files; print file:line:col errors.", c.validate)
     p.add_argument("dir", nargs="?", metavar="DIR", help="directory to check (default --desired)")
     add("schema", "Print the JSON Schema of one desired-state file (for editors).", c.schema)
+    p = add("policy-check", "Check every declared level against the policy's price band (the "
+                            "public book) and trading windows: no key, no state file (for CI); "
+                            "exit 1 when a token would be held.", policy_check)
+    p.add_argument("dir", nargs="?", metavar="DIR", help="directory to check (default --desired)")
+    p.add_argument("--json", action="store_true", help="print the verdicts as JSON")
     p = add("plan", "Show what apply would change now. It only reads: the exchange, and the "
                     "state file (mode=ro, no lock), so it runs beside a daemon.", c.plan)
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
@@ -190,6 +203,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auto-approve", "-auto-approve", action="store_true",
                    help="do not ask on a terminal (without a terminal it never asks)")
     _target(p)
+    add_override_options(p)
+    p = add("adopt", "Take the account's open orders at declared levels that this state file "
+                     "has no record of (a new, restored or replaced state file: `plan` lists "
+                     "them) into the inventory as the daemon's; shows them and asks first.",
+            c.adopt)
+    p.add_argument("--token", default=None, metavar="ID", help="only this token's orders")
+    p.add_argument("--yes", action="store_true", help="adopt without asking")
     p = add("run", "Run the daemon: reconcile on a timer and on every change to the desired "
                    "files.", c.run)
     _run_options(p)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from reconciler.cli.blind_text import blind_json, blind_section
 from reconciler.cli.output import amount, plural
 from reconciler.model import Cancel, Keep, LevelKey, Plan, Post
 
@@ -76,7 +77,11 @@ def render_text(plan: Plan, *, labels: Mapping[str, str] | None = None, keeps: b
         out.append("Warnings:")
         out.extend(f"  ! {warning}" for warning in plan.warnings)
         out.append("")
-    if plan.is_empty and plan.skipped:
+    if plan.is_empty and plan.blind:
+        are = "is" if len(plan.blind) == 1 else "are"
+        out.append(f"No changes now: {plural(len(plan.blind), 'token')} {are} blind, and their "
+                   "posts wait for `reconciler adopt`.")
+    elif plan.is_empty and plan.skipped:
         # Not "everything matches": the skipped tokens were not looked at.
         out.append(f"No changes. {plural(len(plan.skipped), 'token')} skipped and left "
                    "untouched (see above); the others match the desired state.")
@@ -135,6 +140,7 @@ def render_json(plan: Plan) -> dict[str, Any]:
             for k in plan.keeps
         ],
         "skipped": [{"token_id": s.token_id, "reason": s.reason} for s in plan.skipped],
+        "blind": blind_json(plan.blind),
         "warnings": list(plan.warnings),
         "generations": [
             {**_key_json(g.key), "spec_digest": g.spec_digest, "generation": g.generation}
@@ -171,6 +177,8 @@ def report_text(report: PlanReport) -> str:
                  "`reconciler resume`.\n")
     else:
         text += conditions_text(report.conditions, labels=report.labels)
+    if report.plan.blind:  # invariant 10: what `reconciler adopt` would take
+        text += "\n" + blind_section(report.plan.blind, labels=report.labels)
     if report.spec_errors:  # a tick would apply the revision kept in force: show that, and why
         head = "The desired files are invalid:\n" + "\n".join(report.spec_errors)
         text = f"{head}\n{report.kept} stays in force; with it:\n{text}"

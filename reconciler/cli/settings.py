@@ -47,6 +47,9 @@ INTERVAL_BOUNDS = (1.0, 86_400.0)
 DEBOUNCE_BOUNDS = (0.01, 60.0)
 STOP_TIMEOUT_BOUNDS = (1.0, 3_600.0)
 REQUEST_TIMEOUT_BOUNDS = (0.5, 600.0)
+#: How long a post may stay inside the exchange (engine/resolve.py); 0 would give an unanswered
+#: order up the moment its re-send is refused, while the first request may still land.
+LANDING_WINDOW_BOUNDS = (1.0, 86_400.0)
 HEARTBEAT_BOUNDS = (0.1, 10.0)  # under 10: the exchange cancels every order after ~10 s
 #: EIP-155 chain ids are positive; larger than this no chain is (and SQLite holds 63 bits).
 MAX_CHAIN_ID = 2**63 - 1
@@ -128,6 +131,7 @@ class Settings:
     debounce_seconds: float = DEFAULT_DEBOUNCE_SECONDS
     stop_timeout_seconds: float = DEFAULT_STOP_TIMEOUT_SECONDS
     request_timeout_seconds: float = 10.0
+    landing_window_seconds: float | None = None  # None: 2 x the request timeout + 30 s
     on_shutdown: ShutdownPolicy = ShutdownPolicy.LEAVE
     heartbeat: bool = False
     heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
@@ -216,6 +220,11 @@ def load_settings(
                                       DEFAULT_STOP_TIMEOUT_SECONDS, STOP_TIMEOUT_BOUNDS),
         request_timeout_seconds=_seconds(flags.get("request_timeout"), "request-timeout",
                                          DEFAULT_REQUEST_TIMEOUT_SECONDS, REQUEST_TIMEOUT_BOUNDS),
+        landing_window_seconds=(
+            None if flags.get("landing_window") is None
+            else _seconds(flags.get("landing_window"), "landing-window", 0.0,
+                          LANDING_WINDOW_BOUNDS)
+        ),
         on_shutdown=_enum(ShutdownPolicy, pick("on_shutdown", "RECONCILER_ON_SHUTDOWN"),
                           "on-shutdown", ShutdownPolicy.LEAVE),
         heartbeat=bool(flags.get("heartbeat") or False),

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from reconciler.cli.blind_text import status_lines
 from reconciler.cli.output import amount, plural, token_cell, when
 from reconciler.lifecycle import OrderStatus
 from reconciler.model import LevelKey
@@ -116,12 +117,13 @@ def _tokens(store: Store, spec: DesiredState | None,
 
 
 def status_text(view: Mapping[str, Any], *, daemon_pid: int | None, wide: bool = False) -> str:
-    lines = [f"state file:        {view.get('state_file')}"]
+    lines = [f"state file:        {view.get('state_file')}", *status_lines(view)]
     lines.append("daemon:            " + (f"running (pid {daemon_pid})" if daemon_pid
                                           else "not running"))
     lines.append(f"suspended:         {_suspension_line(view.get('suspension'))}")
     lines.append(f"last run:          {_run_line(view.get('last_run'))}")
     lines.append(f"last success:      {_run_line(view.get('last_success'))}")
+    lines.append(f"exchange mode:     {_mode_line(trading_mode(view))}")
     lines.append(f"applied revision:  {revision_line(view.get('applied_revision'))}")
     in_force = view.get("revision_in_force")
     lines.append(f"in force:          {revision_line(in_force)}")
@@ -137,7 +139,8 @@ def status_text(view: Mapping[str, Any], *, daemon_pid: int | None, wide: bool =
     lines.append(f"resting orders:    {sum(resting.values())}")
     unresolved = view.get("unresolved_intents") or 0
     lines.append(f"unresolved orders: {unresolved}"
-                 + (" (resolved by asking the exchange on the next pass)" if unresolved else ""))
+                 + (" (resolved on the next pass: looked up by hash, and the identical order sent"
+                    " again when the exchange has none)" if unresolved else ""))
     tokens = view.get("tokens") or []
     if tokens:
         lines.append(f"tokens:            {plural(len(tokens), 'token')}")
@@ -148,6 +151,24 @@ def status_text(view: Mapping[str, Any], *, daemon_pid: int | None, wide: bool =
         for level in token.get("levels") or []:
             lines.append("    " + _level_line(level))
     return "\n".join(lines)
+
+
+def trading_mode(status: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The exchange's trading mode the last run obeyed (its summary's `trading_mode`)."""
+    run = status.get("last_run") or {}
+    mode = (run.get("summary") or {}).get("trading_mode")
+    return mode if isinstance(mode, Mapping) else None
+
+
+def _mode_line(mode: Mapping[str, Any] | None) -> str:
+    if not mode:
+        return "normal (no trading mode in force at the last run)"
+    text = f"{mode.get('mode')} since {when(int(float(mode.get('since') or 0) * 1000))}: "
+    text += str(mode.get("may_do"))
+    text += f"; held until {when(int(float(mode.get('until') or 0) * 1000))}"
+    if mode.get("message"):
+        text += f" (exchange: {mode['message']})"
+    return text
 
 
 def _suspension_line(suspension: Mapping[str, Any] | None) -> str:

@@ -29,7 +29,7 @@ from reconciler.clob import (
     Wallet,
 )
 from reconciler.daemon import git_commit_of
-from reconciler.engine import Reconciler, apply_plan
+from reconciler.engine import Reconciler, apply_plan, default_landing_window
 from reconciler.model import Cancel, CancelReason, Plan, ShutdownOutcome
 from reconciler.store import PAPER_FUNDER, StateFileError, StateIdentity, Store
 
@@ -206,14 +206,19 @@ def open_store_read_only(settings: Settings, conn: Connection) -> Store:
 
 
 def make_reconciler(conn: Connection, store: Store) -> Reconciler:
+    settings = conn.settings
+    window = settings.landing_window_seconds
     return Reconciler(
-        client=conn.client, store=store, desired_dir=conn.settings.desired_dir,
+        client=conn.client, store=store, desired_dir=settings.desired_dir,
         builder=conn.builder, clock=time.time, git_commit_of=git_commit_of,
+        landing_window=(default_landing_window(settings.request_timeout_seconds)
+                        if window is None else window),
     )
 
 
 def cancel_managed_orders(*, conn: Connection, store: Store) -> str:
-    """`on_shutdown: cancel`: cancel every order in our inventory, journaled like any apply."""
+    """`on_shutdown: cancel`: cancel every order in our inventory, journaled like any apply:
+    through the client's splitting and pacing, with what a call did part way recorded."""
     inventory = store.inventory()
     if not inventory:
         return "no managed orders to cancel"
@@ -230,6 +235,9 @@ def cancel_managed_orders(*, conn: Connection, store: Store) -> str:
     text = f"cancelled {len(result.cancelled)} of {len(cancels)} managed orders"
     if result.error:
         text += f" ({result.error})"
+    elif result.restriction is not None:
+        text += (f" (the exchange refused in its {result.restriction.value} mode; cancel the "
+                 "rest by hand once it trades again)")
     return text
 
 

@@ -199,8 +199,10 @@ class Pacer:
     def burst(self, bucket: Bucket) -> int:
         return self.tier.burst(bucket)
 
-    def acquire(self, bucket: Bucket, cost: int) -> float:
-        """Sleep until the bucket covers `cost`, then spend it. Returns the seconds waited."""
+    def acquire(self, bucket: Bucket, cost: int, *, what: str = "a request") -> float:
+        """Sleep until the bucket covers `cost`, then spend it. Returns the seconds waited.
+        A wait is logged in one line: what waits (`what`, e.g. "DELETE /orders"), how long,
+        and for which bucket, so an operator sees the pacing in the logs."""
         if not self.enabled or cost <= 0:
             return 0.0
         if cost > self.burst(bucket):
@@ -210,8 +212,8 @@ class Pacer:
             )
         wait = self.buckets[bucket].wait_for(cost, self.clock())
         if wait > 0:
-            log.info("pacing: waiting %.2f s for the %s bucket (%s tier)", wait, bucket.value,
-                     self.tier.name)
+            log.info("pacing: %s (%d %s tokens) waits %.2f s for the %s bucket (%s tier)",
+                     what, cost, bucket.value, wait, bucket.value, self.tier.name)
             self.sleep(wait)
             self.waited += wait
         self.buckets[bucket].spend(cost, self.clock())

@@ -167,7 +167,7 @@ class Transport:
         `cost` is what an order or cancel request takes from its bucket (2.13)."""
         bucket = bucket_of(method, path)
         if bucket is not None:
-            self.pacer.acquire(bucket, cost)
+            self.pacer.acquire(bucket, cost, what=f"{method} {path}")
         url = f"{self.host}{path}?{query}" if query else f"{self.host}{path}"
         all_headers = {
             "User-Agent": USER_AGENT,

@@ -6,7 +6,9 @@ The loop wakes on a timer or on a change, whichever comes first, and backs off o
 - An APScheduler 3 `BackgroundScheduler` runs one job, `tick`, with max_instances=1 and
   coalesce=True, so ticks never overlap and missed runs collapse into one. After every tick a job
   listener sets the next run time: the interval after a success, an exponential backoff after a
-  failure, or exactly the exchange's Retry-After after a rate-limit answer. The listener runs
+  failure (never longer than the interval, so the first good tick after an outage comes within
+  one interval of the exchange answering again), or exactly the exchange's Retry-After after a
+  rate-limit answer. The listener runs
   after APScheduler has released the job's instance slot, so "run again now" is never dropped as
   "already running", and the job's trigger remembers the chosen time (see _ChosenTimeTrigger).
 - A watchdog observer on the desired directory pokes a debouncer; after a quiet period (150 ms by
@@ -15,6 +17,8 @@ The loop wakes on a timer or on a change, whichever comes first, and backs off o
   marks the loop dirty, and the tick that finishes runs again at once.
 - systemd: READY=1 after the first successful tick, WATCHDOG=1 after every successful tick and
   on a timer while the loop is healthy (see `support.Health`), STATUS= a one-line summary.
+- The state file changed under the daemon (deleted, replaced, its WAL replaced: the engine
+  raises `StateFileChanged`): stop taking ticks, one error line, exit 1 (invariant 10).
 - SIGTERM/SIGINT: stop taking new ticks, let the one in flight finish (bounded by the stop
   timeout), optionally cancel our managed orders (`on_shutdown: cancel`), exit 0
   (`stopped_by` names the signal: `reconciler run` exits 130 after SIGINT, as `apply` does).
@@ -47,14 +51,14 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecution
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 
-from reconciler.daemon.metrics import Metrics, make_metrics_server, record_tick_result
+from reconciler.daemon.metrics import Metrics, make_metrics_server, record_failure, record_success
 from reconciler.daemon.pulses import Pulses
 from reconciler.daemon.sdnotify import SystemdNotifier
 from reconciler.daemon.signals import SignalHandlers, reload_parts
 from reconciler.daemon.support import Debouncer, FailureLog, Health, LoopBackoff
 from reconciler.daemon.ticklog import TickLog
 from reconciler.daemon.watcher import DesiredWatcher
-from reconciler.engine import TickResult
+from reconciler.engine import StateFileChanged, TickResult
 
 log = logging.getLogger("reconciler.daemon.daemon")
 
@@ -151,8 +155,10 @@ class Daemon:
         self._ready_sent = False
         self._deferred = 0  # scheduled ticks put off in a row while files were changing
         self._exit_code = 0
+        self._state_lost = False  # the state file changed under us: no shutdown sweep either
         self._backoff = LoopBackoff(
-            base_seconds=options.backoff_base_seconds, cap_seconds=options.backoff_cap_seconds
+            base_seconds=options.backoff_base_seconds, cap_seconds=options.backoff_cap_seconds,
+            interval_seconds=options.interval_seconds,  # a failure never waits longer
         )
         self._failures = FailureLog(logger=log, every_seconds=options.error_log_every_seconds)
         self.health = Health()
@@ -221,10 +227,8 @@ class Daemon:
     # --- start and stop -----------------------------------------------------------------------
 
     def _start(self) -> None:
-        log.info(
-            "starting: desired %s, tick every %.1f s, watching for changes",
-            self._desired_dir, self._options.interval_seconds,
-        )
+        log.info("starting: desired %s, tick every %.1f s, watching for changes",
+                 self._desired_dir, self._options.interval_seconds)
         self._start_metrics()
         self._scheduler.add_listener(self._after_tick, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
         self._scheduler.add_job(
@@ -267,13 +271,15 @@ class Daemon:
             self._exit_code = self._exit_code or 1
         if self._heartbeat is not None and self._options.heartbeat_seconds:
             log.warning("heartbeats stopped: the exchange will cancel this key's orders in ~10 s")
-        if idle:
+        if idle and not self._state_lost:
             self._run_shutdown_hook()
         elif self._on_shutdown is not None:
-            # The hung tick may still post after a cancel sweep, and it holds the state file:
-            # a sweep now would race it. Say so; the operator decides.
-            log.error("on_shutdown cancel skipped: a tick is still running; cancel by hand with "
-                      "`reconciler cancel` / `reconciler cancel-market` if needed")
+            # A hung tick may still post after a cancel sweep, and it holds the state file: a
+            # sweep now would race it; a changed state file could not journal one. Say so.
+            why = ("the state file changed, so the sweep could not be journaled" if idle
+                   else "a tick is still running")
+            log.error("on_shutdown cancel skipped: %s; cancel by hand with `reconciler cancel` / "
+                      "`reconciler cancel-market` if needed", why)
         if self._observer is not None:
             self._observer.join(timeout=5)
         if self._metrics_server is not None:
@@ -320,6 +326,9 @@ class Daemon:
         self._tick_wall_start = time.time()
         try:
             result = self._ticker.tick()
+        except StateFileChanged as exc:
+            self._state_file_changed(exc)
+            return
         except Exception as exc:
             log.exception("tick raised")
             result = TickResult.crashed(f"{type(exc).__name__}: {exc}")
@@ -333,53 +342,50 @@ class Daemon:
         delay = self._after_success(result) if ok else self._after_failure(result)
         with self._lock:
             self._next_delay = delay
-            # Only a rate-limit answer holds back a tick a file change asks for.
-            waits = not ok and bool(result.retry_after)
+            # Only a wait the exchange asked for (a rate limit, a trading mode in which nothing
+            # can be sent) holds back a tick a file change asks for.
+            waits = bool(result.retry_after)
             self._not_before = time.monotonic() + delay if waits else 0.0
+
+    def _state_file_changed(self, exc: StateFileChanged) -> None:
+        """The state file is not the one opened (invariant 10): trading on it would be trading
+        blind, so stop at once, with one line, and exit non-zero (systemd restarts the unit,
+        and the new process opens whatever file is at the path on its own terms)."""
+        log.error("stopped trading: %s; exiting (a restart holds every token whose open orders "
+                  "the state file has no record of, until `reconciler adopt`)", exc)
+        with self._lock:
+            self._exit_code = 1
+            self._state_lost = True
+        self._notifier.status(f"stopped: {exc}")
+        self.stop("the state file changed")
 
     def _after_success(self, result: TickResult) -> float:
         streak = self._backoff.after_success()
         if streak:
             self._failures.success()
-        self._metrics.inc("reconciler_ticks_total", outcome="success")
-        self._metrics.set("reconciler_last_success_timestamp_seconds", round(time.time(), 3))
-        self._metrics.set("reconciler_consecutive_failures", 0)
-        record_tick_result(self._metrics, result)
+        record_success(self._metrics, result)
         self._tick_log.suspension(result)
         self._tick_log.conditions(result)
-        line = result.status_line
-        if not self._ready_sent:
-            self._notifier.ready(status=line)
+        first = not self._ready_sent
+        if first:
+            self._notifier.ready(status=result.status_line)
             self._ready_sent = True
-            log.info("first tick done: %s", line, extra=self._tick_fields(result))
         else:
-            self._notifier.status(line)
-            changed = result.posted + result.cancelled
-            # A tick that changed orders is worth a line; a quiet one is not (every 10 s).
-            log.log(logging.INFO if changed else logging.DEBUG, "tick: %s", line,
-                    extra=self._tick_fields(result))
+            self._notifier.status(result.status_line)
+        self._tick_log.tick_line(result, first=first, started=self._tick_wall_start,
+                                 seconds=self._metrics.value("reconciler_tick_duration_seconds"))
         self._notifier.watchdog()
         if self._options.exit_after_first_success:
             self.stop("converged once (--once-and-show)")
+        if result.retry_after:  # a trading mode in which nothing can be sent: wait as told
+            return max(0.0, float(result.retry_after))
         return self._options.interval_seconds
-
-    def _tick_fields(self, result: TickResult) -> dict[str, Any]:
-        """Structured fields of a tick's log line (JSON logs carry them as keys)."""
-        return {
-            "tick_started": round(self._tick_wall_start, 3),
-            "tick_seconds": self._metrics.value("reconciler_tick_duration_seconds"),
-            "outcome": result.outcome.value,
-            "posted": result.posted,
-            "cancelled": result.cancelled,
-        }
 
     def _after_failure(self, result: TickResult) -> float:
         delay = self._backoff.after_failure(retry_after=result.retry_after)
         error = result.error or "unknown error"
         self._failures.failure(error, delay=delay)
-        self._metrics.inc("reconciler_ticks_total", outcome="failure")
-        self._metrics.inc("reconciler_errors_total")
-        self._metrics.set("reconciler_consecutive_failures", self._backoff.failures)
+        record_failure(self._metrics, failures=self._backoff.failures)
         self._notifier.status(f"failing ({self._backoff.failures}x): {error}")
         limit = self._options.max_failures
         if limit is not None and self._backoff.failures >= limit:

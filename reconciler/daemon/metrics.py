@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from reconciler.engine import TickResult
+from reconciler.model import TradingRestriction
+from reconciler.spec import Enforcement, Rule
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -43,6 +47,11 @@ class Metrics:
             ("reconciler_spec_valid", "gauge", "1 when the desired files are valid, else 0."),
             ("reconciler_tick_duration_seconds", "gauge", "Duration of the last tick."),
             ("reconciler_consecutive_failures", "gauge", "Tick failures since the last success."),
+            ("reconciler_trading_mode", "gauge",
+             "1 for the exchange's trading mode the last tick obeyed (normal: none), else 0."),
+            ("reconciler_policy_violations", "gauge",
+             "Policy verdicts of the last tick, by rule and enforcement (held while not 0, "
+             "unless advisory)."),
         ):
             self._families[name] = _Family(name=name, kind=kind, help=text)
 
@@ -87,6 +96,39 @@ def record_tick_result(metrics: Metrics, result: TickResult) -> None:
     if result.revision_id is not None:
         metrics.set("reconciler_applied_revision", result.revision_id)
     metrics.set("reconciler_spec_valid", 1 if result.spec_valid else 0)
+    mode = result.trading_mode
+    current = str(mode.get("mode")) if mode else "normal"
+    for name in ("normal", *(r.value for r in TradingRestriction)):
+        metrics.set("reconciler_trading_mode", 1 if name == current else 0, mode=name)
+    record_policy(metrics, result.run_summary.get("policy"))
+
+
+def record_success(metrics: Metrics, result: TickResult) -> None:
+    """A tick that did its job: its counters, and what its result says (record_tick_result)."""
+    metrics.inc("reconciler_ticks_total", outcome="success")
+    metrics.set("reconciler_last_success_timestamp_seconds", round(time.time(), 3))
+    metrics.set("reconciler_consecutive_failures", 0)
+    record_tick_result(metrics, result)
+
+
+def record_failure(metrics: Metrics, *, failures: int) -> None:
+    """A failed tick, the `failures`-th in a row."""
+    metrics.inc("reconciler_ticks_total", outcome="failure")
+    metrics.inc("reconciler_errors_total")
+    metrics.set("reconciler_consecutive_failures", failures)
+
+
+def record_policy(metrics: Metrics, policy: object) -> None:
+    """Verdicts per (rule, enforcement): bounded labels (5 x 3), every pair set each tick."""
+    counts: dict[tuple[str, str], int] = {}
+    verdicts = policy.get("verdicts", []) if isinstance(policy, Mapping) else []
+    for verdict in verdicts:
+        key = (str(verdict.get("rule")), str(verdict.get("enforcement")))
+        counts[key] = counts.get(key, 0) + 1
+    for rule in Rule:
+        for level in Enforcement:
+            metrics.set("reconciler_policy_violations", counts.get((rule.value, level.value), 0),
+                        rule=rule.value, enforcement=level.value)
 
 
 def _labels(labels: Labels) -> str:

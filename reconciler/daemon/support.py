@@ -1,7 +1,8 @@
 """Small parts of the daemon loop, each testable on its own with an injected clock.
 
-- `LoopBackoff`: how long the whole loop waits after failed ticks (exponential, capped), or
-  exactly what the exchange asked for after a rate-limit answer.
+- `LoopBackoff`: how long the whole loop waits after failed ticks (exponential, capped; the
+  daemon caps it at its interval), or exactly what the exchange asked for after a rate-limit
+  answer.
 - `FailureLog`: rate-limited error logs during a failure streak and one "recovered" line after
   it (litestream's replica monitor does the same), so an outage is a few lines, not thousands.
 - `Health`: whether the systemd watchdog should still be pinged: yes while ticks succeed, no once
@@ -32,6 +33,9 @@ class LoopBackoff:
     base_seconds: float = 1.0
     cap_seconds: float = 300.0
     failures: int = 0
+    # The daemon's interval: a failure never waits longer than a success would, or the backoff
+    # outlasts the outage (the first good tick must come within one interval of recovery).
+    interval_seconds: float | None = None
 
     def after_failure(self, *, retry_after: float | None = None) -> float:
         """Count a failure; return the delay before the next tick."""
@@ -39,7 +43,10 @@ class LoopBackoff:
         if retry_after is not None and retry_after > 0:
             # The exchange said how long: waiting less breaks its limit, waiting more is wasted.
             return min(float(retry_after), self.cap_seconds * 4)
-        return min(self.cap_seconds, self.base_seconds * 2 ** min(self.failures - 1, 30))
+        cap = self.cap_seconds if self.interval_seconds is None else min(
+            self.cap_seconds, self.interval_seconds
+        )
+        return min(cap, self.base_seconds * 2 ** min(self.failures - 1, 30))
 
     def after_success(self) -> int:
         """Reset; return how many failures the streak had."""

@@ -1,28 +1,38 @@
 """Carry out a Plan through the client, journaling every step so a crash never duplicates an order.
 
-The order of operations is the safety argument (DESIGN invariants 3, 4, 8):
+The order of operations is the safety argument (DESIGN invariants 3, 4, 8, 11):
 
 1. Build and sign every post first: the order ID is the EIP-712 hash, known before sending.
-2. ONE transaction writes the level generations, an `intent` row per order (with its hash) and a
-   journal intent per post and per cancel. From here on, a crash leaves intents that the next
-   pass resolves by asking the exchange for those hashes before posting anything for their
-   levels again.
-3. Cancels first, in ONE batch call. Ids the exchange did not cancel ("already canceled", "not
-   found") are looked up once to learn whether they filled or were cancelled. If the batch call
-   fails, nothing is posted (the plan assumed those cancels, e.g. for caps): the post intents
-   become `void`, which is certain because no post request was sent. The same after a 429 on
-   a lookup. An order whose cancel was refused and that still rests holds its token's posts,
-   and every buy under a total buy cap (the room it held may have been given to another token).
+2. ONE transaction writes the level generations, an `intent` row per order (its hash, and the
+   exact signed order it sends, without the owner) and a journal intent per post and cancel.
+   From here on, a crash leaves intents that the next pass resolves (engine/resolve.py) by hash
+   and by re-sending those very bytes, before posting anything for their levels again.
+3. Cancels first, through the client's splitting and pacing (as few `DELETE /orders` as the
+   1000-id limit and the cancel burst allow; cancels.py). What was cancelled is recorded, also
+   when a call fails part way (the error's `.partial`). Ids the exchange did not cancel ("already
+   canceled", "not found") are looked up once. An order that may still rest (its cancel was
+   refused, failed or never sent) holds only what depends on it, by the planner's rule
+   (`planner.hold_posts`): its token's posts, and every buy under a total buy cap (the room it
+   held may have been given to another token). After a 429 (on a cancel or a lookup), or an
+   authentication failure, nothing more is sent: every post intent becomes `void`, which is
+   certain because no post request was sent.
 4. Posts in batches of at most 15; one result per order, in order. A rejection is recorded with
    the exchange's message and not retried here (the caller backs the token off). A batch whose
-   outcome is unknown (lost response, 5xx after sending) marks its orders `unknown`; they are
-   resolved by hash, never re-sent blindly. A rate limit stops the pass and reports the wait.
-   A GTD whose expiry is less than 180 s away when its batch is about to go is voided.
+   outcome is unknown (timeout, reset, lost response, 5xx) marks its orders `unknown` (noting
+   when they went unanswered); the next pass re-sends the IDENTICAL signed order (invariant 11),
+   never the level anew. A rate limit stops the pass and reports the wait. A GTD whose expiry
+   is less than 180 s away when its batch is about to go is voided: `void` here means a request
+   that certainly never left (an earlier step failed, a 429, a 401, no connection).
+5. A trading mode (clob-v2-wire.md 2.13) is a definite refusal, never an unknown outcome: a
+   refused request placed or cancelled nothing, the later post batches are not sent, and the
+   result names the restriction (`ApplyResult.restriction`) for the engine to hold by it.
+   A batch entry refused by the mode (post-only, closed-only) is `rejected` without counting
+   as a failure of its token.
 
 What each outcome means for an order, as a lifecycle event (`reconciler.lifecycle`):
     placed (live/matched/delayed) -> POST_ACCEPTED: live (the next read says whether it rests)
     rejected (no order id back)   -> POST_REJECTED: rejected, with the exchange's text
-    lost / 5xx                    -> OUTCOME_LOST: unknown (resolved by GET /data/order/{hash})
+    lost / 5xx                    -> OUTCOME_LOST: unknown (resolved by hash and re-send)
     an id or status with an error -> ANSWER_UNCLEAR: unknown
     never sent                    -> NEVER_SENT: void
     cancelled                     -> CANCEL_CONFIRMED: canceled
@@ -34,7 +44,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from reconciler import planner
@@ -47,13 +57,17 @@ from reconciler.clob import (
     OrderResult,
     PostArgs,
     Profile,
+    ProtocolError,
     RateLimited,
     SignedOrder,
+    TradingRestricted,
     TransportError,
 )
-from reconciler.engine.ledger import LookupState, OrderLookup, look_up_order
+from reconciler.engine.cancels import CancelOutcome, cancel_step
+from reconciler.engine.ledger import OrderLookup
+from reconciler.engine.results import ApplyResult, Rejection
 from reconciler.lifecycle import Event
-from reconciler.model import GTD_MIN_LIFETIME_SECONDS, Cancel, OrderType, Plan, Post, in_batches
+from reconciler.model import GTD_MIN_LIFETIME_SECONDS, OrderType, Plan, Post, in_batches
 from reconciler.store import JournalKind, JournalOutcome, Store
 
 log = logging.getLogger(__name__)
@@ -71,6 +85,7 @@ class Signer(Protocol):
     """What apply needs from `OrderBuilder`."""
 
     profile: Profile  # the order protocol it signs with; reconcile follows the client's
+    chain_id: int  # the chain its orders are signed for (a stored order's hash is checked)
 
     def build_limit(
         self,
@@ -82,49 +97,8 @@ class Signer(Protocol):
         neg_risk: bool,
         *,
         expiration: int = 0,
+        profile: Profile | None = None,
     ) -> SignedOrder: ...
-
-
-@dataclass(frozen=True)
-class Rejection:
-    token_id: str
-    order_id: str  # "" when the order could not even be built
-    message: str
-
-
-@dataclass
-class ApplyResult:
-    """What one apply did. `retry_after` is set when the exchange rate-limited us."""
-
-    posted: list[str] = field(default_factory=list)
-    cancelled: list[str] = field(default_factory=list)
-    rejected: list[Rejection] = field(default_factory=list)
-    unknown: list[str] = field(default_factory=list)
-    void: list[str] = field(default_factory=list)
-    not_cancelled: dict[str, str] = field(default_factory=dict)
-    still_live: set[str] = field(default_factory=set)  # cancel refused and the order rests
-    failed_tokens: set[str] = field(default_factory=set)
-    posted_tokens: set[str] = field(default_factory=set)
-    write_requests: int = 0
-    retry_after: float | None = None
-    error: str | None = None
-
-    def run_summary(self) -> dict[str, Any]:
-        """What this apply adds to its run row's summary (the whole of it for a shutdown sweep)."""
-        return {
-            "posted": len(self.posted),
-            "cancelled": len(self.cancelled),
-            "rejected": [
-                {"token_id": r.token_id, "order_id": r.order_id, "message": r.message}
-                for r in self.rejected
-            ],
-            "unknown": list(self.unknown),
-            "void": len(self.void),
-            "not_cancelled": dict(self.not_cancelled),
-            "write_requests": self.write_requests,
-            "retry_after": self.retry_after,
-            "error": self.error,
-        }
 
 
 @dataclass(frozen=True)
@@ -148,14 +122,14 @@ def apply_plan(
     result = ApplyResult()
     signed = _sign_posts(plan.posts, signer=signer, store=store, run_id=run_id, result=result)
     journal = _journal_intents(plan, signed, store=store, run_id=run_id, revision_id=revision_id)
-    if plan.cancels and not _cancel(
-        plan.cancels, client=client, store=store, run_id=run_id, journal=journal, result=result
-    ):
-        _void(signed, store=store, journal=journal, result=result, why="cancel step failed")
-        return result
-    if result.retry_after is not None:  # a lookup after the cancel was rate limited
-        _void(signed, store=store, journal=journal, result=result, why="rate limited")
-        return result
+    if plan.cancels:
+        outcome = cancel_step(
+            plan.cancels, client=client, store=store, run_id=run_id, journal=journal
+        )
+        stop = _record_cancels(outcome, result)
+        if stop is not None:
+            _void(signed, store=store, journal=journal, result=result, why=stop)
+            return result
     to_post = _hold_for_leftovers(plan, signed, store=store, journal=journal, result=result)
     _post(to_post, client=client, store=store, journal=journal, result=result, clock=clock)
     return result
@@ -183,6 +157,7 @@ def _sign_posts(
                 post.tick_size,
                 post.neg_risk,
                 expiration=post.expires_at,
+                profile=Profile(post.order_profile),  # its market's own exchange (2.4)
             )
         except ValueError as exc:  # amounts/tick checks: this order cannot exist as specified
             message = f"could not build the order: {exc}"
@@ -224,7 +199,8 @@ def _journal_intents(
             )
         for s in signed:
             store.add_order_intent(
-                order_id=s.order.order_id, post=s.post, revision=revision_id, run_id=run_id
+                order_id=s.order.order_id, post=s.post, revision=revision_id, run_id=run_id,
+                signed_order=s.order.to_wire(), profile=s.order.profile.value,
             )
             journal[f"post:{s.order.order_id}"] = store.journal_intent(
                 run_id=run_id,
@@ -233,58 +209,6 @@ def _journal_intents(
                 payload=_post_payload(s.post),
             )
     return journal
-
-
-def _cancel(
-    cancels: Sequence[Cancel],
-    *,
-    client: WriteClient,
-    store: Store,
-    run_id: int | None,
-    journal: dict[str, int],
-    result: ApplyResult,
-) -> bool:
-    """One batch cancel. Returns False when the call failed (then nothing is posted)."""
-    ids = [c.order_id for c in cancels]
-    result.write_requests += 1
-    try:
-        answer = client.cancel_orders(ids)
-    except ClobError as exc:
-        outcome = JournalOutcome.UNKNOWN if exc.outcome_unknown else _failure_outcome(exc)
-        with store.atomic():
-            for oid in ids:
-                store.journal_result(journal[f"cancel:{oid}"], outcome=outcome, result=str(exc))
-        _note_failure(exc, result, what="cancel")
-        return False
-    canceled = set(answer.canceled)
-    with store.atomic():
-        for oid in ids:
-            jid = journal[f"cancel:{oid}"]
-            if oid in canceled:
-                store.apply_event(oid, Event.CANCEL_CONFIRMED)
-                store.journal_result(jid, outcome=JournalOutcome.OK, result="canceled")
-                result.cancelled.append(oid)
-            elif oid in answer.not_canceled:
-                store.journal_result(
-                    jid, outcome=JournalOutcome.NOT_CANCELED, result=answer.not_canceled[oid]
-                )
-            else:
-                store.journal_result(
-                    jid, outcome=JournalOutcome.UNKNOWN, result="absent from the answer"
-                )
-    for oid in ids:
-        if oid not in canceled:
-            reason = answer.not_canceled.get(oid, "absent from the answer")
-            state = LookupState.UNKNOWN
-            try:
-                if result.retry_after is None:  # after a 429, send nothing more this pass
-                    state = look_up_order(oid, client=client, store=store, run_id=run_id)
-            except RateLimited as exc:
-                _note_failure(exc, result, what="lookup after cancel")
-            result.not_cancelled[oid] = f"{reason} (now: {state})"
-            if state in (LookupState.LIVE, LookupState.UNKNOWN):
-                result.still_live.add(oid)
-    return True
 
 
 def _hold_for_leftovers(
@@ -301,6 +225,7 @@ def _hold_for_leftovers(
         [s.post for s in signed],
         max_total_buy_notional=plan.max_total_buy_notional,
         still_live=[c for c in plan.cancels if c.order_id in result.still_live],
+        restriction=result.restriction,  # a cancel refused by a trading mode
     )
     # hold_posts hands back the very Post objects it was given: match them by identity.
     reasons = {id(h.post): h.reason for h in holds.held}
@@ -339,18 +264,14 @@ def _post(
                 [PostArgs(s.order, s.post.order_type, s.post.post_only) for s in batch]
             )
         except ClobError as exc:
-            if _batch_failed(exc, batch, store=store, journal=journal, result=result):
+            if _batch_failed(exc, batch, store=store, journal=journal, result=result,
+                             clock=clock):
                 rest = [s for later in batches[index + 1 :] for s in later]
-                _void(
-                    rest,
-                    store=store,
-                    journal=journal,
-                    result=result,
-                    why=f"not sent: an earlier batch failed ({type(exc).__name__})",
-                )
+                why = f"not sent: an earlier batch failed ({type(exc).__name__})"
+                _void(rest, store=store, journal=journal, result=result, why=why)
                 return
             continue
-        _record_batch(batch, answers, store=store, journal=journal, result=result)
+        _record_batch(batch, answers, store=store, journal=journal, result=result, clock=clock)
 
 
 def _batch_failed(
@@ -360,9 +281,15 @@ def _batch_failed(
     store: Store,
     journal: dict[str, int],
     result: ApplyResult,
+    clock: Callable[[], float],
 ) -> bool:
     """Record a failed batch call. Returns True when the remaining batches must not be sent."""
     tokens = {s.post.key.token_id for s in batch}
+    if isinstance(exc, TradingRestricted):
+        # A definite refusal: nothing of the batch was placed, and it is not the tokens' fault.
+        _refused_by_mode(batch, exc.message, store=store, journal=journal, result=result)
+        result.note_restriction(exc.restriction, wait=exc.retry_after, message=exc.message)
+        return True
     if (
         isinstance(exc, RateLimited)
         or (isinstance(exc, TransportError) and not exc.outcome_unknown)
@@ -373,18 +300,21 @@ def _batch_failed(
         if not isinstance(exc, RateLimited):
             result.failed_tokens |= tokens
         return True
-    if exc.outcome_unknown:
+    if exc.outcome_unknown or not isinstance(exc, ExchangeRejected):
         with store.atomic():
             for s in batch:
                 oid = s.order.order_id
                 store.apply_event(oid, Event.OUTCOME_LOST, error=str(exc))
+                store.note_unanswered_send(oid, at_ms=int(clock() * 1000))
                 store.journal_result(
                     journal[f"post:{oid}"], outcome=JournalOutcome.UNKNOWN, result=str(exc)
                 )
                 result.unknown.append(oid)
         result.failed_tokens |= tokens
+        if isinstance(exc, ProtocolError):  # an untrusted answer: send nothing more (inv. 9)
+            _note_failure(exc, result, what="post")
         # A transport failure will most likely hit the next batch too; a 5xx may be one market.
-        return isinstance(exc, TransportError)
+        return isinstance(exc, TransportError | ProtocolError)
     # The exchange refused the whole batch (4xx): nothing of it was placed.
     with store.atomic():
         for s in batch:
@@ -405,6 +335,7 @@ def _record_batch(
     store: Store,
     journal: dict[str, int],
     result: ApplyResult,
+    clock: Callable[[], float],
 ) -> None:
     with store.atomic():
         for s, answer in zip(batch, answers, strict=True):
@@ -424,15 +355,40 @@ def _record_batch(
                 # An id or a status with an error (e.g. "delayed"), or an id that is not the
                 # hash we signed: the exchange may hold an order. Resolve it by hash.
                 store.apply_event(oid, Event.ANSWER_UNCLEAR, error=answer.error_msg)
+                store.note_unanswered_send(oid, at_ms=int(clock() * 1000))
                 store.journal_result(jid, outcome=JournalOutcome.UNKNOWN, result=detail)
                 result.unknown.append(oid)
                 result.failed_tokens.add(s.post.key.token_id)
+            elif answer.restriction is not None:  # e.g. post-only mode, in its entry form
+                _refused_by_mode([s], answer.error_msg, store=store, journal=journal,
+                                 result=result)
+                result.note_restriction(answer.restriction, wait=None, message=answer.error_msg)
             else:
                 message = answer.error_msg or "rejected without a message"
                 store.apply_event(oid, Event.POST_REJECTED, error=message)
                 store.journal_result(jid, outcome=JournalOutcome.REJECTED, result=detail)
                 result.rejected.append(Rejection(s.post.key.token_id, oid, message))
                 result.failed_tokens.add(s.post.key.token_id)
+
+
+def _refused_by_mode(
+    signed: Sequence[_Signed],
+    message: str,
+    *,
+    store: Store,
+    journal: dict[str, int],
+    result: ApplyResult,
+) -> None:
+    """Orders the exchange's trading mode refused: certainly not placed (the next pass posts
+    them again once the mode allows), and no failure of their token (no backoff)."""
+    with store.atomic():
+        for s in signed:
+            oid = s.order.order_id
+            store.apply_event(oid, Event.POST_REJECTED, error=message)
+            store.journal_result(
+                journal[f"post:{oid}"], outcome=JournalOutcome.REJECTED, result=message
+            )
+            result.refused_by_mode.append(oid)
 
 
 def _void(
@@ -470,12 +426,31 @@ def _post_payload(post: Post) -> dict[str, Any]:
     }
 
 
-def _failure_outcome(exc: ClobError) -> JournalOutcome:
-    if isinstance(exc, RateLimited):
-        return JournalOutcome.RATE_LIMITED
-    if isinstance(exc, ExchangeRejected):
-        return JournalOutcome.REJECTED
-    return JournalOutcome.ERROR
+def _record_cancels(outcome: CancelOutcome, result: ApplyResult) -> str | None:
+    """Copy what the cancel step did into `result`; return why no post may go this pass (None:
+    posts go, holding only what the planner's rule says must wait)."""
+    result.cancelled.extend(outcome.cancelled)
+    result.not_cancelled.update(outcome.not_cancelled)
+    result.still_live |= outcome.still_live
+    failure = outcome.failure
+    result.write_requests += 1
+    if isinstance(failure, TradingRestricted):
+        result.note_restriction(
+            failure.restriction, wait=failure.retry_after, message=failure.message
+        )
+        result.cancels_refused_by_mode = True
+        if failure.restriction.allows_cancels:  # not for the cancels: they would have gone
+            return None
+        return f"not sent: the exchange is in {failure.restriction.value} mode"
+    if failure is not None:
+        _note_failure(failure, result, what="cancel")
+    if outcome.lookup_failure is not None:
+        _note_failure(outcome.lookup_failure, result, what="lookup after cancel")
+    if result.retry_after is not None:
+        return "rate limited"  # a 429 is honoured: nothing more is sent this pass
+    if isinstance(failure, AuthenticationFailed | CredentialsRequired):
+        return f"not sent: the cancel step failed ({type(failure).__name__})"
+    return None
 
 
 def _note_failure(exc: ClobError, result: ApplyResult, *, what: str) -> None:
@@ -485,3 +460,6 @@ def _note_failure(exc: ClobError, result: ApplyResult, *, what: str) -> None:
     else:
         result.error = f"{what}: {type(exc).__name__}: {exc}"
     log.warning("apply %s failed: %s", what, result.error)
+
+
+__all__ = ["ApplyResult", "Rejection", "Signer", "WriteClient", "apply_plan"]

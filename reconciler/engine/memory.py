@@ -1,21 +1,27 @@
-"""What a `Reconciler` remembers between passes, in memory: per-token backoff and market info.
+"""What a `Reconciler` remembers between passes, in memory: per-token backoff, market info, and
+which skipped tokens were reported.
 
 - `TokenBackoff` (invariant 8): a token whose posts failed (rejected, unknown outcome) is not
   posted for 2^(n-1) passes after its n-th consecutive failing pass (at most `max_passes`),
   while cancels for it still go through; one failing market does not stall the others.
 - `MarketCache`: market info per token, kept for `ttl` seconds (our TTL decides: the client's
-  own cache is cleared before each read), and dropped when an answer suggests it changed.
+  own cache is cleared before each read), and read again at the next pass when something says
+  it may have changed (`refresh`): a rejection of the token's posts, a fill or trade on it (the
+  tick changes on its own near the price extremes), or the token being skipped (so it comes
+  back within one pass of its market being right again). Nothing else re-reads a market before
+  its TTL: every token every pass would cost requests for nothing.
+- `SkipLog`: a skipped token's reason is logged once per cause, and once when it clears.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from reconciler.clob import ClobError, RateLimited
-from reconciler.model import MarketInfo
+from reconciler.model import MarketInfo, SkippedToken
 
 log = logging.getLogger(__name__)
 
@@ -100,3 +106,31 @@ class MarketCache:
         else:
             self._markets.pop(token_id, None)
         self.client.clear_market_cache(token_id)
+
+    def refresh(self, token_ids: Iterable[str]) -> None:
+        """Read these tokens' market info again at the next read, whatever its age."""
+        for token_id in token_ids:
+            self._markets.pop(token_id, None)
+
+
+class SkipLog:
+    """Say once why a token is skipped (again when the cause changes), and once when it is
+    not skipped any more, so the logs tell an operator what holds a market without repeating
+    it every pass."""
+
+    def __init__(self) -> None:
+        self._reasons: dict[str, str] = {}
+
+    def update(self, skipped: Sequence[SkippedToken], *, planned: Iterable[str]) -> None:
+        """`skipped`: this plan's skipped tokens; `planned`: every token the plan covered."""
+        now = {s.token_id: s.reason for s in skipped}
+        for token_id, reason in now.items():
+            if self._reasons.get(token_id) != reason:
+                log.warning("token %s skipped, its orders left as they are: %s", token_id, reason)
+        for token_id in set(planned) & (set(self._reasons) - set(now)):
+            log.warning("token %s no longer skipped (was: %s)", token_id, self._reasons[token_id])
+        self._reasons = now
+
+    @property
+    def reasons(self) -> dict[str, str]:
+        return dict(self._reasons)

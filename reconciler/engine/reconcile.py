@@ -6,33 +6,60 @@ A pass, in order (each step's failure mode is the point):
    with their errors; the last valid revision stays in force (invariant 2), after a restart too:
    it is rebuilt from its files kept in the state file. With no valid revision at all the pass
    changes nothing.
-2. Resolve our unresolved orders (intent or unknown: a crash, or a lost answer) by asking the
-   exchange for each order hash, before anything can be posted for their levels (invariant 4).
+2. Resolve our unresolved orders (intent or unknown: a crash, or a lost answer; vanished) by
+   asking the exchange for each order hash and, when it has none, by re-sending the identical
+   signed order, before anything can be posted for their levels (invariants 4 and 11;
+   resolve.py). "Absent" alone never voids one while its first request may still land.
 3. Read the open orders. A failure aborts the pass: it is never read as "no orders"
    (invariant 1). Our orders seen there are live, with their matched size.
 4. Consume notifications: fills (ORDER_FILL) are recorded toward their level (idempotent per
-   trade) and cancellations (ORDER_CANCELLATION) settle our order; the processed ids are COMMITTED to SQLite BEFORE they
+   trade), failed fills (ORDER_FILL_FAILED) are taken back from it, and cancellations
+   (ORDER_CANCELLATION) settle our order; the processed ids are COMMITTED to SQLite BEFORE they
    are dropped on the exchange, so a crash in between re-reads them and skips them, never loses
    or double counts a fill. (Fills are also learned from the cumulative matched size of every
    order read; the store keeps the larger of the two, so nothing counts twice.)
 5. Our orders that vanished from the open set are looked up once: filled or cancelled. A failed
-   lookup marks the order unknown, which holds its level (step 2 retries next pass).
-6. Market info per declared token (cached for `market_ttl` seconds); share balances for tokens
+   lookup marks the order vanished, which holds its level (step 2 looks again next pass). The
+   trades of orders whose fills changed are followed until they settle; a FAILED one is taken
+   back (settlement.py, invariant 12).
+6. Market info per declared token (cached for `market_ttl` seconds, read again at once for a
+   token that had a fill or a rejection, or was skipped: memory.py); share balances for tokens
    the plan would sell, so sells never exceed what we hold (invariant 5; an unreadable balance
    counts as zero: no new sells).
 7. Plan (the pure planner), then hold back the posts the planner's rule says must wait
-   (`planner.hold_posts`): tokens in backoff (invariant 8) and tokens with an order still
+   (`planner.hold_posts`): tokens in backoff (invariant 8), tokens with an order still
    unknown after step 2 (it may rest unseen and count toward a cap; under a global buy cap
-   every buy waits).
-8. Apply (not for `plan`), then record the run with its summary and outcome.
+   every buy waits), and what the exchange's trading mode refuses (modes.py); then the blind
+   tokens' (`planner.hold_blind`, engine/blind.py: open orders at declared levels that the state
+   file has no record of, invariant 10). Then the policy gate (policy_gate.py): the spec's
+   `policy:` rules, checked with the book data they need, hold what their enforcement holds;
+   an override comes only with `tick(overrides=...)`. Then, with `--target`, the cut to the
+   targets (scope.py, which also digests what the plan was computed from, for a saved plan).
+8. While the operator has suspended reconciling (`reconciler suspend`), the pass applies nothing
+   (and carries out a pending `--cancel` once); a `guard` (a saved plan, the plan an interactive
+   apply showed) that no longer holds refuses the pass (suspend.py `gate`).
+9. Apply (not for `plan`), then record the run with its summary and outcome, and the fills the
+   pass learnt of (store/fill_log.py). A tick first checks that the state file is still the one
+   opened, and again just before applying (`Store.check_unchanged`, invariant 10); if not, it
+   raises `StateFileChanged`.
 
 How each order's state is learnt (steps 2-5) is in ledger.py; what a pass returns in results.py;
-the backoff and the market-info cache in memory.py.
+the backoff and the market-info cache in memory.py; the trading modes in modes.py; the balances
+and holds of step 7 in planning.py.
 
-`plan()` runs the same steps, from the same spec in force, without any write to the exchange and
-without recording a run or a revision; like `terraform plan` refreshing state, it does record
-what it learned from the exchange (order states, fills), which are facts, not changes. A pass
-with nothing to do makes no write request.
+Trading modes (clob-v2-wire.md 2.13) are refusals, not failures: a pass refused by one (a 425
+on the read during a restart, a 503 on a post) ends `restricted`, the mode is recorded in the
+run's summary (`trading_mode`, which `status` shows), and from then on a pass sends only what
+the mode takes until the wait the exchange named is over. While nothing at all could be sent
+(trading disabled, a restart) no pass runs before that wait, and the result's `retry_after`
+tells the daemon when to come back.
+
+`plan()` runs the same steps (step 2 without re-sends), from the same spec in force, without any
+write to the exchange and without recording a run or a revision; like `terraform plan`
+refreshing state, it does record what it learned from the exchange (order states, fills), which
+are facts, not changes. `plan(read_only=True)` (beside a running daemon, on a state file opened
+`mode=ro`) writes nothing at all and resolves nothing (readonly.py). A pass with nothing to do
+makes no write request.
 
 Per-token backoff: a token whose posts failed (rejected, unknown outcome) is not posted for
 2^(n-1) passes after its n-th consecutive failing pass (at most `max_backoff_passes`), while
@@ -41,33 +68,27 @@ cancels for it still go through; one failing market does not stall the others.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
 from collections.abc import Callable, Sequence
-from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from reconciler import planner
-from reconciler.clob import AssetType, BalanceAllowance, ClobError, Notification, RateLimited
-from reconciler.engine import ledger
-from reconciler.engine.apply import ApplyResult, Signer, WriteClient, apply_plan
+from reconciler.clob import ClobError, RateLimited, TradingRestricted
+from reconciler.engine import resolve
+from reconciler.engine.apply import ApplyResult, Signer, apply_plan
+from reconciler.engine.blind import BlindWatch
 from reconciler.engine.in_force import DesiredStateKeeper
-from reconciler.engine.memory import MarketCache, TokenBackoff
-from reconciler.engine.readonly import observe_read_only, unresolved_of
+from reconciler.engine.memory import MarketCache, SkipLog, TokenBackoff
+from reconciler.engine.modes import TradingModes
+from reconciler.engine.observe import ExchangeClient, Observer
+from reconciler.engine.planning import held_reasons, hold_posts, share_balances
+from reconciler.engine.policy_gate import PolicyGatekeeper
 from reconciler.engine.results import PlanReport, TickResult, applied_outcome, run_summary
 from reconciler.engine.scope import Inputs, inputs_of, restrict_plan
 from reconciler.engine.suspend import gate, suspension_holds
-from reconciler.model import (
-    InventoryOrder,
-    MarketInfo,
-    NotificationType,
-    OpenOrder,
-    Plan,
-    Side,
-    TickOutcome,
-)
+from reconciler.model import InventoryOrder, Plan, Side, TickOutcome
 from reconciler.spec import DesiredState, EmptyDesiredState
 from reconciler.store import Store
 
@@ -76,24 +97,6 @@ log = logging.getLogger(__name__)
 PRUNE_EVERY_RUNS = 1000
 NO_VALID_SPEC = "invalid desired state and no valid one loaded yet; nothing changed"
 INVALID = "invalid desired state"
-
-
-class ExchangeClient(WriteClient, Protocol):
-    """What a pass needs from `ClobClient`."""
-
-    def get_open_orders(self) -> list[OpenOrder]: ...
-
-    def get_notifications(self) -> list[Notification]: ...
-
-    def drop_notifications(self, ids: Sequence[str]) -> None: ...
-
-    def get_market_info(self, token_id: str) -> MarketInfo: ...
-
-    def clear_market_cache(self, token_id: str | None = None) -> None: ...
-
-    def get_balance_allowance(
-        self, asset_type: AssetType | str = ..., token_id: str | None = None
-    ) -> BalanceAllowance: ...
 
 
 class Reconciler:
@@ -108,6 +111,7 @@ class Reconciler:
         git_commit_of: Callable[[Path], str | None] | None = None,
         market_ttl: float = 300.0,
         max_backoff_passes: int = 64,
+        landing_window: float = resolve.default_landing_window(10.0),
     ) -> None:
         self.client = client
         self.store = store
@@ -119,7 +123,16 @@ class Reconciler:
         )
         self._markets = MarketCache(client=client, ttl=market_ttl)
         self._backoff = TokenBackoff(max_passes=max_backoff_passes)
+        self._skips = SkipLog()
+        self.modes = TradingModes()
+        self._observer = Observer(markets=self._markets, modes=self.modes,
+                                  backoff=self._backoff)  # steps 2-5 (observe.py)
+        self._blind = BlindWatch(store)  # invariant 10: what this process saw first
+        self.policy = PolicyGatekeeper(client=client, store=store)
         self._held_posts = 0  # posts the last planning held back
+        self._held_by_mode = 0  # of which the trading mode held
+        self.landing_window = landing_window  # seconds (resolve.py: when a refusal may void)
+        self._resolution = resolve.Resolution()  # what the last pass's step 2 did
         self._held_reasons: dict[str, str] = {}  # token -> why its posts wait (last planning)
         self._pending: tuple[str, ...] = ()  # orders a read-only plan left unresolved
         self._fill_mark = 0  # the newest fill-log row before the pass in progress
@@ -146,9 +159,11 @@ class Reconciler:
 
     # --- entry points ----------------------------------------------------------------------
 
-    def plan(self, *, read_only: bool = False, targets: frozenset[str] | None = None) -> PlanReport:
+    def plan(self, *, read_only: bool = False, targets: frozenset[str] | None = None,
+             overrides: Sequence[planner.Override] = ()) -> PlanReport:
         """The plan a tick would apply now; no write request is sent to the exchange.
-        `read_only`: nor to the state file, and nothing is resolved (readonly.py)."""
+        `read_only`: nor to the state file, and nothing is resolved (readonly.py); `overrides`:
+        the plan as `tick(overrides=...)` would apply it (nothing is journaled here)."""
         desired = self.desired.for_plan(now=self.clock())
         spec, errors, digest = desired.spec, desired.errors, desired.digest
         if spec is None:
@@ -157,46 +172,65 @@ class Reconciler:
         try:
             plan = self._observe_and_plan(
                 spec, run_id=None, persist_notifications=False, read_only=read_only,
-                targets=targets, desired_digest=digest,
+                targets=targets, desired_digest=digest, overrides=overrides,
             )
         except EmptyDesiredState as exc:
             return PlanReport(None, digest, spec_errors=errors, error=str(exc), refusal=str(exc))
         held, suspended = suspension_holds(self.store, spec, targets, self._held_reasons)
         return PlanReport(
-            plan,
-            digest,
-            spec_errors=errors,
-            error=INVALID if errors else None,
-            git_commit=desired.git_commit,
-            labels=dict(spec.labels),
-            kept=desired.kept if errors else None,
+            plan, digest, spec_errors=errors, error=INVALID if errors else None,
+            git_commit=desired.git_commit, labels=dict(spec.labels),
+            kept=desired.kept if errors else None, policy=self.policy.summary(),
             held=held, pending=self._pending, suspended=suspended, inputs=self._inputs,
         )
 
     def tick(
         self,
         *,
+        overrides: Sequence[planner.Override] = (),
         targets: frozenset[str] | None = None,
         guard: Callable[[Plan, Inputs], str | None] | None = None,
     ) -> TickResult:
-        """One full pass; never raises for an exchange or spec problem (see the result).
-        `targets` and `guard`: scope.py and suspend.py `gate`."""
+        """One full pass. Never raises for an exchange or spec problem: see the result.
+        `overrides` let soft policy rules through for this pass only (journaled when used);
+        one naming a rule the policy does not set, or sets hard, refuses the pass.
+        `targets` and `guard`: scope.py and suspend.py `gate`.
+        Raises StateFileChanged when the state file is not the one opened (invariant 10)."""
+        self.store.check_unchanged()
         desired = self.desired.for_tick(now=self.clock())
         spec, revision_id, spec_errors = desired.spec, desired.revision_id, desired.errors
+        self._resolution = resolve.Resolution()
         run_id = self.store.start_run(revision_id)
         self._fill_mark = self.store.fill_log_mark()  # the fills this pass learns come after
         finish = functools.partial(self._finish, run_id, revision_id, spec_errors=spec_errors,
                                    targets=targets)
+        self._held_by_mode = 0
         if spec is None:
             return finish(outcome=TickOutcome.INVALID_SPEC, error=NO_VALID_SPEC)
+        refusal = planner.override_problem(spec, overrides)
+        if refusal is not None:
+            return finish(outcome=TickOutcome.REFUSED, error=refusal)
+        wait = self.modes.wait_before_next_pass(self.clock())
+        if wait is not None:  # trading disabled, or a restart: nothing could be sent now
+            return finish(outcome=TickOutcome.RESTRICTED, retry_after=wait)
         try:
-            plan = self._observe_and_plan(spec, run_id=run_id, persist_notifications=True,
-                                          targets=targets, desired_digest=desired.digest)
+            plan = self._observe_and_plan(
+                spec, run_id=run_id, persist_notifications=True, overrides=overrides,
+                targets=targets, desired_digest=desired.digest,
+            )
         except EmptyDesiredState as exc:
             return finish(outcome=TickOutcome.REFUSED, error=str(exc))
         except RateLimited as exc:
             return finish(
                 outcome=TickOutcome.RATE_LIMITED, error=str(exc), retry_after=exc.retry_after
+            )
+        except TradingRestricted as exc:  # a 425 on a read: the matching engine restarts
+            now = self.clock()
+            self.modes.refused(
+                exc.restriction, retry_after=exc.retry_after, message=exc.message, now=now
+            )
+            return finish(
+                outcome=TickOutcome.RESTRICTED, retry_after=self.modes.wait_before_next_pass(now)
             )
         except ClobError as exc:
             return finish(outcome=TickOutcome.ERROR, error=f"{type(exc).__name__}: {exc}")
@@ -210,32 +244,37 @@ class Reconciler:
             # Generations still need recording (a spec edit that needs no order change).
             self.store.record_generations(plan.generations)
             self.store.retire_levels(keep=_level_keys(spec))
+            self.modes.pass_done(refused=False, now=self.clock())
             # "held": nothing sent, but posts wait for a backoff or an unknown outcome.
             held = TickOutcome.HELD if self._held_posts else TickOutcome.NOOP
-            return finish(outcome=held, plan=plan)
+            return finish(
+                outcome=self._mode_outcome(self._resolution.outcome(otherwise=held)), plan=plan
+            )
         self._follow_client_profile()
         if self.progress is not None:
             self.progress("applying", plan)
-        applied = apply_plan(
-            plan,
-            client=self.client,
-            signer=self.builder,
-            store=self.store,
-            run_id=run_id,
-            revision_id=revision_id,
-            clock=self.clock,
-        )
-        self._backoff.update(failed=applied.failed_tokens, posted=applied.posted_tokens)
-        for token_id in applied.failed_tokens:
-            self._markets.forget(token_id)  # a rejection may mean a new tick size: re-read
+        self.store.check_unchanged()  # the last moment before anything is sent
+        applied = apply_plan(plan, client=self.client, signer=self.builder, store=self.store,
+                             run_id=run_id, revision_id=revision_id, clock=self.clock)
+        self._after_apply(applied)
         self.store.retire_levels(keep=_level_keys(spec))
         return finish(
-            outcome=applied_outcome(applied),
+            outcome=self._mode_outcome(self._resolution.outcome(otherwise=applied_outcome(applied))),
             plan=plan,
             applied=applied,
             error=applied.error,
-            retry_after=applied.retry_after,
+            retry_after=applied.retry_after or self.modes.wait_before_next_pass(self.clock()),
         )
+
+    def _after_apply(self, applied: ApplyResult) -> None:
+        self._backoff.update(failed=applied.failed_tokens, posted=applied.posted_tokens)
+        # A rejection may mean the market changed (a new tick size): read it again next pass.
+        self._markets.refresh(r.token_id for r in applied.rejected)
+        self.modes.after_apply(applied, now=self.clock())
+        self._follow_client_profile()
+
+    def _mode_outcome(self, outcome: TickOutcome) -> TickOutcome:
+        return self.modes.outcome(outcome, held_by_mode=self._held_by_mode, now=self.clock())
 
     # --- steps 2-7 -------------------------------------------------------------------------
 
@@ -245,25 +284,19 @@ class Reconciler:
         *,
         run_id: int | None,
         persist_notifications: bool,
+        overrides: Sequence[planner.Override] = (),
         read_only: bool = False,
         targets: frozenset[str] | None = None,
         desired_digest: str = "",
     ) -> Plan:
-        if read_only:  # readonly.py: learn nothing into the state file, resolve nothing
-            view = observe_read_only(self.client, store=self.store)
-            observed, inventory, levels = view.observed, view.inventory, view.levels
-            unresolved, self._pending = unresolved_of(view), view.pending
-        else:
-            if self.progress is not None:
-                self.progress("resolving", len(self.store.unresolved_orders()))
-            ledger.resolve_unresolved(client=self.client, store=self.store, run_id=run_id)
-            observed = self.client.get_open_orders()  # raises: never "no orders" (invariant 1)
-            open_ids = ledger.sync_observed(observed, store=self.store)
-            self._consume_notifications(drop=persist_notifications)
-            ledger.look_up_vanished(open_ids, client=self.client, store=self.store,
-                                    run_id=run_id)
-            inventory, levels = self.store.inventory(), self.store.level_states()
-            unresolved = [o.to_inventory() for o in self.store.unresolved_orders()]
+        seen = self._observer.observe(
+            self.client, self.store, spec, clock=self.clock, run_id=run_id,
+            persist=persist_notifications,
+            read_only=read_only, landing_window=self.landing_window,
+            chain_id=self.builder.chain_id, progress=self.progress,
+        )
+        observed, inventory, levels = seen.observed, seen.inventory, seen.levels
+        self._resolution, self._pending = seen.resolution, seen.pending
         markets = self._markets.read((t.token_id for t in spec.tokens), now=self.clock())
         inputs: dict[str, Any] = {
             "spec": spec,
@@ -277,8 +310,23 @@ class Reconciler:
         plan = planner.plan(**inputs)
         sell_tokens = sorted({p.key.token_id for p in plan.posts if p.key.side is Side.SELL})
         if sell_tokens:
-            plan = planner.plan(**inputs, balances=self._balances(sell_tokens))
-        plan = self._hold_posts(plan, unresolved=unresolved)
+            plan = planner.plan(**inputs, balances=share_balances(self.client, sell_tokens))
+        self._skips.update(plan.skipped, planned=(t.token_id for t in spec.tokens))
+        # A skipped token is read again every pass, so it comes back as soon as it is right.
+        self._markets.refresh(s.token_id for s in plan.skipped)
+        # The order matters: the post holds, then the blind tokens', then the policy gate.
+        plan, blind_held = self._blind.hold(
+            self._hold_posts(plan, unresolved=seen.unresolved), spec=spec, observed=observed,
+            inventory=inventory, persist=persist_notifications,
+        )
+        self._held_posts += blind_held
+        plan = self.policy.gate(
+            plan, spec=spec, observed=observed, inventory=inventory,
+            now=inputs["now"], run_id=run_id, overrides=overrides,
+        )
+        self._held_posts += self.policy.held_count
+        policy_held = self.policy.last.held if self.policy.last is not None else {}
+        self._held_reasons = held_reasons(self._held_reasons, plan=plan, policy_held=policy_held)
         plan, self._held_reasons = restrict_plan(plan, targets, held=self._held_reasons)
         return plan
 
@@ -290,67 +338,15 @@ class Reconciler:
             log.warning("the exchange speaks order protocol %s now (was %s): signing with it",
                         profile.value, self.builder.profile.value)
             self.builder.profile = profile
-
-    def _consume_notifications(self, *, drop: bool) -> None:
-        try:
-            notes = self.client.get_notifications()
-        except RateLimited:
-            raise
-        except ClobError as exc:
-            # Fills are also learned from order reads; a missing notification read loses none.
-            log.warning("could not read notifications (%s); continuing", exc)
-            return
-        if not notes:
-            return
-        if any(n.type == NotificationType.MARKET_RESOLVED for n in notes):
-            self._markets.forget(None)  # a market closed: re-read what accepts orders
-        done = self.store.processed_notification_ids(n.id for n in notes)
-        with self.store.atomic():
-            for note in notes:
-                if note.id not in done:
-                    ledger.record_notification(note, store=self.store, clock=self.clock)
-                    self.store.mark_notification_processed(note.id, type_=note.type)
-            self.store.set_cursor("notifications", max((n.id for n in notes), key=_id_order))
-        if drop:
-            try:
-                self.client.drop_notifications([n.id for n in notes])
-            except ClobError as exc:
-                log.warning("could not drop notifications (%s); they are skipped next time", exc)
-
-    def _balances(self, token_ids: Sequence[str]) -> dict[str, Decimal]:
-        balances: dict[str, Decimal] = {}
-        for token_id in token_ids:
-            try:
-                answer = self.client.get_balance_allowance(AssetType.CONDITIONAL, token_id)
-            except RateLimited:
-                raise
-            except ClobError as exc:
-                log.warning("share balance of %s unavailable (%s); no new sells", token_id, exc)
-                balances[token_id] = Decimal(0)
-                continue
-            balances[token_id] = answer.balance_decimal
-        return balances
+            self._markets.forget(None)  # each market's signing profile follows the client's
 
     def _hold_posts(self, plan: Plan, *, unresolved: Sequence[InventoryOrder]) -> Plan:
-        """Hold back the posts that must wait (the planner's rule): tokens in backoff, and
-        tokens with an order whose outcome is still unknown after the lookups."""
-        holds = planner.hold_posts(
-            plan.posts,
-            max_total_buy_notional=plan.max_total_buy_notional,
-            backoff=self._backoff.state(),
-            unresolved=unresolved,
-        )
-        self._held_posts = len(holds.held)
-        # A level the planner holds for an unknown outcome is not converged either.
-        unknown = {o.key.token_id: f"order {o.order_id} has an unknown outcome" for o in unresolved}
-        self._held_reasons = {**unknown, **holds.reasons_by_token()}
-        if not holds.held:
-            return plan
-        warnings = [
-            f"token {token}: posts {reason}"
-            for token, reason in sorted(holds.reasons_by_token().items())
-        ]
-        return dataclasses.replace(plan, posts=holds.kept, warnings=(*plan.warnings, *warnings))
+        """Hold back what must wait (planning.py `hold_posts`), and remember why."""
+        holds = hold_posts(plan, backoff=self._backoff.state(), unresolved=unresolved,
+                           modes=self.modes, now=self.clock())
+        self._held_posts, self._held_by_mode = holds.held_posts, holds.held_by_mode
+        self._held_reasons = holds.reasons
+        return holds.plan
 
     # --- bookkeeping -----------------------------------------------------------------------
 
@@ -375,34 +371,29 @@ class Reconciler:
             spec_errors=spec_errors, held=held, suspended=suspended, targets=targets,
             fills=len(fills),
         )
+        mode = self.modes.summary(self.clock())
+        if mode is not None:
+            summary["trading_mode"] = mode
+            summary["held_by_mode"] = self._held_by_mode
+        if self._resolution.looked_up:
+            summary["resolved"] = self._resolution.summary()
+        policy = self.policy.summary() if plan is not None else None
+        if policy is not None:
+            summary["policy"] = policy
         self.store.finish_run(run_id, outcome=outcome, summary=summary, error=error)
         if run_id % PRUNE_EVERY_RUNS == 0:
             self.store.prune()  # bound the per-tick rows of a long-running daemon
         if error:
             log.warning("pass %s: %s: %s", run_id, outcome, error)
         return TickResult(
-            outcome=outcome,
-            run_id=run_id,
-            revision_id=revision_id,
-            plan=plan,
-            applied=applied,
-            error=error,
-            retry_after=retry_after,
-            spec_errors=spec_errors,
-            run_summary=summary,
-            held=held,
-            suspended=suspended,
-            fills=fills,
+            outcome=outcome, run_id=run_id, revision_id=revision_id, plan=plan, applied=applied,
+            error=error, retry_after=retry_after, spec_errors=spec_errors, run_summary=summary,
+            held=held, suspended=suspended, fills=fills,
         )
 
 
 def _level_keys(spec: DesiredState) -> list[Any]:
     return [level.key for token in spec.tokens for level in token.levels]
-
-
-def _id_order(notification_id: str) -> tuple[int, str]:
-    # Notification ids are integers on the exchange; compare them as such when they are.
-    return (int(notification_id), "") if notification_id.isdigit() else (-1, notification_id)
 
 
 __all__ = ["ExchangeClient", "PlanReport", "Reconciler", "TickResult"]

@@ -1,5 +1,5 @@
-"""What a pass hands back: `PlanReport` (for `reconciler plan`) and `TickResult` (for the daemon,
-`apply` and the run row).
+"""What a pass hands back: `PlanReport` (for `reconciler plan`), `TickResult` (for the daemon,
+`apply` and the run row), and `ApplyResult` (what carrying out a plan did: engine/apply.py).
 
 Three names, three things: a tick's `outcome` (a `TickOutcome`), its `status_line` (one line for
 people and systemd's STATUS=), and its `run_summary` (the dict the run row records in its
@@ -8,13 +8,75 @@ people and systemd's STATUS=), and its `run_summary` (the dict the run row recor
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
-from reconciler.engine.apply import ApplyResult
 from reconciler.engine.scope import Inputs
-from reconciler.model import SUCCESS_OUTCOMES, Plan, TickOutcome
+from reconciler.model import SUCCESS_OUTCOMES, BlindToken, Plan, TickOutcome, TradingRestriction
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    token_id: str
+    order_id: str  # "" when the order could not even be built
+    message: str
+
+
+@dataclass
+class ApplyResult:
+    """What one apply did. `retry_after` is set when the exchange rate-limited us."""
+
+    posted: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    void: list[str] = field(default_factory=list)
+    not_cancelled: dict[str, str] = field(default_factory=dict)
+    still_live: set[str] = field(default_factory=set)  # a cancel did not take: it may rest
+    failed_tokens: set[str] = field(default_factory=set)
+    posted_tokens: set[str] = field(default_factory=set)
+    write_requests: int = 0  # calls apply made (a cancel step the client splits counts once)
+    retry_after: float | None = None
+    error: str | None = None
+    # The trading mode the exchange refused with (2.13), its wait (None: it named none), and
+    # the orders it refused; the engine holds what the mode refuses.
+    restriction: TradingRestriction | None = None
+    restriction_wait: float | None = None
+    restriction_message: str = ""
+    refused_by_mode: list[str] = field(default_factory=list)
+    cancels_refused_by_mode: bool = False
+
+    def note_restriction(
+        self, restriction: TradingRestriction, *, wait: float | None, message: str
+    ) -> None:
+        self.restriction = TradingRestriction(restriction)
+        self.restriction_wait = wait
+        self.restriction_message = message
+        log.debug("apply: the exchange refused with its %s mode: %s", restriction.value, message)
+
+    def run_summary(self) -> dict[str, Any]:
+        """What this apply adds to its run row's summary (the whole of it for a shutdown sweep)."""
+        return {
+            "posted": len(self.posted),
+            "cancelled": len(self.cancelled),
+            "rejected": [
+                {"token_id": r.token_id, "order_id": r.order_id, "message": r.message}
+                for r in self.rejected
+            ],
+            "unknown": list(self.unknown),
+            "void": len(self.void),
+            "not_cancelled": dict(self.not_cancelled),
+            "write_requests": self.write_requests,
+            "retry_after": self.retry_after,
+            "error": self.error,
+            "restriction": self.restriction.value if self.restriction else None,
+            "refused_by_mode": len(self.refused_by_mode),
+        }
 
 
 @dataclass(frozen=True)
@@ -34,6 +96,7 @@ class PlanReport:
     pending: tuple[str, ...] = ()  # our orders a read-only plan left for the daemon to resolve
     suspended: str | None = None  # "suspended by ... at ...": a pass applies none of the plan
     inputs: Inputs | None = None  # digests of what the plan was computed from (scope.py)
+    policy: Mapping[str, Any] | None = None  # the policy's verdicts (engine/policy_gate.py)
 
     @property
     def has_changes(self) -> bool:
@@ -92,11 +155,26 @@ class TickResult:
             parts.append(f"{plural(len(self.plan.skipped), 'token')} skipped")
         if self.held and not self.suspended:
             parts.append(f"posts held on {plural(len(self.held), 'token')}")
+        if self.plan is not None and self.plan.blind:
+            parts.append(f"{plural(len(self.plan.blind), 'token')} blind: stop the daemon and "
+                         "run `reconciler adopt`")
         if self.spec_errors:
             parts.append(f"desired state invalid ({plural(len(self.spec_errors), 'error')})")
+        mode = self.trading_mode
+        if mode is not None:
+            parts.append(f"exchange mode {mode.get('mode')}: {mode.get('may_do')}")
+        policy = self.run_summary.get("policy")
+        if isinstance(policy, Mapping) and policy.get("held_tokens"):
+            parts.append(f"policy holds {plural(len(policy['held_tokens']), 'token')}")
         if self.error:
             parts.append(self.error)
         return "; ".join(parts)
+
+    @property
+    def trading_mode(self) -> Mapping[str, Any] | None:
+        """The exchange's trading mode this pass obeyed (engine/modes.py), or None."""
+        mode = self.run_summary.get("trading_mode")
+        return mode if isinstance(mode, Mapping) else None
 
     # Action counts, as the metrics and the logs read them.
     @property
@@ -171,6 +249,7 @@ def run_summary(
             held_posts=held_posts,
             # token -> why it is not converged: what `status` shows per token.
             conditions=token_conditions(plan, held or {}),
+            blind=blind_summary(plan.blind),
         )
     if applied is not None:
         summary.update(applied.run_summary())
@@ -185,12 +264,34 @@ def run_summary(
     return summary
 
 
+def blind_summary(blind: Sequence[BlindToken]) -> list[dict[str, Any]]:
+    """The blind tokens as the run row keeps them (`status` shows them): per token, how many
+    orders, and how many at each level (never the whole order list: a new state file beside a
+    big book would write it on every pass)."""
+    summary = []
+    for token in blind:
+        levels: dict[tuple[str, str], list[Decimal]] = {}
+        for o in token.orders:
+            levels.setdefault((o.side.value, format(o.price.normalize(), "f")), []).append(
+                o.remaining)
+        summary.append({
+            "token_id": token.token_id,
+            "orders": len(token.orders),
+            "levels": [{"side": side, "price": price, "orders": len(sizes),
+                        "size": format(sum(sizes, Decimal(0)).normalize(), "f")}
+                       for (side, price), sizes in levels.items()],
+        })
+    return summary
+
+
 def applied_outcome(applied: ApplyResult) -> TickOutcome:
     """How a pass that applied a plan ended."""
     if applied.retry_after is not None:
         return TickOutcome.RATE_LIMITED
     if applied.error is not None:
         return TickOutcome.ERROR
+    if applied.restriction is not None:
+        return TickOutcome.RESTRICTED
     if applied.rejected or applied.unknown or applied.void or applied.not_cancelled:
         return TickOutcome.PARTIAL
     return TickOutcome.OK

@@ -114,6 +114,7 @@ def while_suspended(
     if not suspension.cancel_pending:
         return SuspendedPass({"outcome": TickOutcome.HELD, "plan": plan, "suspended": why}, held)
     cancels = cancel_plan(store)
+    store.check_unchanged()  # the last moment before anything is sent (invariant 10)
     applied = cancel_for_suspension(cancels, client=client, signer=signer, store=store,
                                     run_id=run_id, clock=clock)
     outcome = applied_outcome(applied) if cancels.cancels else TickOutcome.HELD

@@ -195,5 +195,6 @@ def _post_within_caps(draft: Draft, *, want: Want, room: _Room) -> None:
             generation=want.generation,
             neg_risk=want.market.neg_risk,
             tick_size=want.market.tick_size,
+            order_profile=want.market.order_profile,
         )
     )

@@ -22,6 +22,9 @@ class StoreBase:
         self._db = db
         self.path = path
         self._clock = clock
+        # order id -> token id of the orders whose recorded fills changed since the engine last
+        # asked (`Orders.take_fill_changes`); in memory: after a restart everything is re-read.
+        self._fill_changes: dict[str, str] = {}
 
     def close(self) -> None:
         self._db.close()

@@ -1,7 +1,9 @@
 """The journal and the daemon's own bookkeeping.
 
-- journal: every request that changes state on the exchange (post, cancel) or resolves an
-  uncertainty (lookup), with its intent written before the request and its outcome after.
+- journal: every request that changes state on the exchange (post, re-send, cancel) or resolves
+  an uncertainty (lookup), with its intent written before the request and its outcome after;
+  every row of an order is closed once its fate is known (`close_open_journal`), so `history`
+  never leaves a row "(no answer)" for an order whose fate is known.
 - runs: one row per pass, with its outcome and summary (`runs.summary`, the one thing called a
   summary: what the pass planned and did, as JSON).
 - processed notifications and cursors: so a notification is acted on once, across restarts.
@@ -74,14 +76,32 @@ class Journal(StoreBase):
     def close_open_journal(
         self, order_id: str, *, outcome: JournalOutcome | str, result: str
     ) -> int:
-        """Give an outcome to every open post intent of an order once it is resolved."""
+        """Once an order's fate is known, close every journal row of it that does not say so
+        yet: rows with no answer (a crash, of any kind) and sends whose outcome was unknown
+        (post, re-send, cancel). The fate comes first, then what the row said before, as
+        `fate (was: ...)`, so `history` shows how it ended and what was lost. Returns how many
+        were closed."""
         cursor = self._db.execute(
-            "UPDATE journal SET outcome = ?, result = ?, result_ms = ?"
-            " WHERE order_id = ? AND kind = ? AND (outcome IS NULL OR outcome = ?)",
-            [JournalOutcome(outcome).value, result, self._now_ms(), order_id,
-             JournalKind.POST.value, JournalOutcome.UNKNOWN.value],
+            "UPDATE journal SET outcome = ?,"
+            " result = CASE WHEN result IS NULL OR result = '' THEN ?"
+            " ELSE ? || ' (was: ' || result || ')' END, result_ms = ?"
+            " WHERE order_id = ? AND (outcome IS NULL OR (outcome = ? AND kind IN (?, ?, ?)))",
+            [JournalOutcome(outcome).value, result, result, self._now_ms(), order_id,
+             JournalOutcome.UNKNOWN.value, JournalKind.POST.value, JournalKind.RESEND.value,
+             JournalKind.CANCEL.value],
         )
         return cursor.rowcount
+
+    def open_sends(self, order_id: str) -> list[int]:
+        """Ids of the post and re-send rows of an order that never got an answer recorded."""
+        return [
+            r["id"]
+            for r in self._db.query(
+                "SELECT id FROM journal WHERE order_id = ? AND outcome IS NULL AND kind IN (?, ?)"
+                " ORDER BY id",
+                [order_id, JournalKind.POST.value, JournalKind.RESEND.value],
+            )
+        ]
 
     def history(self, limit: int = 50) -> list[dict[str, Any]]:
         """The newest `limit` journal entries, newest first (for `reconciler history`)."""

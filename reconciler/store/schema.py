@@ -10,7 +10,12 @@ append-only: to change the schema, add a new entry at the end; never edit one th
 
 Money columns (prices, sizes, filled amounts) are TEXT holding a canonical `Decimal` string, never
 REAL: SQLite's REAL is a binary float. Timestamps are integer unix milliseconds. Nothing secret has
-a column here (no keys, no API secret, no signatures).
+a column here: no private key, no API key, secret or passphrase. An order row keeps the exact signed
+order it posts (`signed_order`, the wire `order` object: salt, amounts, timestamp, signature), so
+an unknown outcome is resolved by re-sending those very bytes (invariant 11). A signature is not a
+secret: it authorises that one order and nothing else, it is sent to the exchange in the clear,
+and posting it needs the API credentials, which are not stored; the owner (the API key) is not
+part of the stored object, it is attached when the order is sent.
 """
 
 from __future__ import annotations
@@ -146,14 +151,55 @@ CREATE TABLE state_identity (
 );
 """
 
+# Exactly once by re-sending (invariant 11): the signed order as posted (its wire JSON without
+# the owner), the profile and neg-risk flag that make its hash checkable before it is sent
+# again, and `unanswered_ms`: the latest moment a send of it may have left without an answer
+# (an upper bound), from which the landing window counts (engine/resolve.py). Rows written
+# before this migration have no stored order: they are resolved by lookups and the window.
+_V4_SIGNED_ORDERS = """
+ALTER TABLE orders ADD COLUMN signed_order TEXT;
+ALTER TABLE orders ADD COLUMN profile TEXT;
+ALTER TABLE orders ADD COLUMN neg_risk INTEGER;
+ALTER TABLE orders ADD COLUMN unanswered_ms INTEGER;
+"""
+
+# Never trade blind (invariant 10, planner/blind.py): open orders on declared tokens that a
+# process of this state file watched appear and that are not ours, i.e. the trader's own, so that
+# a restart does not take them for orders of ours it has forgotten. Only ids still open are kept.
+_V5_FOREIGN_ORDERS = """
+CREATE TABLE foreign_orders (
+    order_id TEXT PRIMARY KEY,
+    token_id TEXT NOT NULL,
+    seen_ms INTEGER NOT NULL
+);
+"""
+
+# Overrides of soft policy rules (store/overrides.py): who let which rule through, why, and for
+# which plan; each also has a journal row (kind `override`), so `history` shows it. IF NOT
+# EXISTS: the statement is safe wherever this migration lands among others.
+_V6_POLICY_OVERRIDES = """
+CREATE TABLE IF NOT EXISTS policy_overrides (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER,
+    rule TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    user TEXT NOT NULL,
+    plan_digest TEXT NOT NULL,
+    verdicts TEXT NOT NULL DEFAULT '[]',
+    created_ms INTEGER NOT NULL
+);
+"""
+
 # The operator's controls (store/controls.py): one row per control in force. `suspend`: the
 # daemon posts and cancels nothing until `resume` deletes the row; who set it and when, and
 # whether `--cancel` asked for our orders to be cancelled once (and when that was done).
 # And the fill log (store/fill_log.py): one row per fill we learn of, partial ones included,
 # for `history` and the daemon's log; an audit trail only (the `fills` table and each order's
-# matched size are what fills count from).
-_V4_CONTROLS_AND_FILL_LOG = """
-CREATE TABLE controls (
+# matched size are what fills count from); `kind` is `fill`, or `reversed` for a fill taken
+# back because its trade did not settle (invariant 12). IF NOT EXISTS: the statement is safe wherever this
+# migration lands among others.
+_V7_CONTROLS_AND_FILL_LOG = """
+CREATE TABLE IF NOT EXISTS controls (
     name TEXT PRIMARY KEY,
     set_by TEXT NOT NULL,
     set_ms INTEGER NOT NULL,
@@ -163,7 +209,7 @@ CREATE TABLE controls (
     cancel_result TEXT
 );
 
-CREATE TABLE fill_log (
+CREATE TABLE IF NOT EXISTS fill_log (
     id INTEGER PRIMARY KEY,
     order_id TEXT NOT NULL,
     token_id TEXT NOT NULL,
@@ -172,16 +218,28 @@ CREATE TABLE fill_log (
     size TEXT NOT NULL,
     matched TEXT NOT NULL,
     role TEXT NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'fill',
     at_ms INTEGER NOT NULL
 );
-CREATE INDEX fill_log_order ON fill_log (order_id);
+CREATE INDEX IF NOT EXISTS fill_log_order ON fill_log (order_id);
 """
 
 #: Every migration (a script of SQL statements), in order. The file's `user_version` is the
 #: number of them it has had.
 MIGRATIONS: tuple[str, ...] = (
-    _V1_INITIAL, _V2_REVISION_FILES, _V3_IDENTITY, _V4_CONTROLS_AND_FILL_LOG,
+    _V1_INITIAL,
+    _V2_REVISION_FILES,
+    _V3_IDENTITY,
+    _V4_SIGNED_ORDERS,
+    _V5_FOREIGN_ORDERS,
+    _V6_POLICY_OVERRIDES,
+    _V7_CONTROLS_AND_FILL_LOG,
 )
+
+
+#: The fill id of a contra entry in `fills`: `failed:<trade id>`, with the negative size of the
+#: fill taken back because its trade did not settle (invariant 12).
+FAILED_FILL = "failed:"
 
 
 class SchemaTooNew(RuntimeError):
@@ -208,21 +266,25 @@ class JournalKind(StrEnum):
     that resolves an uncertainty."""
 
     POST = "post"
+    RESEND = "resend"  # the identical signed order sent again to resolve an unknown outcome
     CANCEL = "cancel"
     LOOKUP = "lookup"
+    ADOPT = "adopt"  # `reconciler adopt` took an open order into the inventory (no request)
+    OVERRIDE = "override"  # an operator let a soft policy rule through for one pass
 
 
 class JournalOutcome(StrEnum):
     """What came of a journaled request (`journal.outcome`; NULL while it has no answer)."""
 
     OK = "ok"
+    DUPLICATE = "duplicate"  # a re-send refused as a duplicate: an earlier send placed it
     REJECTED = "rejected"
     UNKNOWN = "unknown"  # sent, and the answer does not say (or was lost)
     ERROR = "error"
     RATE_LIMITED = "rate_limited"
     NOT_CANCELED = "not_canceled"  # the cancel call answered, and this id was not cancelled
     VOID = "void"  # certainly never sent
-    RESOLVED = "resolved"  # an open post closed once the order's fate was learnt
+    RESOLVED = "resolved"  # an open request closed once the order's fate was learnt
 
 
 def decimal_text(value: Decimal) -> str:
@@ -277,6 +339,10 @@ class StoredOrder:
     revision: int | None
     posted_at_ms: int
     error: str | None
+    signed_order: str | None = None  # the wire JSON of the signed order (None: an older row)
+    profile: str | None = None
+    neg_risk: bool | None = None
+    unanswered_ms: int | None = None  # latest moment a send may have left without an answer
 
     def to_inventory(self) -> InventoryOrder:
         return InventoryOrder(
@@ -314,6 +380,10 @@ def stored_order(r: dict[str, Any]) -> StoredOrder:
         revision=r["revision"],
         posted_at_ms=r["posted_at_ms"],
         error=r["error"],
+        signed_order=r.get("signed_order"),
+        profile=r.get("profile"),
+        neg_risk=None if r.get("neg_risk") is None else bool(r["neg_risk"]),
+        unanswered_ms=r.get("unanswered_ms"),
     )
 
 
@@ -330,9 +400,16 @@ def revision_from_row(r: dict[str, Any]) -> Revision:
 
 
 def intent_row(
-    *, order_id: str, post: Post, revision: int | None, run_id: int | None, now_ms: int
+    *,
+    order_id: str,
+    post: Post,
+    revision: int | None,
+    run_id: int | None,
+    now_ms: int,
+    signed_order: str | None = None,
+    profile: str | None = None,
 ) -> dict[str, Any]:
-    """The `orders` row of an order about to be posted."""
+    """The `orders` row of an order about to be posted (with its signed order, when given)."""
     return {
         "order_id": order_id,
         "token_id": post.key.token_id,
@@ -350,6 +427,10 @@ def intent_row(
         "posted_at_ms": now_ms,
         "updated_ms": now_ms,
         "error": None,
+        "signed_order": signed_order,
+        "profile": profile,
+        "neg_risk": int(post.neg_risk),
+        "unanswered_ms": None,
     }
 
 

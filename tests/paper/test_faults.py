@@ -127,3 +127,56 @@ def test_rate_limit_switched_on_and_off_while_running(paper: PaperExchange) -> N
     assert trader.request("GET", "/data/orders").status_code == 429
     assert admin(paper, rate_limit=None)["rate_limit"] is None
     assert trader.request("GET", "/data/orders").status_code == 200
+
+
+def test_a_held_post_is_processed_after_the_client_gave_up(paper: PaperExchange) -> None:
+    """hold_next/hold_ms: the POST is received, waits inside the exchange (outside its lock:
+    other requests are served meanwhile), and is only then processed: a late landing after the
+    client's timeout."""
+    trader = Trader(paper.url)
+    admin(paper, hold_next=1, hold_ms=1500, paths=["/orders"])
+    order = trader.limit("BUY", "0.40", "10")
+    with pytest.raises(requests.Timeout):
+        trader.request("POST", "/orders", [trader.entry(order)], timeout=0.2)
+    assert paper.exchange.holds.wait(holding=1)
+    assert trader.open_orders() == []  # served while the POST is held: not placed yet
+    faults = requests.get(paper.url + "/_admin/faults", timeout=10).json()
+    assert (faults["holding"], faults["received"], faults["released"]) == (1, 1, 0)
+    assert faults["hold_next"] == 0
+    assert paper.exchange.holds.wait(holding=0, released=1)
+    assert [o["id"] for o in trader.open_orders()] == [order.order_id]  # it landed late
+
+
+def test_a_held_post_landing_after_its_re_send_is_a_duplicate(paper: PaperExchange) -> None:
+    trader = Trader(paper.url)
+    admin(paper, hold_next=1, hold_ms=800, paths=["/order"])
+    order = trader.limit("BUY", "0.40", "10")
+    with pytest.raises(requests.Timeout):
+        trader.request("POST", "/order", trader.entry(order), timeout=0.2)
+    assert paper.exchange.holds.wait(holding=1)
+    # The identical order, sent again while the first is held, is placed ...
+    resent = trader.ok("POST", "/order", trader.entry(order))
+    assert resent["success"] is True and resent["orderID"] == order.order_id
+    assert paper.exchange.holds.wait(holding=0, released=1)
+    # ... and the held copy, processed afterwards, can only be refused: one order rests.
+    assert [o["id"] for o in trader.open_orders()] == [order.order_id]
+    # Sent once more, both forms of the refusal (clob-v1-wire.md 6.3): HTTP 400 {"error"} on
+    # POST /order, an entry with errorMsg (and success true, as the docs' table says) in a batch.
+    single = trader.post(order)
+    assert single.status_code == 400 and "Duplicated" in single.json()["error"]
+    (entry,) = trader.ok("POST", "/orders", [trader.entry(order)])
+    assert entry["success"] is True and entry["orderID"] == "" and entry["status"] == ""
+    assert entry["errorMsg"] == (
+        "order is invalid. Duplicated. Same order has already been placed, can't be placed again"
+    )
+
+
+def test_the_hold_is_counted_and_path_filtered(paper: PaperExchange) -> None:
+    trader = Trader(paper.url)
+    admin(paper, hold_next=2, hold_ms=300, paths=["/order"])  # single posts only
+    trader.ok("POST", "/orders", [trader.entry(trader.limit("BUY", "0.41", "10"))])
+    assert paper.exchange.holds.to_json() == {"holding": 0, "received": 0, "released": 0}
+    for price in ("0.42", "0.43", "0.44"):
+        trader.place("BUY", price, "10")
+    assert paper.exchange.holds.to_json() == {"holding": 0, "received": 2, "released": 2}
+    assert requests.get(paper.url + "/_admin/faults", timeout=10).json()["hold_next"] == 0

@@ -12,6 +12,8 @@ tests/conftest.py). Test modules import from these modules, never from one anoth
 - `amounts_model`: an independent (Fraction) model of the order amounts and the official SDKs'
   values, with the float artefacts that explain every difference.
 - `paper`: the tokens the paper exchange tests trade and a raw-HTTP trader that can tamper.
+- `exchange`: the 2026 exchange's switches (admin routes over HTTP), a session that loses or
+  refuses chosen requests, and a clock a test moves forward.
 - `processes`: the end-to-end harness (the exchange and the daemon as real processes, a
   counting proxy); the latency bench uses it too.
 - `suite_shape`: the check that no module under tests/ imports a test module (run by conftest).

@@ -37,16 +37,22 @@ WRITE_METHODS = ("POST", "DELETE", "PUT", "PATCH")
 
 
 class CountingSession(requests.Session):
-    """A real session that remembers (method, path) of every request it sends."""
+    """A real session that remembers (method, path) of every request it sends, and the body of
+    every order post (`posted`: the exact bytes, in order)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.sent: list[tuple[str, str]] = []
+        self.posted: list[bytes] = []
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
         m = method.decode() if isinstance(method, bytes) else method
         u = url.decode() if isinstance(url, bytes) else url
-        self.sent.append((m.upper(), urlsplit(u).path))
+        path = urlsplit(u).path
+        self.sent.append((m.upper(), path))
+        if m.upper() == "POST" and path in ("/order", "/orders"):
+            data = kwargs.get("data")
+            self.posted.append(data.encode() if isinstance(data, str) else bytes(data or b""))
         return super().request(method, url, *args, **kwargs)
 
     def writes(self) -> list[tuple[str, str]]:
@@ -58,6 +64,7 @@ class CountingSession(requests.Session):
 
     def reset(self) -> None:
         self.sent.clear()
+        self.posted.clear()
 
 
 @dataclass
@@ -87,24 +94,30 @@ class Harness:
         self, *, client: Any = None, store: Store | None = None, **options: Any
     ) -> Reconciler:
         """A Reconciler on this harness's pieces, as a fresh process would build it (a stand-in
-        client or store may replace the harness's own)."""
+        client or store may replace the harness's own; options such as `clock` too)."""
+        options.setdefault("clock", self.reconciler.clock)
         return Reconciler(
             client=self.me.client if client is None else client,
             store=self.store if store is None else store,
             desired_dir=self.desired,
             builder=self.me.builder,
-            clock=self.reconciler.clock,
             **options,
         )
 
-    def restart(self) -> Reconciler:
+    def restart(self, **options: Any) -> Reconciler:
         """A new process on the same state file: memory (backoff, caches, last valid spec) is
-        lost."""
+        lost. `options` go to `new_reconciler` (a client, a clock, a landing window ...)."""
         path = self.store.path
         self.store.close()
         self.store = Store.open(path)
-        self.reconciler = self.new_reconciler()
+        self.reconciler = self.new_reconciler(**options)
         return self.reconciler
+
+    def impatient_client(self, timeout: float) -> ClobClient:
+        """My client again (same wallet, key and counting session) with a request timeout of
+        `timeout` seconds: it gives up on a post the exchange holds longer than that."""
+        return ClobClient(self.url, chain_id=CHAIN_ID, wallet=self.me.wallet,
+                          session=self.me.session, creds=self.me.client.creds, timeout=timeout)
 
     def open_orders(self, token_id: str | None = None) -> list[OpenOrder]:
         orders = self.me.client.get_open_orders()
@@ -119,10 +132,10 @@ class Harness:
         return out
 
 
-def new_account(url: str) -> Account:
+def new_account(url: str, *, session: CountingSession | None = None) -> Account:
     key_hex = new_key()
     wallet = Wallet.from_private_key(key_hex)
-    session = CountingSession()
+    session = CountingSession() if session is None else session
     client = ClobClient(url, chain_id=CHAIN_ID, wallet=wallet, session=session)
     client.creds = client.create_or_derive_api_key()
     builder = OrderBuilder(wallet, chain_id=CHAIN_ID, profile=Profile.V2)
@@ -196,10 +209,11 @@ def apply_to(h: Harness, plan: Plan, *, client: Any = None, run_id: int | None =
 
 
 def make_harness(tmp_path: Path, paper: PaperExchange, url: str, *,
-                 store: Store | None = None) -> Harness:
+                 store: Store | None = None, session: CountingSession | None = None) -> Harness:
     """A harness on `paper`, with a new account, `tmp_path/desired` and the state file `store`
-    (or a new one at `tmp_path/state/reconciler.db`)."""
-    me = new_account(url)
+    (or a new one at `tmp_path/state/reconciler.db`); `session` replaces the counting session
+    of the account's client (e.g. one that loses chosen answers)."""
+    me = new_account(url, session=session)
     if store is None:
         store = Store.open(tmp_path / "state" / "reconciler.db")
     desired = tmp_path / "desired"

@@ -83,8 +83,10 @@ class Trader:
         body: bytes | None = None,
         creds: ApiCreds | None = None,
         sign_body: bytes | None = None,
+        timeout: float = 10,
     ) -> requests.Response:
-        """An L2 request. `sign_body` (tests only) signs other bytes than those sent."""
+        """An L2 request. `sign_body` (tests only) signs other bytes than those sent; `timeout`
+        is the client's (a shorter one gives up on a request the exchange holds)."""
         data = body if body is not None else (body_bytes(payload) if payload is not None else b"")
         used = creds or self.creds
         assert used is not None
@@ -97,7 +99,7 @@ class Trader:
             body=sign_body if sign_body is not None else data,
         )
         return self.session.request(
-            method, self.url + path + query, data=data or None, headers=headers, timeout=10
+            method, self.url + path + query, data=data or None, headers=headers, timeout=timeout
         )
 
     def ok(self, method: str, path: str, payload: Any = None, *, query: str = "") -> Any:

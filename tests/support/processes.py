@@ -9,13 +9,17 @@
   JSON logs collected line by line from stderr.
 - `Account`: a client in the test process, for observing the book and for a counterparty.
 - `Stack`: one of each, with a desired directory and a state file (the `stack` fixture of
-  tests/e2e/test_daemon_e2e.py builds it and stops everything at the end).
+  tests/e2e/test_daemon_e2e.py builds it and stops everything at the end; `open_stack` does the
+  same as a context manager, for tests and benches that need several).
+- `paper_admin`: a call to the paper exchange's admin API (faults, clock ...), and
+  `history_of`: what `reconciler history` prints for a state file.
 
 Every wait is bounded by a deadline; nothing sleeps for a fixed time to "let things settle".
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -25,7 +29,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -329,3 +333,54 @@ class Stack:
 
     def counterparty(self) -> Account:
         return Account.connect(self.paper.url)
+
+
+@contextlib.contextmanager
+def open_stack(directory: Path, *paper_args: str) -> Iterator[Stack]:
+    """A paper exchange process, a counting proxy in front of it, a fresh key, a desired
+    directory and a state file under `directory`; everything is stopped on exit."""
+    paper = PaperProcess(*paper_args)
+    proxy = CountingProxy(paper.url)
+    desired = directory / "desired"
+    desired.mkdir(parents=True)
+    made = Stack(paper=paper, proxy=proxy, key=new_key(), desired=desired,
+                 state=directory / "state" / "reconciler.db", daemons=[])
+    try:
+        yield made
+    finally:
+        for daemon in made.daemons:
+            daemon.stop()
+        proxy.stop()
+        paper.stop()
+
+
+def paper_admin(url: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    """GET (no body) or POST one of the paper exchange's /_admin routes; its JSON answer."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=DEADLINE)
+    try:
+        if body is None:
+            conn.request("GET", f"/_admin/{path}")
+        else:
+            conn.request("POST", f"/_admin/{path}", body=json.dumps(body),
+                         headers={"Content-Type": "application/json"})
+        answer = conn.getresponse()
+        data = answer.read()
+    finally:
+        conn.close()
+    if answer.status != 200:
+        raise AssertionError(f"/_admin/{path}: {answer.status} {data!r}")
+    return json.loads(data)
+
+
+def history_of(state: Path, limit: int = 200) -> str:
+    """`reconciler history` for a state file, run as the user would (another process)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PRIVATE_KEY", "NOTIFY_SOCKET")}
+    done = subprocess.run(
+        [sys.executable, "-m", "reconciler", "history", "--state", str(state), "--limit",
+         str(limit)],
+        capture_output=True, text=True, timeout=DEADLINE, cwd=REPO, env=env,
+    )
+    if done.returncode != 0:
+        raise AssertionError(f"reconciler history failed: {done.stderr}")
+    return done.stdout

@@ -4,10 +4,14 @@ Each one wires library calls together and prints; the decisions are in the libra
 - `reconcile`: plan, apply, run;
 - `state`: status, history, revisions, state backup;
 - `control`: suspend, resume;
+- `adopt`: adopt (the blind tokens' orders into the inventory);
 - `client`: the client's methods by hand (orders, trades, cancel, ...);
-- `setup`: validate, schema, paper-exchange, keygen.
+- `setup`: validate, schema, paper-exchange, keygen;
+- `doctor`: the preflight.
+(`policy-check` is cli/policy_view.py's.)
 """
 
+from reconciler.cli.commands.adopt import adopt
 from reconciler.cli.commands.client import (
     balance,
     cancel,
@@ -26,6 +30,7 @@ from reconciler.cli.commands.setup import keygen, paper_exchange, schema, valida
 from reconciler.cli.commands.state import history, revisions, state_backup, status
 
 __all__ = [
+    "adopt",
     "apply",
     "balance",
     "cancel",

@@ -18,7 +18,7 @@ from reconciler.cli.commands.common import labels, paper_note, say
 from reconciler.cli.settings import Settings, SettingsError
 from reconciler.cli.tables import order_details, order_rows, our_fills, trade_rows
 from reconciler.cli.wiring import Connection, connect
-from reconciler.clob import AssetType
+from reconciler.clob import AssetType, CancelResult, ClobError
 from reconciler.model import NotificationType
 from reconciler.store import StateFileError, Store
 
@@ -139,9 +139,19 @@ def _summary(payload: dict[str, Any]) -> str:
 
 
 def cancel(args: argparse.Namespace, settings: Settings) -> int:
+    """Cancel by id, through the client's splitting and pacing (1000 ids and the tier's cancel
+    burst per request); a failure part way still prints what was cancelled before it."""
     with _connect(settings) as conn:
         ids = resolve_order_ids(args.order_ids, settings=settings, conn=conn)
-        result = conn.client.cancel_orders(ids)
+        try:
+            result = conn.client.cancel_orders(ids)
+        except ClobError as exc:
+            if isinstance(exc.partial, CancelResult):
+                _print_cancel(exc.partial)
+                say(f"reconciler: stopped after {len(exc.partial.canceled)} cancelled; the "
+                    "other ids were not cancelled, or their outcome is unknown: check with "
+                    "`reconciler orders`")
+            raise
     return _print_cancel(result)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from reconciler.cli.commands.common import (
     writer,
 )
 from reconciler.cli.logs import reopen_logs
+from reconciler.cli.policy_view import overrides_from, policy_text
 from reconciler.cli.progress import Progress
 from reconciler.cli.render import (
     conditions_json,
@@ -55,6 +57,7 @@ from reconciler.cli.wiring import (
 from reconciler.daemon import Daemon, DaemonOptions, SystemdNotifier, check_port_free, holder_pid
 from reconciler.engine import PlanReport, TickResult
 from reconciler.model import TickOutcome
+from reconciler.planner import Override
 
 #: `run --once-and-show` gives up (exit 1) after this many failed ticks in a row.
 ONCE_MAX_FAILURES = 5
@@ -77,6 +80,8 @@ def plan(args: argparse.Namespace, settings: Settings) -> int:
         print(out.dumps(_plan_json(report, daemon_pid=daemon)))
     else:
         print(report_text(report), end="")
+        if report.policy:
+            print(policy_text(report.policy))
         _resolution_note(report, daemon_pid=daemon)
     if args.out and report.plan is not None:
         say(f"Saved this plan to {args.out}. `reconciler apply {args.out}` applies exactly it, "
@@ -91,7 +96,7 @@ def plan(args: argparse.Namespace, settings: Settings) -> int:
 def _plan_json(report: PlanReport, *, daemon_pid: int | None) -> dict[str, Any]:
     return {"plan": report_json(report), "error": report.error,
             "spec_errors": list(report.spec_errors), "digest": report.digest,
-            "has_changes": report.has_changes,
+            "has_changes": report.has_changes, "policy": report.policy,
             "conditions": conditions_json(report.conditions),
             "unresolved_orders": list(report.pending), "daemon_pid": daemon_pid}
 
@@ -111,6 +116,7 @@ def _resolution_note(report: PlanReport, *, daemon_pid: int | None) -> None:
 
 def apply(args: argparse.Namespace, settings: Settings) -> int:
     setup_logging(args, settings, default="INFO")
+    overrides = overrides_from(args)
     saved = read_plan(Path(args.plan_file)) if args.plan_file else None
     if saved is not None and args.target:
         raise SettingsError("a saved plan keeps the --target it was made with; give either "
@@ -123,15 +129,17 @@ def apply(args: argparse.Namespace, settings: Settings) -> int:
             if saved is not None:
                 check_made_for(saved, settings=settings, account=conn.wallet.maker,
                                host=conn.host)
-                result = reconciler.tick(targets=saved.targets, guard=guard_for(saved))
+                result = reconciler.tick(targets=saved.targets, guard=guard_for(saved),
+                                         overrides=overrides)
             else:
                 targets = resolve_targets(args.target, settings=settings, store=store)
                 check: Any = None
                 if _asks(args):
-                    check, shown = _confirm(reconciler, targets, progress), True
+                    check, shown = _confirm(reconciler, targets, progress, overrides), True
                     if check is False:
                         return 1
-                result = reconciler.tick(targets=targets, guard=check or None)
+                result = reconciler.tick(targets=targets, guard=check or None,
+                                         overrides=overrides)
         except KeyboardInterrupt:
             progress.close()
             _interrupted(store)
@@ -141,7 +149,8 @@ def apply(args: argparse.Namespace, settings: Settings) -> int:
     if result.outcome is TickOutcome.REFUSED and result.plan is not None:
         if args.json:
             print(out.dumps({"success": False, "outcome": result.outcome, "error": result.error,
-                             "summary": result.status_line, "plan": None, "conditions": []}))
+                             "summary": result.status_line, "plan": None, "conditions": [],
+                             "policy": result.run_summary.get("policy")}))
         say(f"reconciler: {result.error}; nothing was applied")  # a plan that no longer holds
         return 1
     names = labels(settings)
@@ -149,13 +158,15 @@ def apply(args: argparse.Namespace, settings: Settings) -> int:
         print(out.dumps({"success": result.success, "outcome": result.outcome,
                          "error": result.error, "summary": result.status_line,
                          "plan": render_json(result.plan) if result.plan else None,
-                         "conditions": conditions_json(result.conditions)}))
+                         "conditions": conditions_json(result.conditions),
+                         "policy": result.run_summary.get("policy")}))
     else:
         if result.plan is not None and not shown:
             print(render_text(result.plan, labels=names), end="")
         if not result.suspended and not shown:
             print(conditions_text(result.conditions, labels=names), end="")
-        print(result.status_line)
+        print("\n".join(filter(None, [policy_text(result.run_summary.get("policy")),
+                                      result.status_line])))
         _print_fills(result.fills, names)
     if result.suspended:
         say(f"reconciler: {result.suspended}: this apply posted and cancelled nothing; "
@@ -172,12 +183,16 @@ def _asks(args: argparse.Namespace) -> bool:
         and out.is_terminal(sys.stdin)
 
 
-def _confirm(reconciler: Any, targets: frozenset[str] | None, progress: Progress) -> Any:
-    """Show the plan and ask. Returns the guard that makes the pass apply exactly what was
-    shown, None when there is nothing to ask about, or False when the answer was not yes."""
-    report = reconciler.plan(targets=targets)
+def _confirm(reconciler: Any, targets: frozenset[str] | None, progress: Progress,
+             overrides: Sequence[Override]) -> Any:
+    """Show the plan (as the overrides let it through) and ask. Returns the guard that makes
+    the pass apply exactly what was shown, None when there is nothing to ask about, or False
+    when the answer was not yes."""
+    report = reconciler.plan(targets=targets, overrides=overrides)
     progress.close()  # the question must not sit under a progress line
     print(report_text(report), end="")
+    if report.policy:
+        print(policy_text(report.policy))
     if not report.has_changes or report.plan is None or report.inputs is None:
         return None
     print("\nDo you want to apply this plan? Only 'yes' will be accepted.")
@@ -193,10 +208,12 @@ def _confirm(reconciler: Any, targets: frozenset[str] | None, progress: Progress
 
 
 def _print_fills(fills: Any, names: dict[str, str]) -> None:
-    """The fills this pass learnt of, one line each (partial ones included)."""
+    """The fills this pass learnt of, one line each (partial ones included), and the fills it
+    took back because their trades did not settle."""
     for f in fills:
         of = f" of {out.amount(f['order_size'])}" if f.get("order_size") else ""
-        print(f"fill: {f['side']} {out.amount(f['size'])} at {out.amount(f['price'])} on "
+        word = "fill reversed" if f.get("kind") == "reversed" else "fill"
+        print(f"{word}: {f['side']} {out.amount(f['size'])} at {out.amount(f['price'])} on "
               f"{out.token_cell(f['token_id'], names)}, order {out.short_id(f['order_id'])} "
               f"({f['role']}); {out.amount(f['matched'])}{of} matched")
 

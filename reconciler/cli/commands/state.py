@@ -9,8 +9,9 @@ from typing import Any
 
 from reconciler.cli import output as out
 from reconciler.cli.commands.common import existing_store, labels
+from reconciler.cli.policy_view import status_policy_text
 from reconciler.cli.settings import Settings
-from reconciler.cli.status_view import gather, git_text, status_text
+from reconciler.cli.status_view import gather, git_text, status_text, trading_mode
 from reconciler.cli.tables import history_rows
 from reconciler.daemon import holder_pid
 from reconciler.store import backup_state_file
@@ -21,9 +22,10 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
         view = gather(store)
     pid = holder_pid(settings.state_path)
     if args.json:
-        print(out.dumps({**view, "daemon_pid": pid}))
+        print(out.dumps({**view, "daemon_pid": pid, "trading_mode": trading_mode(view)}))
     else:
-        print(status_text(view, daemon_pid=pid, wide=args.wide))
+        print(status_text(view, daemon_pid=pid, wide=args.wide) + "\n"
+              + status_policy_text(view))
     return 0
 
 
@@ -65,19 +67,26 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+#: The fill log's kinds (store/fill_log.py) as history kinds.
+_FILL_KINDS = {"fill": "fill", "reversed": "fill_reversed"}
+
+
 def _merged(journal: list[dict[str, Any]], fills: list[dict[str, Any]], *,
             limit: int) -> list[dict[str, Any]]:
     """The journal and the fill log as one history, newest first: a fill is an entry of kind
-    `fill` saying token, side, price, size, and maker or taker."""
+    `fill` saying token, side, price, size, and maker or taker; a fill taken back because its
+    trade did not settle (invariant 12) is one of kind `fill_reversed`, with the size taken
+    back."""
     as_entries = [{
-        "id": f["id"], "kind": "fill", "run_id": None, "order_id": f["order_id"],
+        "id": f["id"], "kind": _FILL_KINDS.get(f.get("kind") or "fill", "fill"), "run_id": None, "order_id": f["order_id"],
         "intent_ms": f["at_ms"], "outcome": f["role"],
         "payload": {"token_id": f["token_id"], "side": f["side"], "price": f["price"],
                     "size": f["size"]},
         "result": {"matched": f["matched"], "order_size": f["order_size"], "role": f["role"]},
     } for f in fills]
-    both = sorted([*journal, *as_entries], key=lambda e: (e.get("intent_ms") or 0,
-                                                           e["kind"] != "fill", e["id"]),
+    both = sorted([*journal, *as_entries],
+                  key=lambda e: (e.get("intent_ms") or 0, e["kind"] not in _FILL_KINDS.values(),
+                                 e["id"]),
                   reverse=True)
     return both[:limit]
 
