@@ -167,7 +167,7 @@ class AccountMethods:
         only_first_page: bool = False,
     ) -> list[OpenOrder]:
         """This account's open orders, every page, normalised for the planner. Each order must
-        match the filters sent, or the whole read is a `ProtocolError`."""
+        match the filters sent and come back once, or the whole read is a `ProtocolError`."""
         filters: list[tuple[str, object]] = [("market", market), ("asset_id", asset_id), ("id", id)]
         items = self._paginate(
             "/data/orders", filters, cursor=INITIAL_CURSOR, first_only=only_first_page
@@ -175,6 +175,7 @@ class AccountMethods:
         orders = [parse_open_order(item) for item in items]
         for order in orders:
             _check_filters(order, market=market, asset_id=asset_id, order_id=id)
+        _each_once(orders)
         return orders
 
     def get_trades(
@@ -299,6 +300,19 @@ def _check_filters(order: OpenOrder, *, market: str, asset_id: str, order_id: st
         raise ProtocolError(
             f"GET /data/orders?id={order_id}: the answer holds order {order.order_id}"
         )
+
+
+def _each_once(orders: Sequence[OpenOrder]) -> None:
+    """An order listed twice in one read (on two pages, when the list shifted between page
+    reads, or twice on one) would count its size twice: the read cannot be trusted whole."""
+    seen: set[str] = set()
+    for order in orders:
+        if order.order_id in seen:
+            raise ProtocolError(
+                f"GET /data/orders: the read lists order {order.order_id} more than once (the "
+                "list changed between pages?); not trusting the read"
+            )
+        seen.add(order.order_id)
 
 
 def _trade_filters(
