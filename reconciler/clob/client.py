@@ -25,6 +25,7 @@ call once with it. A 401 is a refusal, so the repeat cannot double a write. If t
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -199,18 +200,23 @@ class ClobClient(OrderMethods, MarketMethods, AccountMethods):
         payload: Any = None,
         cost: int = 1,
         payload_for: Callable[[auth.ApiCreds], Any] | None = None,
+        empty_ok: bool = True,
     ) -> Any:
         """An authenticated request. The path is signed without the query, as the exchange does.
         `payload_for` builds the body from the creds (an order's `owner` is the API key), so a
-        repeat after a re-derive carries the new key."""
+        repeat after a re-derive carries the new key. `empty_ok=False`: an empty 2xx body is a
+        `ProtocolError` (see `Transport.send`)."""
+        signed = functools.partial(
+            self._signed, method, path, query, payload, payload_for, cost, empty_ok=empty_ok
+        )
         try:
-            return self._signed(method, path, query, payload, payload_for, cost)
+            return signed()
         except AuthenticationFailed as exc:
             if exc.status != 401 or not self.rederive_on_401 or self.wallet is None:
                 raise
             self._rederive(exc)
         try:
-            return self._signed(method, path, query, payload, payload_for, cost)
+            return signed()
         except AuthenticationFailed as exc:
             raise AuthenticationFailed(
                 f"{method} {path}: the exchange refused the API key again after it was derived "
@@ -229,6 +235,8 @@ class ClobClient(OrderMethods, MarketMethods, AccountMethods):
         payload: Any,
         payload_for: Callable[[auth.ApiCreds], Any] | None,
         cost: int,
+        *,
+        empty_ok: bool = True,
     ) -> Any:
         wallet = self._require_wallet()
         creds = self._require_creds()
@@ -239,7 +247,7 @@ class ClobClient(OrderMethods, MarketMethods, AccountMethods):
             body=body,
         )
         return self._transport.send(
-            method, path, query=query, body=body, headers=headers, cost=cost
+            method, path, query=query, body=body, headers=headers, cost=cost, empty_ok=empty_ok
         )
 
     def _rederive(self, refused: AuthenticationFailed) -> None:

@@ -61,7 +61,8 @@ class AccountMethods:
         def pacer(self) -> Pacer: ...
         def _require_wallet(self) -> Wallet: ...
         def _l2(
-            self, method: str, path: str, *, query: str = "", payload: Any = None, cost: int = 1
+            self, method: str, path: str, *, query: str = "", payload: Any = None, cost: int = 1,
+            empty_ok: bool = True,
         ) -> Any: ...
         def _paginate(
             self, path: str, filters: list[tuple[str, object]], *, cursor: str, first_only: bool
@@ -137,13 +138,14 @@ class AccountMethods:
 
     def get_order(self, order_id: str) -> OrderDetails | None:
         """The order with this hash in any state, or None when the exchange has no such order
-        (a 404 `{"error": "Order not found"}` or a 200 `null`, both per 2.2).
+        (a 404 `{"error": "Order not found"}` or a 200 `null`, both per 2.2). An empty body is
+        neither: a `ProtocolError` (the SDKs hand it back as "", not as None).
 
         Absent is not "never placed": a POST still in flight may land after this read, and a
         FAK that matched in full has been seen to come back with nothing (its fills are in
         /data/trades). What absence means is the caller's decision, not this method's."""
         try:
-            data = self._l2("GET", f"/data/order/{order_id}")
+            data = self._l2("GET", f"/data/order/{order_id}", empty_ok=False)
         except NotFound as exc:
             if ORDER_NOT_FOUND in exc.message.lower():
                 return None

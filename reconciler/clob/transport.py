@@ -157,10 +157,14 @@ class Transport:
         body: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         cost: int = 1,
+        empty_ok: bool = True,
     ) -> Any:
         """Send one request; return the parsed JSON body (None when empty, text when not JSON).
 
-        `cost` is what an order or cancel request takes from its bucket (2.13)."""
+        `cost` is what an order or cancel request takes from its bucket (2.13). With
+        `empty_ok=False` an empty 2xx body is a `ProtocolError`: where the JSON literal `null`
+        means something (an order lookup: "no such order"), a body cut to nothing must not be
+        read as that `null`."""
         bucket = bucket_of(method, path)
         if bucket is not None:
             self.pacer.acquire(bucket, cost, what=f"{method} {path}")
@@ -178,6 +182,14 @@ class Transport:
         log.debug("%s %s -> %s in %.1f ms", method, path, answer.status, elapsed_ms)
         self._record_rate_limit(answer, bucket)
         if 200 <= answer.status < 300:
+            if not empty_ok and not answer.content.strip():
+                raise ProtocolError(
+                    f"{method} {path}: the exchange answered {answer.status} with an empty body "
+                    "(not JSON, not even null); cannot tell what it means",
+                    method=method,
+                    path=path,
+                    outcome_unknown=write,
+                )
             return _parse_body(answer.content)
         raise self._status_error(answer, method=method, path=path, write=write)
 
