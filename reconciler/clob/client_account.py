@@ -125,13 +125,18 @@ class AccountMethods:
         return parse_cancel_result(self._l2("DELETE", "/cancel-all"))
 
     def cancel_market_orders(self, market: str = "", asset_id: str = "") -> CancelResult:
-        """Cancel this account's orders in one market (condition id) and/or one token."""
+        """Cancel this account's orders in one market (condition id) and/or one token.
+
+        Both keys are always sent, "" meaning "not filtered by this" (2.2 and 5: the OpenAPI
+        marks both required; "send both keys"). Both empty would cancel every order of the
+        account, so that is refused before anything is sent: cancel_all() says it on purpose."""
+        market, asset_id = (market or "").strip(), (asset_id or "").strip()
         if not market and not asset_id:
             raise ValueError(
                 "cancel_market_orders needs market= or asset_id=; use cancel_all() to cancel "
                 "every order of the account"
             )
-        body = {k: v for k, v in (("market", market), ("asset_id", asset_id)) if v}
+        body = {"market": market, "asset_id": asset_id}
         return parse_cancel_result(self._l2("DELETE", "/cancel-market-orders", payload=body))
 
     # --- reads ----------------------------------------------------------------------------------
