@@ -146,6 +146,17 @@ class ClobClient(OrderMethods, MarketMethods, AccountMethods):
                 )
 
     @property
+    def on_progress(self) -> Callable[[float], None] | None:
+        """Called with 0 after every request (answered or failed) and with the length of every
+        pacing wait just before it: a caller's liveness check (the daemon's heartbeats) can
+        tell a pass that is pacing hundreds of requests from a hung one."""
+        return self._transport.on_progress
+
+    @on_progress.setter
+    def on_progress(self, callback: Callable[[float], None] | None) -> None:
+        self._transport.on_progress = callback
+
+    @property
     def last_rate_limit(self) -> RateLimitInfo | None:
         """Rate-limit headers of the last response that carried any (None until one does)."""
         return self._transport.last_rate_limit

@@ -194,6 +194,8 @@ class Pacer:
         }
         self.states: dict[Bucket, RateLimitState] = {}
         self.waited = 0.0  # total seconds slept, for logs and tests
+        #: Told the length of each wait just before it starts (the transport's progress report).
+        self.on_wait: Callable[[float], None] | None = None
         self._warned = False
 
     def burst(self, bucket: Bucket) -> int:
@@ -214,6 +216,8 @@ class Pacer:
         if wait > 0:
             log.info("pacing: %s (%d %s tokens) waits %.2f s for the %s bucket (%s tier)",
                      what, cost, bucket.value, wait, bucket.value, self.tier.name)
+            if self.on_wait is not None:
+                self.on_wait(wait)
             self.sleep(wait)
             self.waited += wait
         self.buckets[bucket].spend(cost, self.clock())
