@@ -8,8 +8,9 @@ and at most the tier's cancel burst (a batch is admitted whole or not at all, so
 burst can never pass). `cancel_orders` sends as few calls as that allows, paced against the
 cancel bucket, and merges the answers into one `CancelResult`. A 429 for a chunk above the burst
 (the answer names a lower tier, or gives no Retry-After, which 2.13 sends only within the
-burst) means split, not retry. Any other failure raises with `.partial` holding what the
-earlier chunks did.
+burst) means split, not retry. Every chunk is cut again against the burst known just before
+it is sent, so a tier lowered part way re-splits every chunk left. Any other failure raises with
+`.partial` holding what the earlier chunks did and which ids were never sent.
 
 Every answer is checked against the question: open orders read with a token (or market, or id)
 filter must all be of that token, a cancel answer may only name ids that were sent, and an
@@ -22,7 +23,14 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from reconciler.clob.errors import ClobError, ExchangeRejected, NotFound, ProtocolError, RateLimited
+from reconciler.clob.errors import (
+    ClobError,
+    ExchangeRejected,
+    NotFound,
+    OverBurst,
+    ProtocolError,
+    RateLimited,
+)
 from reconciler.clob.notifications import Notification, parse_notifications
 from reconciler.clob.parsing import INITIAL_CURSOR, order_id_key, require_dict
 from reconciler.clob.ratelimit import MAX_CANCEL_IDS, Bucket, Pacer, cancel_chunks
@@ -80,15 +88,29 @@ class AccountMethods:
     def cancel_orders(self, order_ids: Sequence[str]) -> CancelResult:
         """Cancel by id in as few `DELETE /orders` as the 1000-id limit and the cancel burst
         allow, paced; one merged answer. Duplicate ids are sent once (the exchange drops them
-        anyway, and each id sent costs a token)."""
+        anyway, and each id sent costs a token).
+
+        Each chunk is cut again, just before it is sent, against the burst of the tier known
+        then: an answer part way may name a lower tier (2.13), and a chunk above the burst can
+        never pass. When a call fails, the error's `.partial` holds what the earlier calls did
+        and, in `never_sent`, the ids no call carried (None when there is neither)."""
         if isinstance(order_ids, str):
             raise TypeError("cancel_orders takes a list of order ids, not one string")
         ids = list(dict.fromkeys(order_ids))
-        pending = cancel_chunks(ids, burst=self.pacer.burst(Bucket.CANCEL))
+        pending = [ids] if ids else []
         canceled: list[str] = []
         not_canceled: dict[str, str] = {}
+
+        def so_far(unsent: list[list[str]]) -> CancelResult:
+            never_sent = tuple(i for chunk in unsent for i in chunk)
+            return CancelResult(tuple(canceled), dict(not_canceled), never_sent=never_sent)
+
         while pending:
             chunk = pending.pop(0)
+            size = min(MAX_CANCEL_IDS, self.pacer.burst(Bucket.CANCEL))
+            if len(chunk) > size:
+                pending[:0] = cancel_chunks(chunk, burst=size)
+                continue
             try:
                 data = self._l2("DELETE", "/orders", payload=chunk, cost=len(chunk))
                 result = parse_cancel_result(data)
@@ -96,13 +118,14 @@ class AccountMethods:
             except RateLimited as exc:
                 smaller = self._split_after_429(chunk, exc)
                 if smaller is None:
-                    exc.partial = CancelResult(tuple(canceled), dict(not_canceled))
+                    exc.partial = so_far(pending)
                     raise
                 pending[:0] = smaller
                 continue
             except ClobError as exc:
-                if canceled or not_canceled:
-                    exc.partial = CancelResult(tuple(canceled), dict(not_canceled))
+                unsent = [chunk, *pending] if isinstance(exc, OverBurst) else pending
+                if canceled or not_canceled or unsent:
+                    exc.partial = so_far(unsent)
                 raise
             canceled.extend(result.canceled)
             not_canceled.update(result.not_canceled)

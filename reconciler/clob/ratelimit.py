@@ -24,6 +24,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from reconciler.clob.errors import OverBurst
+
 log = logging.getLogger(__name__)
 
 #: At most this many ids in one DELETE /orders since 2026-06-15 (2.2).
@@ -208,9 +210,12 @@ class Pacer:
         if not self.enabled or cost <= 0:
             return 0.0
         if cost > self.burst(bucket):
-            raise ValueError(
-                f"a request costing {cost} {bucket.value} tokens can never pass the "
-                f"{self.tier.name} tier's burst of {self.burst(bucket)}: split it"
+            method, _, path = what.partition(" ")
+            raise OverBurst(
+                f"{what}: a request costing {cost} {bucket.value} tokens can never pass the "
+                f"{self.tier.name} tier's burst of {self.burst(bucket)}; not sent (split it)",
+                method=method if path else "",
+                path=path,
             )
         wait = self.buckets[bucket].wait_for(cost, self.clock())
         if wait > 0:

@@ -102,10 +102,14 @@ class OrderResult:
 
 @dataclass(frozen=True)
 class CancelResult:
-    """`{canceled: [...], not_canceled: {id: reason}}` from every cancel endpoint."""
+    """`{canceled: [...], not_canceled: {id: reason}}` from every cancel endpoint.
+
+    `never_sent` is ours, not the exchange's: in the `.partial` of a split cancel that failed
+    part way, the ids no request carried (certainly not cancelled by this call)."""
 
     canceled: tuple[str, ...] = ()
     not_canceled: Mapping[str, str] = field(default_factory=dict)
+    never_sent: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
