@@ -143,6 +143,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             if cancel_on_stop else None,
             heartbeat=heartbeat_sender(conn) if settings.heartbeat else None,
         )
+        # A long paced tick keeps making requests: that is progress, not a hang (heartbeats).
+        conn.client.on_progress = daemon.health.progress
         code = daemon.run(install_signals=True)
         if once:
             _show_converged(daemon.last_result, conn=conn, labels=_labels(settings))
