@@ -2,9 +2,9 @@
 `xfail(strict=True)` with what is wrong, so the suite still passes until the code is fixed (a
 fix turns the test into an XPASS, which strict mode reports as a failure: then drop the mark).
 
-Against the real paper exchange on 127.0.0.1 and a real state file, or a hostile HTTP server
-(tests/support/hostile_http.py). Where an answer has to be garbled, the harness session rewrites
-the paper exchange's real answer (the response-rewriting layer issue 9 allows).
+Against the real paper exchange on 127.0.0.1 and a real state file. Where an answer has to be
+garbled, the harness session rewrites the paper exchange's real answer (the response-rewriting
+layer issue 9 allows).
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from eth_account import Account
 
-from reconciler.clob import ApiCreds, ClobClient, ProtocolError, Wallet
+from reconciler.clob import ClobClient
 from reconciler.lifecycle import OrderStatus
 from reconciler.model import Side
 from tests.support.engine import (
@@ -26,13 +25,12 @@ from tests.support.engine import (
     level,
     set_faults,
 )
-from tests.support.hostile_http import Answer, FakeTime, HostileServer, hostile
-from tests.support.loopback import make_creds
 from tests.support.sampler import BookSampler
 
 D = Decimal
 BUY = Side.BUY
 UNITS = 1_000_000
+OID = "0x" + "ab" * 32
 
 
 def all_orders_of(h: Harness) -> list[Any]:
@@ -143,94 +141,6 @@ def test_an_open_order_that_disagrees_with_what_we_signed_changes_nothing(
     assert h.resting(TOKEN_A) == {(BUY, D("0.45")): D("10")}
 
 
-def hostile_client(server: HostileServer, **options: Any) -> ClobClient:
-    wallet = Wallet.from_private_key("0x" + bytes(Account.create().key).hex())
-    creds: ApiCreds = make_creds()
-    return ClobClient(server.url, chain_id=137, wallet=wallet, creds=creds, timeout=2.0,
-                      **options)
-
-
-OID = "0x" + "ab" * 32
-OTHER_OID = "0x" + "cd" * 32
-
-
-def open_order(order_id: str = OID) -> dict[str, Any]:
-    return {"id": order_id, "status": "LIVE", "market": "0xc0", "asset_id": TOKEN_A,
-            "side": "BUY", "original_size": "10", "size_matched": "0", "price": "0.45",
-            "created_at": 1, "order_type": "GTC"}
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="types.parse_page_envelope reads `item.get('data') or []`: a page whose `data` is "
-    "{}, false, 0 or \"\" (not an array) is read as an empty page, i.e. 'no open orders', "
-    "instead of a ProtocolError (invariants 1 and 9)",
-)
-@pytest.mark.parametrize("garbage", [{}, False, 0, ""])
-def test_an_open_orders_page_whose_data_is_not_an_array_is_refused(garbage: Any) -> None:
-    with hostile(lambda seen: Answer(body={"data": garbage, "next_cursor": "LTE="})) as srv:
-        client = hostile_client(srv)
-        with pytest.raises(ProtocolError):
-            client.get_open_orders()
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="client._paginate concatenates pages without checking ids: an order that comes "
-    "back on two pages (an offset that shifted between page reads) is returned twice, and the "
-    "planner counts its remaining size twice (and cancels it as over target)",
-)
-def test_an_open_orders_read_that_lists_one_order_twice_is_refused() -> None:
-    with hostile() as srv:
-        srv.push(
-            Answer(body={"data": [open_order(), open_order(OTHER_OID)], "next_cursor": "Mg=="}),
-            Answer(body={"data": [open_order(OTHER_OID)], "next_cursor": "LTE="}),
-        )
-        client = hostile_client(srv)
-        with pytest.raises(ProtocolError):
-            client.get_open_orders()
-
-
-# --- limits and pacing: a tier that changes under a split cancel --------------------------------
-
-
-def echo_cancels(tier: str) -> Any:
-    def answer(seen: Any) -> Answer:
-        ids = seen.json() or []
-        return Answer(body={"canceled": ids, "not_canceled": {}},
-                      headers={"Poly-RateLimit-Tier": tier,
-                               "Poly-RateLimit-Remaining": "0"})
-    return answer
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="client_account.cancel_orders sizes every chunk once, from the tier known when it "
-    "starts; when a 429 names a lower tier (a Gold account refreshed to Standard), only the "
-    "refused chunk is re-split, and the next 1000-id chunk makes Pacer.acquire raise a "
-    "ValueError ('can never pass ... split it'): not a ClobError, so it escapes cancel_step "
-    "and the tick with the cancels already done unrecorded",
-)
-def test_a_tier_lowered_mid_cancel_re_splits_every_chunk_left() -> None:
-    fake = FakeTime()
-    ids = ["0x" + f"{n:064x}" for n in range(1, 2501)]
-    with hostile(echo_cancels("Standard")) as srv:
-        client = hostile_client(srv, clock=fake.clock, sleep=fake.sleep)
-        # A first answer names Gold (cancel burst 1200): chunks of 1000 from now on.
-        srv.push(Answer(body={"canceled": [ids[0]], "not_canceled": {}},
-                        headers={"Poly-RateLimit-Tier": "Gold"}))
-        client.cancel_orders(ids[:1])
-        assert client.rate_tier.name == "Gold"
-        # The account's tier is refreshed to Standard (cancel burst 120): the first 1000-id
-        # chunk is refused whole, without Retry-After (2.13: above the burst).
-        srv.push(Answer(status=429, body={"error": "Too Many Requests"},
-                        headers={"Poly-RateLimit-Tier": "Standard"}))
-        answer = client.cancel_orders(ids)
-    assert set(answer.canceled) == set(ids)
-    sizes = [len(s.json() or []) for s in srv.seen[1:] if s.method == "DELETE"]
-    assert max(sizes[1:]) <= 120, sizes
-
-
 # --- trading modes: a re-send is a post ---------------------------------------------------------
 
 
@@ -315,96 +225,6 @@ def test_an_order_absent_on_lookup_is_checked_in_the_trades_before_its_level_is_
     assert second.error is None, second.run_summary
     assert h.resting(TOKEN_A) == {}, "the filled level was served again"
     assert h.store.order(order_id).status is OrderStatus.FILLED  # type: ignore[union-attr]
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="ledger._RESTING counts UNMATCHED as resting, against 2.12 ('UNMATCHED is not a "
-    "resting state: the unified SDK reports a place answer with it as a rejection') and "
-    "against statuses.ExchangeOrderStatus.may_rest; a lookup that says UNMATCHED moves an "
-    "order to live, and one absent from the read is then held `vanished` pass after pass",
-)
-def test_a_lookup_that_says_unmatched_is_not_read_as_resting() -> None:
-    from reconciler.clob import OrderDetails
-    from reconciler.clob.statuses import ExchangeOrderStatus
-    from reconciler.engine.ledger import LookupState, lookup_state
-    from reconciler.model import OrderType
-
-    details = OrderDetails(
-        order_id=OID, token_id=TOKEN_A, side=BUY, price=D("0.45"), original_size=D("10"),
-        size_matched=D("0"), created_at=1, order_type=OrderType.GTC, expiration=0,
-        status=ExchangeOrderStatus.UNMATCHED,
-    )
-    assert not ExchangeOrderStatus.UNMATCHED.may_rest
-    assert lookup_state(details) is not LookupState.LIVE
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="transport._parse_body turns an EMPTY 200 body into None, and "
-    "client_account.get_order reads None as 'no such order' (the reference's 200 `null`): a "
-    "cut-off or empty answer becomes 'absent', which moves a live order to `canceled`; only "
-    "the JSON literal null (or a 404 'Order not found') says absent",
-)
-def test_an_empty_answer_to_an_order_lookup_is_not_read_as_absent() -> None:
-    with hostile(lambda seen: Answer(raw=b"")) as srv:
-        client = hostile_client(srv)
-        with pytest.raises(ProtocolError):
-            client.get_order(OID)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="client_account.cancel_market_orders drops an empty filter key from the body; "
-    "clob-v1-wire 3.3 and clob-v2-wire 2.2 say to send both keys, `market` and `asset_id`, "
-    "always ('\"\" means not filtering'; the OpenAPI marks both required)",
-)
-def test_cancel_by_market_sends_both_filter_keys() -> None:
-    with hostile(lambda seen: Answer(body={"canceled": [], "not_canceled": {}})) as srv:
-        client = hostile_client(srv)
-        client.cancel_market_orders(asset_id=TOKEN_A)
-        (sent,) = [s for s in srv.seen if s.method == "DELETE"]
-    assert sent.json() == {"market": "", "asset_id": TOKEN_A}
-
-
-# --- heartbeats and pacing: a long paced tick is not a hung one ---------------------------------
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="daemon._Pulses.heartbeat sends only while Health says the loop is healthy, and "
-    "Health.healthy counts a tick running longer than max(3 x interval, 30 s) as hung; a "
-    "tick that is only pacing (BENCHMARKS: 2,500 cancels on Standard take 30.9 s through the "
-    "engine; 1,500 posts take ~37 s at 40/s) stops the heartbeats from its 30th second on, and ~10 s later the "
-    "exchange cancels EVERY order of the key (2.2); the repost then takes as long again",
-)
-def test_a_tick_that_is_pacing_its_requests_keeps_the_heartbeats_going() -> None:
-    from reconciler.daemon.daemon import _Pulses
-    from reconciler.daemon.support import Health
-
-    now = {"t": 1000.0}
-    health = Health(clock=lambda: now["t"])
-    health.tick_started_now()
-    health.tick_finished(ok=True)  # the daemon has been doing its job
-    sent: list[float] = []
-
-    def send(previous: str) -> str:
-        sent.append(now["t"])
-        return "hb-next"
-
-    pulses = _Pulses(notifier=object(), health=health,  # type: ignore[arg-type]
-                     heartbeat=send, interval_seconds=10.0, heartbeat_seconds=5.0,
-                     ready=lambda: True)
-    # A pass that cancels 5,000 orders paced to Standard's cancel bucket (80/s): ~60 s.
-    health.tick_started_now()
-    for _ in range(12):  # one heartbeat pulse every 5 s
-        now["t"] += 5.0
-        pulses.heartbeat()
-    health.tick_finished(ok=True)
-    now["t"] += 5.0
-    pulses.heartbeat()
-    gaps = [b - a for a, b in zip([1000.0, *sent], sent, strict=False)]
-    assert max(gaps) <= 10.0, f"a {max(gaps):g} s gap between heartbeats: the exchange cancels all"
 
 
 # --- caps: a re-send after a crash skips the cancels its plan made room with -------------------
@@ -512,41 +332,6 @@ def test_a_tick_moved_by_other_traders_is_seen_in_the_next_pass(harness: Harness
     result = h.reconciler.tick()
     assert result.plan is not None and [s.token_id for s in result.plan.skipped] == [TOKEN_A]
     assert ("POST", "/orders") not in h.me.session.order_writes()
-
-
-# --- history: a cancel chunk that never left is not "unknown" -----------------------------------
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="cancels.cancel_step journals every id the failed call did not answer with "
-    "_unanswered(failure), so when chunk 1 of a split cancel loses its answer the ids of "
-    "chunk 2, which client_account.cancel_orders never sent, are recorded as 'unknown' ('sent, "
-    "and the answer does not say') and summarised as 'outcome unknown', not as never sent",
-)
-def test_a_cancel_chunk_never_sent_after_a_lost_answer_is_journaled_as_never_sent(
-    lossy_harness: Harness,
-) -> None:
-    from tests.support.engine import TOKEN_B
-
-    h = lossy_harness
-    prices = [f"0.{p:02d}" for p in range(10, 75)]  # 65 levels on each token: 130 orders
-    h.write_spec({TOKEN_A: [level("BUY", p, "5") for p in prices],
-                  TOKEN_B: [level("BUY", p, "5") for p in prices]})
-    assert h.reconciler.tick().success
-    assert len(h.open_orders()) == 130
-    h.write_spec({TOKEN_A: [level("BUY", "0.05", "5")]})
-    session = h.me.session
-    session.lose_nth("DELETE", "/orders", 1)  # chunk 1 (120 ids): done, its answer lost
-    session.reset()
-    result = h.reconciler.tick()
-    deletes = [s for m, p, s in session.statuses if (m, p) == ("DELETE", "/orders")]
-    assert len(deletes) == 1  # chunk 2 (10 ids) never left
-    cancel_rows = [e for e in h.store.history(500) if e["kind"] == "cancel"
-                   and e["run_id"] == result.run_id]
-    outcomes = sorted(str(e["outcome"]) for e in cancel_rows)
-    assert outcomes.count("unknown") == 120, outcomes  # the 120 that were sent
-    assert outcomes.count("void") == 10, outcomes  # the 10 that never left
 
 
 # --- invariant 12: a failed fill we never counted takes nothing back ----------------------------

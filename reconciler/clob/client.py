@@ -25,11 +25,11 @@ call once with it. A 401 is a refusal, so the repeat cannot double a write. If t
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from decimal import Decimal
 from typing import Any
 
 import requests
@@ -45,7 +45,7 @@ from reconciler.clob.errors import (
     ExchangeRejected,
     ProtocolError,
 )
-from reconciler.clob.parsing import END_CURSOR, require_dict, require_list, to_int, to_price
+from reconciler.clob.parsing import END_CURSOR, require_dict, require_list
 from reconciler.clob.profiles import Profile
 from reconciler.clob.ratelimit import Bucket, Pacer, RateLimitState, TierLimits
 from reconciler.clob.signing import Wallet
@@ -53,10 +53,8 @@ from reconciler.clob.transport import AUTH_ADVICE, RateLimitInfo, Transport, bui
 from reconciler.clob.types import (
     AssetType,
     BalanceAllowance,
-    OrderBook,
     PostArgs,
     parse_balance_allowance,
-    parse_order_book,
     parse_page_envelope,
 )
 
@@ -149,6 +147,17 @@ class ClobClient(OrderMethods, MarketMethods, AccountMethods):
                 )
 
     @property
+    def on_progress(self) -> Callable[[float], None] | None:
+        """Called with 0 after every request (answered or failed) and with the length of every
+        pacing wait just before it: a caller's liveness check (the daemon's heartbeats) can
+        tell a pass that is pacing hundreds of requests from a hung one."""
+        return self._transport.on_progress
+
+    @on_progress.setter
+    def on_progress(self, callback: Callable[[float], None] | None) -> None:
+        self._transport.on_progress = callback
+
+    @property
     def last_rate_limit(self) -> RateLimitInfo | None:
         """Rate-limit headers of the last response that carried any (None until one does)."""
         return self._transport.last_rate_limit
@@ -203,18 +212,23 @@ class ClobClient(OrderMethods, MarketMethods, AccountMethods):
         payload: Any = None,
         cost: int = 1,
         payload_for: Callable[[auth.ApiCreds], Any] | None = None,
+        empty_ok: bool = True,
     ) -> Any:
         """An authenticated request. The path is signed without the query, as the exchange does.
         `payload_for` builds the body from the creds (an order's `owner` is the API key), so a
-        repeat after a re-derive carries the new key."""
+        repeat after a re-derive carries the new key. `empty_ok=False`: an empty 2xx body is a
+        `ProtocolError` (see `Transport.send`)."""
+        signed = functools.partial(
+            self._signed, method, path, query, payload, payload_for, cost, empty_ok=empty_ok
+        )
         try:
-            return self._signed(method, path, query, payload, payload_for, cost)
+            return signed()
         except AuthenticationFailed as exc:
             if exc.status != 401 or not self.rederive_on_401 or self.wallet is None:
                 raise
             self._rederive(exc)
         try:
-            return self._signed(method, path, query, payload, payload_for, cost)
+            return signed()
         except AuthenticationFailed as exc:
             raise AuthenticationFailed(
                 f"{method} {path}: the exchange refused the API key again after it was derived "
@@ -233,6 +247,8 @@ class ClobClient(OrderMethods, MarketMethods, AccountMethods):
         payload: Any,
         payload_for: Callable[[auth.ApiCreds], Any] | None,
         cost: int,
+        *,
+        empty_ok: bool = True,
     ) -> Any:
         wallet = self._require_wallet()
         creds = self._require_creds()
@@ -243,7 +259,7 @@ class ClobClient(OrderMethods, MarketMethods, AccountMethods):
             body=body,
         )
         return self._transport.send(
-            method, path, query=query, body=body, headers=headers, cost=cost
+            method, path, query=query, body=body, headers=headers, cost=cost, empty_ok=empty_ok
         )
 
     def _rederive(self, refused: AuthenticationFailed) -> None:
@@ -348,33 +364,6 @@ class ClobClient(OrderMethods, MarketMethods, AccountMethods):
         """GET /v1/user/rate-limit-tier (L2): the signer's tier, as the exchange answers it
         (2.2 says the body was not seen, so it is returned as parsed JSON)."""
         return self._l2("GET", "/v1/user/rate-limit-tier")
-
-    # --- public reads ---------------------------------------------------------------------------
-
-    def get_ok(self) -> Any:
-        return self._public("/")
-
-    def get_server_time(self) -> int:
-        data = self._public("/time")
-        if isinstance(data, dict):
-            data = data.get("time", data.get("timestamp"))
-        return to_int(data, "server time")
-
-    def get_version(self) -> int:
-        """The CLOB order-protocol version (2 on production since 2026-04-28)."""
-        data = require_dict(self._public("/version"), "GET /version")
-        return to_int(data.get("version"), "version")
-
-    def get_order_book(self, token_id: str) -> OrderBook:
-        return parse_order_book(self._public("/book", query=build_query([("token_id", token_id)])))
-
-    def get_midpoint(self, token_id: str) -> Decimal:
-        """2.5/§5: the key is `mid` (SDKs, older docs) or `mid_price` (OpenAPI); both read."""
-        data = require_dict(
-            self._public("/midpoint", query=build_query([("token_id", token_id)])), "midpoint"
-        )
-        value = data.get("mid", data.get("mid_price"))
-        return to_price(value, "mid")
 
 
 def _parse_creds(data: Any) -> auth.ApiCreds:

@@ -16,6 +16,9 @@ the choice (`order_profile`) for the engine's builder.
 `/clob-markets` is read per the OpenAPI's `ClobMarketDetails` (2.2): every key optional, `oas`
 an integer minimum order age in seconds, `itode` (absent when false), `gst`, `r`.
 
+The public reads (`/`, `/time`, `/version`, `/book`, `/midpoint`) are here too: no key, no
+account.
+
 `ClobClient` inherits `MarketMethods` and supplies the plumbing declared at the top of the class.
 """
 
@@ -32,13 +35,18 @@ from reconciler.clob.errors import (
     NotFound,
     ProtocolError,
 )
-from reconciler.clob.parsing import require_dict, require_list, to_decimal, to_int, to_size
+from reconciler.clob.parsing import (
+    require_dict,
+    require_list,
+    to_decimal,
+    to_int,
+    to_price,
+    to_size,
+)
 from reconciler.clob.profiles import Profile, market_profile
 from reconciler.clob.transport import build_query
+from reconciler.clob.types import OrderBook, parse_order_book
 from reconciler.model import TICK_SIZES, MarketInfo
-
-if TYPE_CHECKING:
-    from reconciler.clob.types import OrderBook
 
 
 def canonical_tick(value: Decimal, what: str) -> Decimal:
@@ -125,7 +133,6 @@ class MarketMethods:
         profile: Profile
 
         def _public(self, path: str, *, query: str = "") -> Any: ...
-        def get_order_book(self, token_id: str) -> OrderBook: ...
 
     def __init__(self, *, market_cache_ttl: float) -> None:
         self.market_cache_ttl = market_cache_ttl
@@ -262,6 +269,33 @@ class MarketMethods:
             condition_id=book.market,
             order_profile=self.order_profile(token_id).value,
         )
+
+    # --- public reads ---------------------------------------------------------------------------
+
+    def get_ok(self) -> Any:
+        return self._public("/")
+
+    def get_server_time(self) -> int:
+        data = self._public("/time")
+        if isinstance(data, dict):
+            data = data.get("time", data.get("timestamp"))
+        return to_int(data, "server time")
+
+    def get_version(self) -> int:
+        """The CLOB order-protocol version (2 on production since 2026-04-28)."""
+        data = require_dict(self._public("/version"), "GET /version")
+        return to_int(data.get("version"), "version")
+
+    def get_order_book(self, token_id: str) -> OrderBook:
+        return parse_order_book(self._public("/book", query=build_query([("token_id", token_id)])))
+
+    def get_midpoint(self, token_id: str) -> Decimal:
+        """2.5/§5: the key is `mid` (SDKs, older docs) or `mid_price` (OpenAPI); both read."""
+        data = require_dict(
+            self._public("/midpoint", query=build_query([("token_id", token_id)])), "midpoint"
+        )
+        value = data.get("mid", data.get("mid_price"))
+        return to_price(value, "mid")
 
 
 def _accepting_orders(market: Any) -> bool:

@@ -17,15 +17,15 @@ Rules it enforces:
   to length (`redact`), and headers are never logged;
 - order and cancel requests are paced against the per-signer buckets (`ratelimit.Pacer`), and
   every answer's rate-limit headers refresh the estimate;
-- 2.13's trading modes become `TradingRestricted` (a definite refusal), not "outcome unknown".
+- 2.13's trading modes become `TradingRestricted` (a definite refusal), not "outcome unknown";
+- progress is reported (`on_progress`, for the daemon's liveness): after every request, with 0,
+  and before every pacing wait, with its length, so a long paced pass is not taken for a hung one.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import socket
-import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -36,6 +36,7 @@ import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from reconciler.clob import modes
+from reconciler.clob.causes import connection_cause
 from reconciler.clob.deadline import BodyTooLarge, DeadlineAdapter, deadline, read_capped
 from reconciler.clob.errors import (
     AuthenticationFailed,
@@ -142,7 +143,11 @@ class Transport:
         self.max_body = max_body
         self.clock = clock
         self.pacer = Pacer(clock=clock, sleep=sleep, enabled=pacing)
+        self.pacer.on_wait = self._progressed
         self.last_rate_limit: RateLimitInfo | None = None
+        #: Called with 0 when a request is over (answered or failed), and with the seconds a
+        #: pacing wait will take just before it starts: the caller is busy, not hung.
+        self.on_progress: Callable[[float], None] | None = None
         # The API secret and passphrase: never in an exception (see `redact` for the rule).
         self.redactor = Redactor()
         # Told (method, path) as each request is about to go (the CLI's progress display).
@@ -161,10 +166,14 @@ class Transport:
         body: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         cost: int = 1,
+        empty_ok: bool = True,
     ) -> Any:
         """Send one request; return the parsed JSON body (None when empty, text when not JSON).
 
-        `cost` is what an order or cancel request takes from its bucket (2.13)."""
+        `cost` is what an order or cancel request takes from its bucket (2.13). With
+        `empty_ok=False` an empty 2xx body is a `ProtocolError`: where the JSON literal `null`
+        means something (an order lookup: "no such order"), a body cut to nothing must not be
+        read as that `null`."""
         bucket = bucket_of(method, path)
         if bucket is not None:
             self.pacer.acquire(bucket, cost, what=f"{method} {path}")
@@ -182,13 +191,28 @@ class Transport:
             except Exception as exc:  # a progress display must never fail a request
                 log.debug("request observer failed: %s", exc)
         started = time.perf_counter()
-        answer = self._exchange(method, path, url, body, all_headers, write=write)
+        try:
+            answer = self._exchange(method, path, url, body, all_headers, write=write)
+        finally:
+            self._progressed(0.0)
         elapsed_ms = (time.perf_counter() - started) * 1000
         log.debug("%s %s -> %s in %.1f ms", method, path, answer.status, elapsed_ms)
         self._record_rate_limit(answer, bucket)
         if 200 <= answer.status < 300:
+            if not empty_ok and not answer.content.strip():
+                raise ProtocolError(
+                    f"{method} {path}: the exchange answered {answer.status} with an empty body "
+                    "(not JSON, not even null); cannot tell what it means",
+                    method=method,
+                    path=path,
+                    outcome_unknown=write,
+                )
             return _parse_body(answer.content)
         raise self._status_error(answer, method=method, path=path, write=write)
+
+    def _progressed(self, ahead_seconds: float) -> None:
+        if self.on_progress is not None:
+            self.on_progress(ahead_seconds)
 
     def _exchange(
         self,
@@ -405,40 +429,6 @@ def _rejection(
         path=path,
         payload=payload,
     )
-
-
-def connection_cause(exc: BaseException) -> str:
-    """Why a request got no answer, from the exception chain: "refused" (nothing listens on
-    the port), "tls" (https to a plain-http server: SSL's WRONG_VERSION_NUMBER), "dns" (the
-    name does not resolve), "timeout", or "" when it does not say."""
-    seen: set[int] = set()
-    todo: list[BaseException] = [exc]
-    while todo:
-        current = todo.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, ConnectionRefusedError):
-            return "refused"
-        if isinstance(current, ssl.SSLError) and "WRONG_VERSION_NUMBER" in str(current).upper():
-            return "tls"
-        if isinstance(current, socket.gaierror):
-            return "dns"
-        text = str(current)
-        if "Connection refused" in text or "Errno 111" in text:
-            return "refused"
-        if "WRONG_VERSION_NUMBER" in text.upper() or "wrong version number" in text:
-            return "tls"
-        if "Name or service not known" in text or "nodename nor servname" in text:
-            return "dns"
-        todo += [c for c in (current.__cause__, current.__context__) if c is not None]
-        todo += [a for a in getattr(current, "args", ()) if isinstance(a, BaseException)]
-        reason = getattr(current, "reason", None)
-        if isinstance(reason, BaseException):
-            todo.append(reason)
-    if isinstance(exc, requests.Timeout):
-        return "timeout"
-    return ""
 
 
 def _never_sent(exc: requests.RequestException) -> bool:

@@ -30,7 +30,9 @@ The loop wakes on a timer or on a change, whichever comes first, and backs off o
 - Suspended (`reconciler suspend`, read by the ticker from the state file every tick): the
   daemon logs one WARNING when a tick reports it, and one line when it is resumed.
 - Optional exchange heartbeats (off by default): while the loop is healthy, post one every 5 s.
-  The exchange cancels EVERY order of the API key when they stop for ~10 s.
+  The exchange cancels EVERY order of the API key when they stop for ~10 s. A tick that runs
+  long but keeps making requests (pacing thousands of cancels or posts) is healthy: the client
+  reports its progress to `Daemon.health` (wired by the CLI: `client.on_progress`).
 
 The daemon knows nothing about orders: it drives anything whose `.tick()` returns an engine
 `TickResult` (reconcile.Reconciler in production), and reads that result's fields.

@@ -260,6 +260,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             heartbeat=heartbeat_sender(conn) if settings.heartbeat else None,
             on_reload=reopen_logs,
         )
+        # A long paced tick keeps making requests: that is progress, not a hang (heartbeats).
+        conn.client.on_progress = daemon.health.progress
         code = daemon.run(install_signals=True)
         if daemon.stopped_by == "SIGINT" and code == 0:
             code = INTERRUPTED  # Ctrl-C: the same exit code as an interrupted `apply`
