@@ -58,7 +58,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
@@ -73,14 +73,22 @@ from reconciler.clob import (
     Trade,
     TradingRestricted,
 )
-from reconciler.engine import ledger, resolve
+from reconciler.engine import ledger, resolve, targeted
 from reconciler.engine.apply import ApplyResult, Signer, WriteClient, apply_plan
 from reconciler.engine.in_force import DesiredStateKeeper
 from reconciler.engine.memory import MarketCache, SkipLog, TokenBackoff
 from reconciler.engine.modes import TradingModes
 from reconciler.engine.results import PlanReport, TickResult, applied_outcome, run_summary
 from reconciler.engine.settlement import SettlementWatch
-from reconciler.model import MarketInfo, NotificationType, OpenOrder, Plan, Side, TickOutcome
+from reconciler.model import (
+    InventoryOrder,
+    MarketInfo,
+    NotificationType,
+    OpenOrder,
+    Plan,
+    Side,
+    TickOutcome,
+)
 from reconciler.spec import DesiredState, EmptyDesiredState
 from reconciler.store import Store
 
@@ -94,7 +102,7 @@ INVALID = "invalid desired state"
 class ExchangeClient(WriteClient, Protocol):
     """What a pass needs from `ClobClient`."""
 
-    def get_open_orders(self) -> list[OpenOrder]: ...
+    def get_open_orders(self, *, market: str = "", asset_id: str = "") -> list[OpenOrder]: ...
 
     def get_notifications(self) -> list[Notification]: ...
 
@@ -142,6 +150,8 @@ class Reconciler:
         self._held_by_mode = 0  # of which the trading mode held
         self.landing_window = landing_window  # seconds (resolve.py: when a refusal may void)
         self._resolution = resolve.Resolution()  # what the last pass's step 2 did
+        self._swept: tuple[DesiredState | None, int | None, tuple[str, ...]] = (None, None, ())
+        self._scope: frozenset[str] | None = None  # the tokens of a targeted pass (targeted.py)
 
     @property
     def market_ttl(self) -> float:
@@ -160,6 +170,7 @@ class Reconciler:
 
     def plan(self) -> PlanReport:
         """The plan a tick would apply now. No write request is sent to the exchange."""
+        self._scope = None
         desired = self.desired.for_plan(now=self.clock())
         spec, errors, digest = desired.spec, desired.errors, desired.digest
         if spec is None:
@@ -178,10 +189,17 @@ class Reconciler:
             kept=desired.kept if errors else None,
         )
 
-    def tick(self) -> TickResult:
-        """One full pass. Never raises for an exchange or spec problem: see the result."""
-        desired = self.desired.for_tick(now=self.clock())
-        spec, revision_id, spec_errors = desired.spec, desired.revision_id, desired.errors
+    def tick(self, tokens: Iterable[str] | None = None) -> TickResult:
+        """One pass: a sweep of every token, or with `tokens` a targeted pass over those
+        (targeted.py; a sweep when only a sweep can be right). Never raises for an exchange or
+        spec problem: see the result."""
+        scope = None if tokens is None else frozenset(tokens)
+        narrowed = None if scope is None else targeted.narrow(self._swept[0], scope)
+        self._scope = scope if narrowed is not None else None
+        if narrowed is None:
+            desired = self.desired.for_tick(now=self.clock())
+            self._swept = (desired.spec, desired.revision_id, desired.errors)
+        spec, revision_id, spec_errors = narrowed or self._swept[0], *self._swept[1:]
         self._resolution = resolve.Resolution()
         run_id = self.store.start_run(revision_id)
         finish = functools.partial(self._finish, run_id, revision_id, spec_errors=spec_errors)
@@ -209,11 +227,12 @@ class Reconciler:
             )
         except ClobError as exc:
             return finish(outcome=TickOutcome.ERROR, error=f"{type(exc).__name__}: {exc}")
-        self._backoff.count_pass()
+        if self._scope is None:
+            self._backoff.count_pass()
         if plan.is_empty:
             # Generations still need recording (a spec edit that needs no order change).
             self.store.record_generations(plan.generations)
-            self.store.retire_levels(keep=_level_keys(spec))
+            self._retire_levels(spec)
             self.modes.pass_done(refused=False, now=self.clock())
             # "held": nothing sent, but posts wait for a backoff or an unknown outcome.
             held = TickOutcome.HELD if self._held_posts else TickOutcome.NOOP
@@ -231,7 +250,7 @@ class Reconciler:
             clock=self.clock,
         )
         self._after_apply(applied)
-        self.store.retire_levels(keep=_level_keys(spec))
+        self._retire_levels(spec)
         return finish(
             outcome=self._mode_outcome(self._resolution.outcome(otherwise=applied_outcome(applied))),
             plan=plan,
@@ -239,6 +258,20 @@ class Reconciler:
             error=applied.error,
             retry_after=applied.retry_after or self.modes.wait_before_next_pass(self.clock()),
         )
+
+    def learn_trades(self, trades: Sequence[Trade]) -> None:
+        """Record trades the stream brought (fills; a FAILED one taken back), through the
+        code that records trades read over REST (settlement.py), then follow them."""
+        self._settlement.record(trades, store=self.store, now=self.clock())
+
+    def forget_markets(self, token_ids: Iterable[str]) -> None:
+        """The market info of these tokens is stale (a tick size change): read it again."""
+        for token_id in token_ids:
+            self._markets.forget(token_id)
+
+    def _retire_levels(self, spec: DesiredState) -> None:
+        if self._scope is None:  # a targeted pass sees a part of the spec only
+            self.store.retire_levels(keep=_level_keys(spec))
 
     def _after_apply(self, applied: ApplyResult) -> None:
         now = self.clock()
@@ -278,7 +311,9 @@ class Reconciler:
         # An order the exchange took (by its re-send) is a post that worked: the token's
         # backoff after the lost answer is forgiven, as after any successful post.
         self._backoff.update(failed=(), posted=self._resolution.placed_tokens)
-        observed = self.client.get_open_orders()  # raises: never "no orders" (invariant 1)
+        scope = self._scope  # raises: never "no orders" (invariant 1)
+        observed = self.client.get_open_orders() if scope is None else targeted.read_open_orders(
+            self.client, scope, self._markets.read(scope, now=self.clock()))
         self.modes.reads_answered(self.clock())
         open_ids = ledger.sync_observed(observed, store=self.store)
         notes = ledger.consume_notifications(
@@ -286,7 +321,8 @@ class Reconciler:
         )
         if any(n.type == NotificationType.MARKET_RESOLVED for n in notes):
             self._markets.forget(None)  # a market closed: re-read what accepts orders
-        ledger.look_up_vanished(open_ids, client=self.client, store=self.store, run_id=run_id)
+        ledger.look_up_vanished(open_ids, client=self.client, store=self.store, run_id=run_id,
+                                tokens=scope)
         filled = self.store.take_fill_changes()
         self._settlement.watch(filled, store=self.store, now=self.clock())
         self._settlement.check(client=self.client, store=self.store, now=self.clock())
@@ -306,66 +342,26 @@ class Reconciler:
         sell_tokens = sorted({p.key.token_id for p in plan.posts if p.key.side is Side.SELL})
         if sell_tokens:
             plan = planner.plan(**inputs, balances=self._balances(sell_tokens))
-        self._skips.update(plan.skipped, planned=(t.token_id for t in spec.tokens))
+        if scope is None:  # the skip log is of sweeps: a part of the spec would reset it
+            self._skips.update(plan.skipped, planned=(t.token_id for t in spec.tokens))
         # A skipped token is read again every pass, so it comes back as soon as it is right.
         self._markets.refresh(s.token_id for s in plan.skipped)
         return self._hold_posts(plan)
 
     def _follow_client_profile(self) -> None:
-        """After an order_version_mismatch the client re-reads /version and switches profile;
-        sign with the profile it switched to, or every later post is refused the same way."""
-        profile = getattr(self.client, "profile", None)
-        if profile is not None and profile is not self.builder.profile:
-            log.warning("the exchange speaks order protocol %s now (was %s): signing with it",
-                        profile.value, self.builder.profile.value)
-            self.builder.profile = profile
+        if follow_client_profile(self.client, self.builder):
             self._markets.forget(None)  # each market's signing profile follows the client's
 
     def _balances(self, token_ids: Sequence[str]) -> dict[str, Decimal]:
-        balances: dict[str, Decimal] = {}
-        for token_id in token_ids:
-            try:
-                answer = self.client.get_balance_allowance(AssetType.CONDITIONAL, token_id)
-            except RateLimited:
-                raise
-            except ClobError as exc:
-                log.warning("share balance of %s unavailable (%s); no new sells", token_id, exc)
-                balances[token_id] = Decimal(0)
-                continue
-            balances[token_id] = answer.balance_decimal
-        return balances
+        return share_balances(self.client, token_ids)
 
     def _hold_posts(self, plan: Plan) -> Plan:
-        """Hold back the posts that must wait (the planner's rule): tokens in backoff, and
-        tokens with an order whose outcome is still unknown after the lookups."""
-        now = self.clock()
-        restriction = self.modes.holding(now)
-        holds = planner.hold_posts(
-            plan.posts,
-            max_total_buy_notional=plan.max_total_buy_notional,
-            backoff=self._backoff.state(),
+        """Hold back the posts that must wait (the planner's rule): see `hold_back`."""
+        plan, self._held_posts, self._held_by_mode = hold_back(
+            plan, now=self.clock(), modes=self.modes, backoff=self._backoff.state(),
             unresolved=[o.to_inventory() for o in self.store.unresolved_orders()],
-            restriction=restriction,
         )
-        self._held_posts = len(holds.held)
-        by_mode = planner.mode_hold_reason(restriction) if restriction else None
-        self._held_by_mode = sum(1 for h in holds.held if h.reason == by_mode)
-        warnings = [
-            f"token {token}: posts {reason}"
-            for token, reason in sorted(holds.reasons_by_token().items())
-        ]
-        cancels = plan.cancels
-        if cancels and self.modes.cancels_wait(now):
-            state = self.modes.state
-            mode = state.restriction.value if state else "a trading"
-            warnings.append(f"{len(cancels)} cancels wait: the exchange is in {mode} mode")
-            self._held_by_mode += len(cancels)
-            cancels = ()
-        if not holds.held and cancels is plan.cancels:
-            return plan
-        return dataclasses.replace(
-            plan, posts=holds.kept, cancels=cancels, warnings=(*plan.warnings, *warnings)
-        )
+        return plan
 
     # --- bookkeeping -----------------------------------------------------------------------
 
@@ -391,6 +387,8 @@ class Reconciler:
             summary["held_by_mode"] = self._held_by_mode
         if self._resolution.looked_up:
             summary["resolved"] = self._resolution.summary()
+        if self._scope is not None:
+            summary["scope"] = sorted(self._scope)
         self.store.finish_run(run_id, outcome=outcome, summary=summary, error=error)
         if run_id % PRUNE_EVERY_RUNS == 0:
             self.store.prune()  # bound the per-tick rows of a long-running daemon
@@ -407,6 +405,71 @@ class Reconciler:
             spec_errors=spec_errors,
             run_summary=summary,
         )
+
+
+def hold_back(
+    plan: Plan, *, now: float, modes: TradingModes, backoff: dict[str, tuple[int, int]],
+    unresolved: Sequence[InventoryOrder],
+) -> tuple[Plan, int, int]:
+    """(the plan with the posts that must wait held back, posts held, of which by the trading
+    mode): tokens in backoff, tokens with an order whose outcome is still unknown after the
+    lookups, and what the trading mode refuses (cancels too, in a mode that takes none)."""
+    restriction = modes.holding(now)
+    holds = planner.hold_posts(
+        plan.posts,
+        max_total_buy_notional=plan.max_total_buy_notional,
+        backoff=backoff,
+        unresolved=unresolved,
+        restriction=restriction,
+    )
+    by_mode = planner.mode_hold_reason(restriction) if restriction else None
+    held_by_mode = sum(1 for h in holds.held if h.reason == by_mode)
+    warnings = [
+        f"token {token}: posts {reason}"
+        for token, reason in sorted(holds.reasons_by_token().items())
+    ]
+    cancels = plan.cancels
+    if cancels and modes.cancels_wait(now):
+        state = modes.state
+        mode = state.restriction.value if state else "a trading"
+        warnings.append(f"{len(cancels)} cancels wait: the exchange is in {mode} mode")
+        held_by_mode += len(cancels)
+        cancels = ()
+    if not holds.held and cancels is plan.cancels:
+        return plan, 0, held_by_mode
+    held = dataclasses.replace(
+        plan, posts=holds.kept, cancels=cancels, warnings=(*plan.warnings, *warnings)
+    )
+    return held, len(holds.held), held_by_mode
+
+
+def follow_client_profile(client: Any, builder: Signer) -> bool:
+    """After an order_version_mismatch the client re-reads /version and switches profile;
+    sign with the profile it switched to, or every later post is refused the same way. True
+    when the profile changed."""
+    profile = getattr(client, "profile", None)
+    if profile is None or profile is builder.profile:
+        return False
+    log.warning("the exchange speaks order protocol %s now (was %s): signing with it",
+                profile.value, builder.profile.value)
+    builder.profile = profile
+    return True
+
+
+def share_balances(client: ExchangeClient, token_ids: Sequence[str]) -> dict[str, Decimal]:
+    """The shares held per token; an unreadable balance counts as zero: no new sells."""
+    balances: dict[str, Decimal] = {}
+    for token_id in token_ids:
+        try:
+            answer = client.get_balance_allowance(AssetType.CONDITIONAL, token_id)
+        except RateLimited:
+            raise
+        except ClobError as exc:
+            log.warning("share balance of %s unavailable (%s); no new sells", token_id, exc)
+            balances[token_id] = Decimal(0)
+            continue
+        balances[token_id] = answer.balance_decimal
+    return balances
 
 
 def _level_keys(spec: DesiredState) -> list[Any]:
