@@ -27,6 +27,7 @@ from reconciler.cli.wiring import (
     heartbeat_sender,
     make_reconciler,
     open_store,
+    stream_setup,
 )
 from reconciler.clob import AssetType, CancelResult, ClobError
 from reconciler.daemon import (
@@ -130,12 +131,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             max_failures=ONCE_MAX_FAILURES if once else None,
         )
         cancel_on_stop = settings.on_shutdown is ShutdownPolicy.CANCEL
+        reconciler = make_reconciler(conn, store)
         daemon = Daemon(
-            ticker=make_reconciler(conn, store), desired_dir=settings.desired_dir,
+            ticker=reconciler, desired_dir=settings.desired_dir,
             options=options, notifier=SystemdNotifier(), metrics_port=settings.metrics_port,
             on_shutdown=(lambda: cancel_managed_orders(conn=conn, store=store))
             if cancel_on_stop else None,
             heartbeat=heartbeat_sender(conn) if settings.heartbeat else None,
+            stream=stream_setup(conn, reconciler),
         )
         code = daemon.run(install_signals=True)
         if once:

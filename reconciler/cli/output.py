@@ -91,6 +91,7 @@ def status_text(status: Mapping[str, Any], *, daemon_pid: int | None) -> str:
     lines.append(f"last run:          {_run_line(status.get('last_run'))}")
     lines.append(f"last success:      {_run_line(status.get('last_success'))}")
     lines.append(f"exchange mode:     {_mode_line(trading_mode(status))}")
+    lines.append(f"stream:            {_stream_line(status)}")
     lines.append(f"applied revision:  {_revision_line(status.get('applied_revision'))}")
     in_force = status.get("revision_in_force")
     lines.append(f"in force:          {_revision_line(in_force)}")
@@ -117,6 +118,24 @@ def trading_mode(status: Mapping[str, Any]) -> Mapping[str, Any] | None:
     run = status.get("last_run") or {}
     mode = (run.get("summary") or {}).get("trading_mode")
     return mode if isinstance(mode, Mapping) else None
+
+
+def _stream_line(status: Mapping[str, Any]) -> str:
+    """The WebSocket channels as the last run saw them (its summary's `stream`)."""
+    run = status.get("last_run") or {}
+    stream = (run.get("summary") or {}).get("stream")
+    if not isinstance(stream, Mapping):
+        return "off (no stream at the last run: fills are seen at the next tick)"
+    channels = stream.get("channels") or {}
+    parts = [f"{name} {'connected' if (info or {}).get('connected') else 'DOWN'}"
+             for name, info in sorted(channels.items())]
+    last = stream.get("last_event_at")
+    text = ", ".join(parts) + "; last event " + (
+        when(int(float(last) * 1000)) if last else "none yet")
+    text += f"; reconnects {stream.get('reconnects', 0)}"
+    if stream.get("protocol_errors"):
+        text += f"; garbled frames {stream['protocol_errors']}"
+    return text + " (as of the last run)"
 
 
 def _mode_line(mode: Mapping[str, Any] | None) -> str:

@@ -42,10 +42,17 @@ from typing import Any, Protocol
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 
-from reconciler.daemon.metrics import Metrics, make_metrics_server, record_tick_result
+from reconciler.daemon.metrics import (
+    Metrics,
+    make_metrics_server,
+    record_stream_state,
+    record_tick_result,
+)
+from reconciler.daemon.pulses import Pulses
 from reconciler.daemon.sdnotify import SystemdNotifier
+from reconciler.daemon.stream import StreamPasses, StreamSetup
+from reconciler.daemon.stream_work import Batch
 from reconciler.daemon.support import Debouncer, FailureLog, Health, LoopBackoff
 from reconciler.daemon.watcher import DesiredWatcher
 from reconciler.engine import TickResult
@@ -119,6 +126,7 @@ class Daemon:
         metrics_port: int | None = None,
         on_shutdown: Callable[[], str] | None = None,
         heartbeat: Callable[[str], str] | None = None,
+        stream: StreamSetup | None = None,
     ) -> None:
         self._ticker = ticker
         self._desired_dir = desired_dir
@@ -148,7 +156,7 @@ class Daemon:
         self.last_result: TickResult | None = None
         self.ticks_run = 0
         self._tick_wall_start = 0.0
-        self._pulses = _Pulses(
+        self._pulses = Pulses(
             notifier=self._notifier, health=self.health, heartbeat=heartbeat,
             interval_seconds=options.interval_seconds,
             heartbeat_seconds=options.heartbeat_seconds, ready=lambda: self._ready_sent,
@@ -158,6 +166,9 @@ class Daemon:
         )
         self._observer: Any = None
         self._metrics_server: Any = None
+        # The WebSocket channels (stream.py): events bring targeted passes forward; None: polling.
+        self._stream = (StreamPasses(stream, ticker=ticker, wake=self.request_pass)
+                        if stream is not None else None)
 
     # --- public -------------------------------------------------------------------------------
 
@@ -178,15 +189,31 @@ class Daemon:
             log.info("stopping: %s", reason)
         self._stop.set()
 
+    @property
+    def idle(self) -> bool:
+        """No pass is running and none is waiting to (the stream's work included)."""
+        with self._lock:
+            pending = self._stream is not None and self._stream.work.pending
+            return not self._running and not pending
+
     def request_tick(self) -> None:
         """Bring the next tick forward (called by the watcher after the quiet period)."""
         with self._lock:
+            if self._stream is not None:
+                self._stream.work.sweep("desired files changed")
             if self._running:
                 self._dirty = True  # the tick in flight may have read the old files
                 return
             # A file change is new information, but not a reason to ignore a rate limit.
             delay = max(0.0, self._not_before - time.monotonic())
             self._reschedule(delay)
+
+    def request_pass(self) -> None:
+        """Bring the next pass forward for the stream's work (called by its threads); the pass
+        running now looks at the queue when it ends (`_after_tick`)."""
+        with self._lock:
+            if not self._running and not self._stop.is_set():
+                self._reschedule(max(0.0, self._not_before - time.monotonic()))
 
     # --- start and stop -----------------------------------------------------------------------
 
@@ -206,6 +233,10 @@ class Daemon:
         self._debouncer.start()
         self._start_watcher()
         self._scheduler.start()
+        if self._stream is not None:
+            state = self._stream.state
+            self._metrics.add_collector(lambda m: record_stream_state(m, state.snapshot()))
+            self._stream.listener.start()
 
     def _start_watcher(self) -> None:
         # It also watches the parent, to re-arm when the directory is removed and re-created
@@ -224,6 +255,8 @@ class Daemon:
 
     def _shutdown(self) -> int:
         self._notifier.stopping(status="stopping")
+        if self._stream is not None:
+            self._stream.listener.stop()
         if self._observer is not None:
             self._observer.stop()
         self._debouncer.stop()
@@ -291,23 +324,38 @@ class Daemon:
         with self._lock:
             if self._stop.is_set():
                 return
-            if self._debouncer.pending and self._deferred < MAX_DEFERRED_TICKS:
+            # With the stream, the queue says what this run covers (stream.py); without, or
+            # when a sweep is asked for or due, it is a sweep, as it always was.
+            batch = self._stream.take() if self._stream is not None else None
+            sweep = batch is None or batch.sweep
+            if sweep and self._debouncer.pending and self._deferred < MAX_DEFERRED_TICKS:
                 # Files are changing right now (an editor's save, a git pull writing file after
                 # file): reading them half-written could cancel a token that is only moving
                 # between files. The debouncer ticks once they are quiet.
                 self._deferred += 1
                 self._next_delay = self._options.interval_seconds
+                if self._stream is not None and batch is not None:
+                    self._stream.work.add(batch.as_work())  # kept for the pass after the wait
                 return
-            self._deferred = 0
-            self._running, self._dirty = True, False
+            if self._stream is not None and batch is not None and batch.empty:
+                self._next_delay = self._stream_delay()  # woken for work a pass already did
+                return
+            if sweep:
+                self._deferred = 0
+                self._dirty = False
+            self._running = True
+        if not sweep:
+            assert batch is not None
+            wait = self._targeted_pass(batch)
+            with self._lock:
+                if wait:  # the exchange asked for a wait: no pass before it, stream or not
+                    self._not_before = time.monotonic() + wait
+                self._next_delay = self._stream_delay()
+            return
         self.health.tick_started_now()
         started = time.monotonic()
         self._tick_wall_start = time.time()
-        try:
-            result = self._ticker.tick()
-        except Exception as exc:
-            log.exception("tick raised")
-            result = TickResult.crashed(f"{type(exc).__name__}: {exc}")
+        result = self._sweep(batch)
         elapsed = time.monotonic() - started
         self.ticks_run += 1
         self.last_result = result
@@ -318,9 +366,57 @@ class Daemon:
         with self._lock:
             self._next_delay = delay
             # Only a wait the exchange asked for (a rate limit, a trading mode in which nothing
-            # can be sent) holds back a tick a file change asks for.
+            # can be sent) holds back a tick a file change (or the stream) asks for.
             waits = bool(result.retry_after)
             self._not_before = time.monotonic() + delay if waits else 0.0
+            if self._stream is not None:
+                self._stream.swept(delay)
+                self._next_delay = self._stream_delay()
+
+    def _sweep(self, batch: Batch | None) -> TickResult:
+        try:
+            if self._stream is None or batch is None:
+                return self._ticker.tick()
+            result = self._stream.run(batch)
+            assert result is not None  # a sweep always runs a pass
+            return result
+        except Exception as exc:
+            log.exception("tick raised")
+            return TickResult.crashed(f"{type(exc).__name__}: {exc}")
+
+    def _stream_delay(self) -> float:
+        """Seconds to the next run with the stream on: its work or its sweep, not before a
+        wait the exchange asked for. Callers hold self._lock."""
+        assert self._stream is not None
+        return max(self._stream.delay(), self._not_before - time.monotonic(), 0.0)
+
+    def _targeted_pass(self, batch: Batch) -> float:
+        """The stream's work that needs no sweep: a targeted pass, or trades to record.
+        Returns the wait the exchange asked for (0 for none)."""
+        assert self._stream is not None
+        started = time.monotonic()
+        try:
+            result = self._stream.run(batch)
+        except Exception as exc:
+            log.exception("targeted pass raised")
+            result = TickResult.crashed(f"{type(exc).__name__}: {exc}")
+        if result is None:
+            return 0.0
+        self._metrics.inc("reconciler_targeted_passes_total",
+                          outcome="success" if result.success else "failure")
+        self._metrics.set("reconciler_targeted_pass_duration_seconds",
+                          round(time.monotonic() - started, 6))
+        self.last_result = result
+        wait = float(result.retry_after or 0.0)
+        if not result.success:  # what failed is the sweep's now, after the backoff
+            self._stream.swept(self._after_failure(result))
+            return wait
+        record_tick_result(self._metrics, result)
+        if result.posted or result.cancelled:
+            log.info("targeted pass: %s", result.status_line)
+        if wait:  # a trading mode in which nothing can be sent: wait as told
+            self._stream.swept(wait)
+        return wait
 
     def _after_success(self, result: TickResult) -> float:
         streak = self._backoff.after_success()
@@ -380,6 +476,8 @@ class Daemon:
         with self._lock:
             self._running = False
             delay = self._next_delay
+            if self._stream is not None and self._stream.work.pending:
+                delay = max(0.0, self._not_before - time.monotonic())
             if self._dirty:
                 delay = max(0.0, self._not_before - time.monotonic())
                 self._dirty = False
@@ -395,67 +493,6 @@ class Daemon:
         except Exception as exc:  # the scheduler is shutting down; nothing left to schedule
             log.debug("not rescheduled: %s", exc)
 
-
-
-class _Pulses:
-    """The timers beside the tick: the systemd watchdog ping, and the exchange heartbeat (off by
-    default). Both are sent only while the loop is healthy."""
-
-    def __init__(
-        self,
-        *,
-        notifier: SystemdNotifier,
-        health: Health,
-        heartbeat: Callable[[str], str] | None,
-        interval_seconds: float,
-        heartbeat_seconds: float | None,
-        ready: Callable[[], bool],
-    ) -> None:
-        self._notifier = notifier
-        self._health = health
-        self._heartbeat = heartbeat
-        self._interval = interval_seconds
-        self._heartbeat_seconds = heartbeat_seconds
-        self._ready = ready
-        self._heartbeat_id = ""
-        self._heartbeat_failures = 0
-
-    def add_jobs(self, scheduler: BackgroundScheduler) -> None:
-        watchdog = self._notifier.watchdog_seconds
-        if watchdog:
-            scheduler.add_job(
-                self.watchdog, trigger=IntervalTrigger(seconds=max(watchdog / 2, 0.5)),
-                id="watchdog", max_instances=1, coalesce=True, misfire_grace_time=None,
-            )
-        if self._heartbeat is not None and self._heartbeat_seconds:
-            log.warning(
-                "exchange heartbeats are on: if they stop for ~10 s (daemon stopped, crashed or "
-                "unhealthy), the exchange cancels EVERY order of this API key"
-            )
-            scheduler.add_job(
-                self.heartbeat,
-                trigger=IntervalTrigger(seconds=self._heartbeat_seconds),
-                id="heartbeat", max_instances=1, coalesce=True, misfire_grace_time=None,
-            )
-
-    def watchdog(self) -> None:
-        watchdog = self._notifier.watchdog_seconds
-        # Health turns good before READY=1 is sent (same tick); never ping ahead of READY.
-        if watchdog and self._ready() and self._health.healthy(watchdog_seconds=watchdog):
-            self._notifier.watchdog()
-
-    def heartbeat(self) -> None:
-        # Heartbeats keep the exchange's dead-man switch armed only while we are doing our job.
-        grace = max(self._interval * 3, 30.0)
-        if self._heartbeat is None or not self._health.healthy(watchdog_seconds=grace):
-            return
-        try:
-            self._heartbeat_id = self._heartbeat(self._heartbeat_id) or ""
-            self._heartbeat_failures = 0
-        except Exception as exc:
-            self._heartbeat_failures += 1
-            if self._heartbeat_failures in (1, 3) or self._heartbeat_failures % 60 == 0:
-                log.error("heartbeat failed (%dx): %s", self._heartbeat_failures, exc)
 
 
 __all__ = ["Daemon", "DaemonOptions", "Ticker", "TICK_JOB"]

@@ -152,6 +152,7 @@ class Reconciler:
         self._resolution = resolve.Resolution()  # what the last pass's step 2 did
         self._swept: tuple[DesiredState | None, int | None, tuple[str, ...]] = (None, None, ())
         self._scope: frozenset[str] | None = None  # the tokens of a targeted pass (targeted.py)
+        self.annotate: Callable[[], dict[str, Any]] | None = None  # more for each run's summary
 
     @property
     def market_ttl(self) -> float:
@@ -161,6 +162,12 @@ class Reconciler:
     @market_ttl.setter
     def market_ttl(self, seconds: float) -> None:
         self._markets.ttl = seconds
+
+    @property
+    def managed_tokens(self) -> frozenset[str]:
+        """The tokens of the spec in force at the last sweep (read from other threads)."""
+        spec = self._swept[0]
+        return frozenset(t.token_id for t in spec.tokens) if spec is not None else frozenset()
 
     def backoff_state(self) -> dict[str, tuple[int, int]]:
         """token -> (consecutive failing passes, passes still held), for status and tests."""
@@ -389,6 +396,8 @@ class Reconciler:
             summary["resolved"] = self._resolution.summary()
         if self._scope is not None:
             summary["scope"] = sorted(self._scope)
+        if self.annotate is not None:
+            summary.update(self.annotate())
         self.store.finish_run(run_id, outcome=outcome, summary=summary, error=error)
         if run_id % PRUNE_EVERY_RUNS == 0:
             self.store.prune()  # bound the per-tick rows of a long-running daemon
