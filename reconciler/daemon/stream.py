@@ -153,8 +153,8 @@ class StreamListener:
         opened_before = False
         while not self._stop.is_set():
             connection = self._open(channel)
-            if connection is None:  # the market channel with no token to listen to
-                self._stop.wait(1.0)
+            if connection is None:  # the market channel with no token to listen to (yet)
+                self._stop.wait(RECEIVE_S)
                 continue
             try:
                 connection.connect()
