@@ -18,7 +18,13 @@ from decimal import Decimal
 from typing import Any
 
 from reconciler.cli.output import status_text
-from reconciler.clob import ClobClient, market_connection, user_connection, ws_base_url
+from reconciler.clob import (
+    ApiCreds,
+    ClobClient,
+    market_connection,
+    user_connection,
+    ws_base_url,
+)
 from reconciler.daemon import (
     Daemon,
     DaemonOptions,
@@ -29,7 +35,7 @@ from reconciler.daemon import (
 )
 from reconciler.model import LevelKey, Side
 from reconciler.store import Store
-from tests.support.daemon import WAIT, Running
+from tests.support.daemon import WAIT, Result, Running
 from tests.support.engine import TOKEN_A, Harness, level, sell_into
 from tests.support.exchange import admin
 from tests.support.stream import ScriptedServer, stream_admin
@@ -186,19 +192,28 @@ def test_a_failed_settlement_gives_the_fill_back_and_the_level_is_served_again(
         assert posted_by(h, now) == [TOKEN_A]
 
 
-def test_a_garbled_frame_drops_the_stream_and_sweeps(harness: Harness) -> None:
+def test_a_garbled_frame_changes_no_order_drops_the_stream_and_sweeps(
+    harness: Harness, caplog,
+) -> None:
     h = harness
+    caplog.set_level(logging.INFO, logger="reconciler.daemon.stream")
     h.write_spec({TOKEN_A: [level("BUY", "0.40", "10", replenish=True)]})
+    # A "fill" of 10 with a negative size: were it trusted, the level would count a fill.
     garbage = json.dumps({"event_type": "trade", "id": "t", "status": "MATCHED",
-                          "taker_order_id": "0x12", "size": "-10"})
+                          "taker_order_id": "0x" + "12" * 32, "market": "0xm",
+                          "asset_id": TOKEN_A, "side": "SELL", "price": "0.40",
+                          "owner": "k", "size": "-10"})
     with ScriptedServer(lambda conn: conn.send(garbage)) as server:
         setup = setup_for(h, base=server.url, market=False)
         with daemon(h, setup) as d:
+            before = wait_until(lambda: order_ids(h))
             wait_until(lambda: setup.state.snapshot()["protocol_errors"] >= 1)
-            wait_until(lambda: d.ticks_run >= 2)  # the first sweep, and the resync
+            wait_until(lambda: d.ticks_run >= 2 and d.idle)  # the first sweep, the resync
+            assert order_ids(h) == before  # no order changed
     assert filled(h) == 0  # nothing of the frame was used
-    assert "cannot be trusted" in setup.state.snapshot()["last_error"] or \
-        "protocol error" in setup.state.snapshot()["last_error"]
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert lines and all("sent a frame that cannot be trusted" in x for x in lines)
+    assert "size: must not be negative" in lines[0]
 
 
 def test_an_out_of_order_event_asks_for_a_sweep(harness: Harness, caplog) -> None:
@@ -246,3 +261,52 @@ def test_status_shows_the_stream_as_the_last_pass_saw_it(harness: Harness) -> No
     line = next(x for x in text.splitlines() if x.startswith("stream:"))
     assert "market connected, user connected; last event " in line
     assert "none yet" not in line and "reconnects 0" in line
+
+
+class StreamTicker:
+    """A ticker that records each pass (monotonic time, tokens or None for a sweep) and
+    answers the first targeted pass with a 429 asking for a one-second wait."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[float, Any]] = []
+
+    def tick(self, tokens: Any = None) -> Any:
+        self.calls.append((time.monotonic(), None if tokens is None else sorted(tokens)))
+        targeted = [c for c in self.calls if c[1] is not None]
+        if tokens is not None and len(targeted) == 1:
+            return Result(success=False, error="429 Too Many Requests", retry_after=1.0)
+        return Result()
+
+    def learn_trades(self, trades: Any) -> None:
+        pass
+
+    def forget_markets(self, token_ids: Any) -> None:
+        pass
+
+
+def test_no_pass_runs_before_the_wait_a_targeted_pass_was_told(tmp_path) -> None:
+    def fills(conn: Any) -> None:  # an UPDATE of one order every 20 ms, each a little fuller
+        for matched in range(1, 60):
+            conn.send(json.dumps({
+                "event_type": "order", "id": "0x" + "ab" * 32, "owner": "k", "market": "0xm",
+                "asset_id": TOKEN_A, "side": "BUY", "price": "0.40", "original_size": "100",
+                "size_matched": str(matched), "type": "UPDATE", "timestamp": "1",
+                "created_at": "1"}))
+            time.sleep(0.02)
+
+    ticker = StreamTicker()
+    with ScriptedServer(fills) as server:
+        state = StreamState(("user",))
+        setup = StreamSetup(openers=StreamOpeners(user=lambda: user_connection(
+            server.url, ApiCreds("k", "c2VjcmV0c2VjcmV0", "passphrase"))),
+            managed=lambda: frozenset({TOKEN_A}), state=state)
+        desired = tmp_path / "desired"
+        desired.mkdir()
+        made = Daemon(ticker=ticker, desired_dir=desired, stream=setup,
+                      options=DaemonOptions(interval_seconds=3600.0, debounce_seconds=0.05))
+        with Running(made):
+            wait_until(lambda: sum(1 for c in ticker.calls if c[1] is not None) >= 2)
+    first_targeted = next(i for i, c in enumerate(ticker.calls) if c[1] is not None)
+    refused_at = ticker.calls[first_targeted][0]
+    after = ticker.calls[first_targeted + 1:]
+    assert after and all(at - refused_at >= 1.0 for at, _ in after)
