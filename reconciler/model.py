@@ -252,6 +252,7 @@ class CancelReason(str, Enum):
     CAP = "cap on resting buy notional"
     LEVEL_DONE = "level fully filled"
     SHUTDOWN = "daemon stopping with on_shutdown: cancel"
+    POLICY_WINDOW = "a trading window of the policy with cancel_orders: true is open"
 
 
 @dataclass(frozen=True)
@@ -293,6 +294,17 @@ class SkippedToken:
 
 
 @dataclass(frozen=True)
+class BlindToken:
+    """A declared token with open orders at declared levels that the state file has no record
+    of and did not watch appear: they may be ours, placed through a state file that was lost,
+    rolled back or replaced. Nothing is posted there until they are adopted (invariant 10;
+    planner/blind.py has the rule)."""
+
+    token_id: str
+    orders: tuple[OpenOrder, ...]  # by side, price, id
+
+
+@dataclass(frozen=True)
 class LevelGeneration:
     """A level whose spec changed: the store records the new generation when the plan applies."""
 
@@ -309,6 +321,7 @@ class Plan:
     skipped: tuple[SkippedToken, ...] = ()
     warnings: tuple[str, ...] = ()
     generations: tuple[LevelGeneration, ...] = ()
+    blind: tuple[BlindToken, ...] = ()  # tokens held until their orders are adopted
     # The spec's global cap, when it has one: room freed by cancelling a buy on one token may
     # have been given to buys on others, so apply must know whether a cancel that failed to
     # take effect blocks every buy (invariant 5) or only its own token's posts.

@@ -81,9 +81,10 @@ def test_every_command_explains_itself(command: str, capsys: pytest.CaptureFixtu
 
 def test_the_command_list() -> None:
     assert set(commands()) == {
-        "validate", "schema", "plan", "apply", "run", "status", "history", "state", "paper-exchange",
+        "validate", "schema", "plan", "apply", "adopt", "run", "status", "history", "state",
+        "paper-exchange",
         "orders", "order", "trades", "balance", "keys", "notifications", "cancel", "cancel-all",
-        "cancel-market",
+        "cancel-market", "policy-check",
     }
 
 

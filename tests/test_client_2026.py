@@ -187,6 +187,18 @@ def test_an_unknown_order_is_none_as_a_404_and_as_a_null(
     assert alice.get_order(OID) is None  # the paper exchange's form
 
 
+@pytest.mark.parametrize("body", [b"", b"  \r\n"], ids=["empty", "blank"])
+def test_an_empty_answer_to_an_order_lookup_is_not_read_as_absent(
+    server: HostileServer, client: ClobClient, body: bytes
+) -> None:
+    # Only the JSON literal null (or the 404) says "no such order"; a body cut to nothing is
+    # not that null (the SDKs hand it back as "", not None), and "absent" would move a live
+    # order to canceled.
+    server.push(Answer(raw=body))
+    with pytest.raises(ProtocolError, match="empty body"):
+        client.get_order(OID)
+
+
 def test_another_404_is_not_an_absent_order(server: HostileServer, client: ClobClient) -> None:
     server.push(Answer(status=404, raw=b"<html>no such route</html>"))
     with pytest.raises(NotFound):

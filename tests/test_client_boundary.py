@@ -116,6 +116,39 @@ def test_an_order_of_another_token_aborts_a_filtered_read(
         client.get_open_orders(asset_id=TOKEN)
 
 
+@pytest.mark.parametrize("garbage", [{}, False, 0, "", None], ids=repr)
+def test_an_open_orders_page_whose_data_is_not_an_array_is_refused(
+    server: HostileServer, client: ClobClient, garbage: object
+) -> None:
+    # Read as an empty page, this is "no open orders": every level would be posted again.
+    server.push(Answer(body={"data": garbage, "next_cursor": "LTE="}))
+    with pytest.raises(ProtocolError, match="not an array"):
+        client.get_open_orders()
+    assert writes(server) == []
+
+
+def test_an_open_orders_read_that_lists_one_order_twice_is_refused(
+    server: HostileServer, client: ClobClient
+) -> None:
+    # The list shifted between page reads: the order comes back on the next page too, and
+    # counted twice its size is "over target" (it would be cancelled).
+    other = "0x" + "cd" * 32
+    server.push(
+        Answer(body={"data": [open_order(), open_order(id=other)], "next_cursor": "Mg=="}),
+        Answer(body={"data": [open_order(id=other.upper().replace("0X", "0x"))],
+                     "next_cursor": "LTE="}),
+    )
+    with pytest.raises(ProtocolError, match=f"lists order {other} more than once"):
+        client.get_open_orders()
+    assert writes(server) == []
+
+
+def test_one_order_twice_on_one_page_is_refused(server: HostileServer, client: ClobClient) -> None:
+    server.push(Answer(body=page(open_order(), open_order())))
+    with pytest.raises(ProtocolError, match="more than once"):
+        client.get_open_orders()
+
+
 @pytest.mark.parametrize(
     "raw, status",
     [

@@ -22,14 +22,17 @@ from reconciler.clob import (
     ApiCreds,
     Bucket,
     ClobClient,
+    ClobError,
     OrderBuilder,
+    OverBurst,
     PostArgs,
     Profile,
     RateLimited,
+    ServerError,
     Wallet,
     cancel_chunks,
 )
-from reconciler.clob.ratelimit import parse_retry_after
+from reconciler.clob.ratelimit import Pacer, parse_retry_after
 from reconciler.model import Side
 from tests.support.hostile_http import Answer, FakeTime, HostileServer, Seen, hostile
 
@@ -124,6 +127,46 @@ def test_a_429_for_a_batch_above_the_burst_splits_instead_of_retrying(
     result = client.cancel_orders(ids(300))
     assert cancel_batches(server) == [300, 120, 120, 60]
     assert len(result.canceled) == 300
+
+
+def test_a_tier_lowered_mid_cancel_re_splits_every_chunk_left(
+    server: HostileServer, client: ClobClient
+) -> None:
+    server.push(Answer(body={"canceled": [], "not_canceled": {}},
+                       headers={"Poly-RateLimit-Tier": "Gold"}))
+    client.cancel_all()
+    assert client.rate_tier.name == "Gold"  # cancel burst 1200: chunks of 1000
+    # The account's tier is refreshed to Standard (cancel burst 120): the first 1000-id chunk
+    # is refused whole, without Retry-After (2.13: above the burst). The chunks cut for Gold
+    # that are still to go must be cut again, or they can never pass.
+    server.push(Answer(status=429, body={"error": "Too Many Requests"},
+                       headers={"Poly-RateLimit-Tier": "Standard"}))
+    result = client.cancel_orders(ids(2500))
+    assert cancel_batches(server) == [1000, *[120] * 8, 40, *[120] * 8, 40, *[120] * 4, 20]
+    assert result.canceled == tuple(ids(2500)) and result.not_canceled == {}
+
+
+def test_a_request_above_the_burst_is_refused_as_a_clob_error_before_it_is_sent(
+    fake: FakeTime,
+) -> None:
+    pacer = Pacer(clock=fake.clock, sleep=fake.sleep)  # Standard: cancel burst 120
+    with pytest.raises(OverBurst, match="DELETE /orders: .* burst of 120; not sent") as info:
+        pacer.acquire(Bucket.CANCEL, 121, what="DELETE /orders")
+    assert isinstance(info.value, ClobError) and not info.value.outcome_unknown
+    assert fake.sleeps == []
+
+
+def test_a_split_cancel_failing_part_way_names_the_ids_never_sent(
+    server: HostileServer, client: ClobClient
+) -> None:
+    server.push(Answer(body={"canceled": ids(120), "not_canceled": {}}),
+                Answer(status=500, body={"error": "boom"}))
+    with pytest.raises(ServerError) as info:
+        client.cancel_orders(ids(250))
+    assert cancel_batches(server) == [120, 120]
+    partial = info.value.partial
+    assert partial is not None and partial.canceled == tuple(ids(120))
+    assert partial.never_sent == tuple(ids(10, start=240))  # the third chunk never left
 
 
 def test_a_429_without_retry_after_halves_the_batch(

@@ -89,12 +89,34 @@ def test_market_orders_must_say_fok_or_fak(client: ClobClient) -> None:
         client.create_market_order(TOKEN, Side.BUY, "5", order_type=OrderType.GTC, price="0.5")
 
 
+@pytest.mark.parametrize("market, asset_id", [("", ""), ("  ", ""), ("", " ")])
 def test_cancel_market_orders_without_filter_is_refused(
-    server: LoopbackServer, client: ClobClient
+    server: LoopbackServer, client: ClobClient, market: str, asset_id: str
 ) -> None:
+    # Both filters empty would cancel every order of the account.
     with pytest.raises(ValueError, match="cancel_all"):
-        client.cancel_market_orders()
+        client.cancel_market_orders(market=market, asset_id=asset_id)
     assert server.seen == []
+
+
+@pytest.mark.parametrize(
+    "filters, body",
+    [
+        ({"asset_id": TOKEN}, {"market": "", "asset_id": TOKEN}),
+        ({"market": "0xc0"}, {"market": "0xc0", "asset_id": ""}),
+        ({"market": "0xc0", "asset_id": TOKEN}, {"market": "0xc0", "asset_id": TOKEN}),
+    ],
+    ids=["token", "market", "both"],
+)
+def test_cancel_by_market_sends_both_filter_keys(
+    server: LoopbackServer, client: ClobClient, filters: dict[str, str], body: dict[str, str]
+) -> None:
+    # clob-v2-wire 2.2 and 5: the OpenAPI marks both keys required; "" means not filtered.
+    server.push(Scripted(body={"canceled": [], "not_canceled": {}}))
+    client.cancel_market_orders(**filters)
+    (sent,) = server.seen
+    assert (sent.method, sent.path) == ("DELETE", "/cancel-market-orders")
+    assert json.loads(sent.body) == body
 
 
 # --- the posted body ----------------------------------------------------------------------------

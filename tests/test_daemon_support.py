@@ -99,6 +99,26 @@ def test_health_for_watchdog() -> None:
     assert not health.healthy(watchdog_seconds=30)  # a tick hung
 
 
+def test_health_counts_a_tick_that_keeps_making_progress_as_alive() -> None:
+    clock = ManualClock(1000.0)
+    health = Health(clock=clock)
+    health.tick_started_now()
+    health.tick_finished(ok=True)
+    health.progress()  # outside a tick: nothing to keep alive
+    health.tick_started_now()
+    clock.now += 25
+    health.progress()  # a request ended at 25 s
+    clock.now += 29
+    assert health.healthy(watchdog_seconds=30)  # 54 s into the tick, 29 s since progress
+    health.progress(ahead_seconds=40)  # a pacing wait of 40 s starts
+    clock.now += 69
+    assert health.healthy(watchdog_seconds=30)  # 29 s after the wait's end
+    clock.now += 2
+    assert not health.healthy(watchdog_seconds=30)  # 31 s without a sign of life: hung
+    health.tick_finished(ok=True)
+    assert health.healthy(watchdog_seconds=30)
+
+
 def test_debouncer_fires_once_after_a_burst() -> None:
     fired: list[int] = []
     done = threading.Event()

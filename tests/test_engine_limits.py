@@ -131,6 +131,38 @@ def test_a_cancel_call_failing_part_way_records_what_it_did_and_holds_only_what_
     )
 
 
+def test_a_cancel_chunk_never_sent_after_a_lost_answer_is_journaled_as_never_sent(
+    lossy_harness: Harness,
+) -> None:
+    h = lossy_harness
+    ours = _rest_128_orders(h)
+    _move_everything(h)
+    _session(h).lose_nth("DELETE", "/orders", 1)  # chunk 1 (120 ids): done, its answer lost
+
+    result = h.reconciler.tick()
+
+    assert _session(h).count("DELETE", "/orders") == 1  # chunk 2 (8 ids) never left
+    rows = [e for e in h.store.history(500)
+            if e["kind"] == "cancel" and e["run_id"] == result.run_id]
+    outcomes = [str(e["outcome"]) for e in rows]
+    assert len(rows) == 128
+    assert outcomes.count("unknown") == STANDARD_CANCEL_BURST, outcomes  # sent, answer lost
+    assert outcomes.count("void") == 128 - STANDARD_CANCEL_BURST, outcomes  # never sent
+    assert result.applied is not None
+    said = result.applied.not_cancelled
+    assert sum("outcome unknown" in said[oid] for oid in ours) == STANDARD_CANCEL_BURST
+    assert sum("never sent" in said[oid] for oid in ours) == 128 - STANDARD_CANCEL_BURST
+
+    # The next pass learns what the lost call did, cancels the rest, and converges.
+    again = h.reconciler.tick()
+    assert again.success, again.run_summary
+    assert h.resting(TOKEN_A) == {(Side.BUY, Decimal("0.5")): 5}
+    assert h.resting(TOKEN_B) == {(Side.BUY, Decimal("0.4")): 5}
+    assert all(
+        h.store.order(oid).status is OrderStatus.CANCELED for oid in ours  # type: ignore[union-attr]
+    )
+
+
 def test_the_shutdown_sweep_cancels_in_chunks_and_records_a_failure_part_way(
     lossy_harness: Harness,
 ) -> None:

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.cli import output as out
+from reconciler.cli.blind_text import orders_lines
 from reconciler.cli.logs import configure_logging
+from reconciler.cli.policy_view import overrides_from, policy_text, status_policy_text
 from reconciler.cli.render import render_json, render_text, report_json, report_text
 from reconciler.cli.settings import Settings, SettingsError, ShutdownPolicy
 from reconciler.cli.wiring import (
@@ -40,7 +42,8 @@ from reconciler.daemon import (
     check_port_free,
     holder_pid,
 )
-from reconciler.engine import TickResult, load_desired, validate_directory
+from reconciler.engine import TickResult, find_adoptable, load_desired, validate_directory
+from reconciler.engine import adopt as adopt_orders
 from reconciler.model import NotificationType
 from reconciler.spec import json_schema
 from reconciler.store import Store, backup_state_file
@@ -87,9 +90,9 @@ def plan(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(out.dumps({"plan": report_json(report), "error": report.error,
                          "spec_errors": list(report.spec_errors), "digest": report.digest,
-                         "has_changes": report.has_changes}))
+                         "has_changes": report.has_changes, "policy": report.policy}))
     else:
-        print(report_text(report))
+        print(report_text(report) + policy_text(report.policy))
     if report.error:
         return 1
     return 2 if args.detailed_exitcode and report.has_changes else 0
@@ -97,16 +100,19 @@ def plan(args: argparse.Namespace, settings: Settings) -> int:
 
 def apply(args: argparse.Namespace, settings: Settings) -> int:
     _logging(args, settings, default="INFO")
+    overrides = overrides_from(args)
     with _writer(settings, StateLock(settings.state_path)) as (conn, store):
-        result = make_reconciler(conn, store).tick()
+        result = make_reconciler(conn, store).tick(overrides=overrides)
     if args.json:
         print(out.dumps({"success": result.success, "outcome": result.outcome,
                          "error": result.error, "summary": result.status_line,
-                         "plan": render_json(result.plan) if result.plan else None}))
+                         "plan": render_json(result.plan) if result.plan else None,
+                         "policy": result.run_summary.get("policy")}))
     else:
         if result.plan is not None:
             print(render_text(result.plan, labels=_labels(settings)))
-        print(result.status_line)
+        print("\n".join(filter(None, [policy_text(result.run_summary.get("policy")),
+                                      result.status_line])))
     # Broken files fail a one-shot apply even when the kept revision was applied (the daemon, in
     # contrast, counts that pass as a success so it keeps its watchdog and cadence).
     return 0 if result.success and result.spec_valid else 1
@@ -140,10 +146,43 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             heartbeat=heartbeat_sender(conn) if settings.heartbeat else None,
             stream=stream_setup(conn, reconciler),
         )
+        # A long paced tick keeps making requests: that is progress, not a hang (heartbeats).
+        conn.client.on_progress = daemon.health.progress
         code = daemon.run(install_signals=True)
         if once:
             _show_converged(daemon.last_result, conn=conn, labels=_labels(settings))
     return code
+
+
+def adopt(args: argparse.Namespace, settings: Settings) -> int:
+    """Take the blind tokens' open orders into the inventory (invariant 10), after showing them
+    and asking (or with --yes). Holds the same locks as `apply`."""
+    _logging(args, settings, default="WARNING")
+    with _writer(settings, StateLock(settings.state_path)) as (conn, store):
+        found = find_adoptable(make_reconciler(conn, store), token_id=args.token)
+        if isinstance(found, str):
+            raise SettingsError(found)
+        if not found:
+            print("Nothing to adopt: every open order at a declared level is in this state file "
+                  "or known as the trader's own.")
+            return 0
+        count = sum(len(b.orders) for b in found)
+        print("\n".join(orders_lines(found, labels=_labels(settings))))
+        if not args.yes and not _confirm(f"Adopt these {count} order(s) as the daemon's?"):
+            print("Nothing adopted.")
+            return 1
+        adopted = adopt_orders(found, store=store)
+    print(f"Adopted {len(adopted)} order(s) on {len(found)} token(s); they count toward their "
+          "levels now.")
+    return 0
+
+
+def _confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        raise SettingsError("`adopt` asks before it adopts, and there is no terminal to ask on; "
+                            "check `reconciler plan`, then add --yes")
+    answer = input(f"{question} [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
 
 
 @contextmanager
@@ -182,7 +221,7 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(out.dumps({**state, "daemon_pid": pid, "trading_mode": out.trading_mode(state)}))
     else:
-        print(out.status_text(state, daemon_pid=pid))
+        print(out.status_text(state, daemon_pid=pid) + "\n" + status_policy_text(state))
     return 0
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from reconciler.cli import commands as c
+from reconciler.cli.policy_view import add_override_options, policy_check
 from reconciler.cli.settings import (
     DEBOUNCE_BOUNDS,
     INTERVAL_BOUNDS,
@@ -132,6 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("validate", "Check the desired YAML files; print file:line:col errors.", c.validate)
     p.add_argument("dir", nargs="?", metavar="DIR", help="directory to check (default --desired)")
     add("schema", "Print the JSON Schema of one desired-state file (for editors).", c.schema)
+    p = add("policy-check", "Check every declared level against the policy's price band (the "
+                            "public book) and trading windows: no key, no state file (for CI); "
+                            "exit 1 when a token would be held.", policy_check)
+    p.add_argument("dir", nargs="?", metavar="DIR", help="directory to check (default --desired)")
+    p.add_argument("--json", action="store_true", help="print the verdicts as JSON")
     p = add("plan", "Show what apply would change now (reads the exchange, writes nothing "
                     "to it).", c.plan)
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
@@ -140,6 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "error")
     p = add("apply", "Run one reconcile pass (cancel, then post) and exit.", c.apply)
     p.add_argument("--json", action="store_true", help="print the pass summary as JSON")
+    add_override_options(p)
+    p = add("adopt", "Take the account's open orders at declared levels that this state file "
+                     "has no record of (a new, restored or replaced state file: `plan` lists "
+                     "them) into the inventory as the daemon's; shows them and asks first.",
+            c.adopt)
+    p.add_argument("--token", default=None, metavar="ID", help="only this token's orders")
+    p.add_argument("--yes", action="store_true", help="adopt without asking")
     p = add("run", "Run the daemon: reconcile on a timer and on every change to the desired "
                    "files.", c.run)
     _run_options(p)

@@ -15,6 +15,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from reconciler.cli.blind_text import status_lines
 from reconciler.model import OpenOrder
 
 
@@ -85,7 +86,7 @@ def when(ms: int | None) -> str:
 
 
 def status_text(status: Mapping[str, Any], *, daemon_pid: int | None) -> str:
-    lines = [f"state file:        {status.get('state_file')}"]
+    lines = [f"state file:        {status.get('state_file')}", *status_lines(status)]
     lines.append("daemon:            " + (f"running (pid {daemon_pid})" if daemon_pid
                                           else "not running"))
     lines.append(f"last run:          {_run_line(status.get('last_run'))}")

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from reconciler.cli.blind_text import blind_json, blind_section
 from reconciler.model import Cancel, Keep, LevelKey, Plan, Post
 
 if TYPE_CHECKING:  # rendering stays pure: the report is read, never built, here
@@ -75,7 +76,10 @@ def render_text(plan: Plan, *, labels: Mapping[str, str] | None = None, keeps: b
         out.append("Warnings:")
         out.extend(f"  ! {warning}" for warning in plan.warnings)
         out.append("")
-    if plan.is_empty and plan.skipped:
+    if plan.is_empty and plan.blind:
+        out.append(f"No changes now: {len(plan.blind)} token(s) are blind, and their posts "
+                   "wait for `reconciler adopt`.")
+    elif plan.is_empty and plan.skipped:
         # Not "everything matches": the skipped tokens were not looked at.
         out.append(f"No changes. {len(plan.skipped)} token(s) skipped and left untouched "
                    "(see above); the others match the desired state.")
@@ -134,6 +138,7 @@ def render_json(plan: Plan) -> dict[str, Any]:
             for k in plan.keeps
         ],
         "skipped": [{"token_id": s.token_id, "reason": s.reason} for s in plan.skipped],
+        "blind": blind_json(plan.blind),
         "warnings": list(plan.warnings),
         "generations": [
             {**_key_json(g.key), "spec_digest": g.spec_digest, "generation": g.generation}
@@ -151,6 +156,8 @@ def report_text(report: PlanReport) -> str:
             report.spec_errors
         )
     text = render_text(report.plan, labels=report.labels)
+    if report.plan.blind:  # invariant 10: what `reconciler adopt` would take
+        text += "\n" + blind_section(report.plan.blind, labels=report.labels)
     if report.spec_errors:  # a tick would apply the revision kept in force: show that, and why
         head = "The desired files are invalid:\n" + "\n".join(report.spec_errors)
         text = f"{head}\n{report.kept} stays in force; with it:\n{text}"

@@ -25,6 +25,7 @@ call once with it. A 401 is a refusal, so the repeat cannot double a write. If t
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -145,6 +146,17 @@ class ClobClient(OrderMethods, MarketMethods, AccountMethods):
                 )
 
     @property
+    def on_progress(self) -> Callable[[float], None] | None:
+        """Called with 0 after every request (answered or failed) and with the length of every
+        pacing wait just before it: a caller's liveness check (the daemon's heartbeats) can
+        tell a pass that is pacing hundreds of requests from a hung one."""
+        return self._transport.on_progress
+
+    @on_progress.setter
+    def on_progress(self, callback: Callable[[float], None] | None) -> None:
+        self._transport.on_progress = callback
+
+    @property
     def last_rate_limit(self) -> RateLimitInfo | None:
         """Rate-limit headers of the last response that carried any (None until one does)."""
         return self._transport.last_rate_limit
@@ -199,18 +211,23 @@ class ClobClient(OrderMethods, MarketMethods, AccountMethods):
         payload: Any = None,
         cost: int = 1,
         payload_for: Callable[[auth.ApiCreds], Any] | None = None,
+        empty_ok: bool = True,
     ) -> Any:
         """An authenticated request. The path is signed without the query, as the exchange does.
         `payload_for` builds the body from the creds (an order's `owner` is the API key), so a
-        repeat after a re-derive carries the new key."""
+        repeat after a re-derive carries the new key. `empty_ok=False`: an empty 2xx body is a
+        `ProtocolError` (see `Transport.send`)."""
+        signed = functools.partial(
+            self._signed, method, path, query, payload, payload_for, cost, empty_ok=empty_ok
+        )
         try:
-            return self._signed(method, path, query, payload, payload_for, cost)
+            return signed()
         except AuthenticationFailed as exc:
             if exc.status != 401 or not self.rederive_on_401 or self.wallet is None:
                 raise
             self._rederive(exc)
         try:
-            return self._signed(method, path, query, payload, payload_for, cost)
+            return signed()
         except AuthenticationFailed as exc:
             raise AuthenticationFailed(
                 f"{method} {path}: the exchange refused the API key again after it was derived "
@@ -229,6 +246,8 @@ class ClobClient(OrderMethods, MarketMethods, AccountMethods):
         payload: Any,
         payload_for: Callable[[auth.ApiCreds], Any] | None,
         cost: int,
+        *,
+        empty_ok: bool = True,
     ) -> Any:
         wallet = self._require_wallet()
         creds = self._require_creds()
@@ -239,7 +258,7 @@ class ClobClient(OrderMethods, MarketMethods, AccountMethods):
             body=body,
         )
         return self._transport.send(
-            method, path, query=query, body=body, headers=headers, cost=cost
+            method, path, query=query, body=body, headers=headers, cost=cost, empty_ok=empty_ok
         )
 
     def _rederive(self, refused: AuthenticationFailed) -> None:

@@ -8,8 +8,9 @@ and at most the tier's cancel burst (a batch is admitted whole or not at all, so
 burst can never pass). `cancel_orders` sends as few calls as that allows, paced against the
 cancel bucket, and merges the answers into one `CancelResult`. A 429 for a chunk above the burst
 (the answer names a lower tier, or gives no Retry-After, which 2.13 sends only within the
-burst) means split, not retry. Any other failure raises with `.partial` holding what the
-earlier chunks did.
+burst) means split, not retry. Every chunk is cut again against the burst known just before
+it is sent, so a tier lowered part way re-splits every chunk left. Any other failure raises with
+`.partial` holding what the earlier chunks did and which ids were never sent.
 
 Every answer is checked against the question: open orders read with a token (or market, or id)
 filter must all be of that token, a cancel answer may only name ids that were sent, and an
@@ -22,7 +23,14 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from reconciler.clob.errors import ClobError, ExchangeRejected, NotFound, ProtocolError, RateLimited
+from reconciler.clob.errors import (
+    ClobError,
+    ExchangeRejected,
+    NotFound,
+    OverBurst,
+    ProtocolError,
+    RateLimited,
+)
 from reconciler.clob.notifications import Notification, parse_notifications
 from reconciler.clob.parsing import INITIAL_CURSOR, order_id_key, require_dict
 from reconciler.clob.ratelimit import MAX_CANCEL_IDS, Bucket, Pacer, cancel_chunks
@@ -61,7 +69,8 @@ class AccountMethods:
         def pacer(self) -> Pacer: ...
         def _require_wallet(self) -> Wallet: ...
         def _l2(
-            self, method: str, path: str, *, query: str = "", payload: Any = None, cost: int = 1
+            self, method: str, path: str, *, query: str = "", payload: Any = None, cost: int = 1,
+            empty_ok: bool = True,
         ) -> Any: ...
         def _paginate(
             self, path: str, filters: list[tuple[str, object]], *, cursor: str, first_only: bool
@@ -79,15 +88,29 @@ class AccountMethods:
     def cancel_orders(self, order_ids: Sequence[str]) -> CancelResult:
         """Cancel by id in as few `DELETE /orders` as the 1000-id limit and the cancel burst
         allow, paced; one merged answer. Duplicate ids are sent once (the exchange drops them
-        anyway, and each id sent costs a token)."""
+        anyway, and each id sent costs a token).
+
+        Each chunk is cut again, just before it is sent, against the burst of the tier known
+        then: an answer part way may name a lower tier (2.13), and a chunk above the burst can
+        never pass. When a call fails, the error's `.partial` holds what the earlier calls did
+        and, in `never_sent`, the ids no call carried (None when there is neither)."""
         if isinstance(order_ids, str):
             raise TypeError("cancel_orders takes a list of order ids, not one string")
         ids = list(dict.fromkeys(order_ids))
-        pending = cancel_chunks(ids, burst=self.pacer.burst(Bucket.CANCEL))
+        pending = [ids] if ids else []
         canceled: list[str] = []
         not_canceled: dict[str, str] = {}
+
+        def so_far(unsent: list[list[str]]) -> CancelResult:
+            never_sent = tuple(i for chunk in unsent for i in chunk)
+            return CancelResult(tuple(canceled), dict(not_canceled), never_sent=never_sent)
+
         while pending:
             chunk = pending.pop(0)
+            size = min(MAX_CANCEL_IDS, self.pacer.burst(Bucket.CANCEL))
+            if len(chunk) > size:
+                pending[:0] = cancel_chunks(chunk, burst=size)
+                continue
             try:
                 data = self._l2("DELETE", "/orders", payload=chunk, cost=len(chunk))
                 result = parse_cancel_result(data)
@@ -95,13 +118,14 @@ class AccountMethods:
             except RateLimited as exc:
                 smaller = self._split_after_429(chunk, exc)
                 if smaller is None:
-                    exc.partial = CancelResult(tuple(canceled), dict(not_canceled))
+                    exc.partial = so_far(pending)
                     raise
                 pending[:0] = smaller
                 continue
             except ClobError as exc:
-                if canceled or not_canceled:
-                    exc.partial = CancelResult(tuple(canceled), dict(not_canceled))
+                unsent = [chunk, *pending] if isinstance(exc, OverBurst) else pending
+                if canceled or not_canceled or unsent:
+                    exc.partial = so_far(unsent)
                 raise
             canceled.extend(result.canceled)
             not_canceled.update(result.not_canceled)
@@ -124,26 +148,32 @@ class AccountMethods:
         return parse_cancel_result(self._l2("DELETE", "/cancel-all"))
 
     def cancel_market_orders(self, market: str = "", asset_id: str = "") -> CancelResult:
-        """Cancel this account's orders in one market (condition id) and/or one token."""
+        """Cancel this account's orders in one market (condition id) and/or one token.
+
+        Both keys are always sent, "" meaning "not filtered by this" (2.2 and 5: the OpenAPI
+        marks both required; "send both keys"). Both empty would cancel every order of the
+        account, so that is refused before anything is sent: cancel_all() says it on purpose."""
+        market, asset_id = (market or "").strip(), (asset_id or "").strip()
         if not market and not asset_id:
             raise ValueError(
                 "cancel_market_orders needs market= or asset_id=; use cancel_all() to cancel "
                 "every order of the account"
             )
-        body = {k: v for k, v in (("market", market), ("asset_id", asset_id)) if v}
+        body = {"market": market, "asset_id": asset_id}
         return parse_cancel_result(self._l2("DELETE", "/cancel-market-orders", payload=body))
 
     # --- reads ----------------------------------------------------------------------------------
 
     def get_order(self, order_id: str) -> OrderDetails | None:
         """The order with this hash in any state, or None when the exchange has no such order
-        (a 404 `{"error": "Order not found"}` or a 200 `null`, both per 2.2).
+        (a 404 `{"error": "Order not found"}` or a 200 `null`, both per 2.2). An empty body is
+        neither: a `ProtocolError` (the SDKs hand it back as "", not as None).
 
         Absent is not "never placed": a POST still in flight may land after this read, and a
         FAK that matched in full has been seen to come back with nothing (its fills are in
         /data/trades). What absence means is the caller's decision, not this method's."""
         try:
-            data = self._l2("GET", f"/data/order/{order_id}")
+            data = self._l2("GET", f"/data/order/{order_id}", empty_ok=False)
         except NotFound as exc:
             if ORDER_NOT_FOUND in exc.message.lower():
                 return None
@@ -167,7 +197,7 @@ class AccountMethods:
         only_first_page: bool = False,
     ) -> list[OpenOrder]:
         """This account's open orders, every page, normalised for the planner. Each order must
-        match the filters sent, or the whole read is a `ProtocolError`."""
+        match the filters sent and come back once, or the whole read is a `ProtocolError`."""
         filters: list[tuple[str, object]] = [("market", market), ("asset_id", asset_id), ("id", id)]
         items = self._paginate(
             "/data/orders", filters, cursor=INITIAL_CURSOR, first_only=only_first_page
@@ -175,6 +205,7 @@ class AccountMethods:
         orders = [parse_open_order(item) for item in items]
         for order in orders:
             _check_filters(order, market=market, asset_id=asset_id, order_id=id)
+        _each_once(orders)
         return orders
 
     def get_trades(
@@ -299,6 +330,19 @@ def _check_filters(order: OpenOrder, *, market: str, asset_id: str, order_id: st
         raise ProtocolError(
             f"GET /data/orders?id={order_id}: the answer holds order {order.order_id}"
         )
+
+
+def _each_once(orders: Sequence[OpenOrder]) -> None:
+    """An order listed twice in one read (on two pages, when the list shifted between page
+    reads, or twice on one) would count its size twice: the read cannot be trusted whole."""
+    seen: set[str] = set()
+    for order in orders:
+        if order.order_id in seen:
+            raise ProtocolError(
+                f"GET /data/orders: the read lists order {order.order_id} more than once (the "
+                "list changed between pages?); not trusting the read"
+            )
+        seen.add(order.order_id)
 
 
 def _trade_filters(

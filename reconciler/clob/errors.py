@@ -8,6 +8,8 @@ parse a status code. The shape follows httpx's `_exceptions.py`: the tree is dra
     ├── TransportError            no usable answer: refused, timeout, reset, lost response
     ├── ServerError               5xx: the exchange failed (for a write: outcome unknown)
     ├── RateLimited               429: wait `.retry_after` seconds, then try again
+    ├── OverBurst                 dearer than the tier's burst, so it could never pass (2.13):
+    │                             refused before sending; split it
     ├── ProtocolError             an answer we cannot trust (a negative size, an unknown status,
     │                             a redirect, an oversized body, a looping cursor ...)
     ├── ExchangeRejected          4xx: the exchange understood and said no; do not retry
@@ -25,7 +27,9 @@ Reads are never outcome-unknown: retrying them is always safe.
 
 `partial` is set by the calls that split one request into several (`cancel_orders`,
 `post_many`): the merged result of the parts that completed before this error, so the caller
-records what did happen (None when nothing completed).
+records what did happen (None when nothing completed). A cancel's partial also names the ids no
+request carried (`CancelResult.never_sent`), so they are not mistaken for ones whose answer was
+lost.
 
 No message built here contains a secret: errors carry the method, the path, the status and the
 exchange's own error text, and the transport scrubs any credential out of that text first.
@@ -103,6 +107,12 @@ class RateLimited(ClobError):
         # False when the answer named no Retry-After and `retry_after` is our default: 2.13
         # sends one only for a batch within the burst, so its absence hints "split".
         self.retry_after_stated = stated
+
+
+class OverBurst(ClobError):
+    """A request dearer than its bucket's burst under the tier now known: the exchange admits a
+    batch whole or not at all (2.13), so it could never pass. Refused before it is sent, so
+    nothing was done (`outcome_unknown` is False); send it in smaller parts."""
 
 
 class ProtocolError(ClobError):

@@ -24,6 +24,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from reconciler.clob.errors import OverBurst
+
 log = logging.getLogger(__name__)
 
 #: At most this many ids in one DELETE /orders since 2026-06-15 (2.2).
@@ -194,6 +196,8 @@ class Pacer:
         }
         self.states: dict[Bucket, RateLimitState] = {}
         self.waited = 0.0  # total seconds slept, for logs and tests
+        #: Told the length of each wait just before it starts (the transport's progress report).
+        self.on_wait: Callable[[float], None] | None = None
         self._warned = False
 
     def burst(self, bucket: Bucket) -> int:
@@ -206,14 +210,19 @@ class Pacer:
         if not self.enabled or cost <= 0:
             return 0.0
         if cost > self.burst(bucket):
-            raise ValueError(
-                f"a request costing {cost} {bucket.value} tokens can never pass the "
-                f"{self.tier.name} tier's burst of {self.burst(bucket)}: split it"
+            method, _, path = what.partition(" ")
+            raise OverBurst(
+                f"{what}: a request costing {cost} {bucket.value} tokens can never pass the "
+                f"{self.tier.name} tier's burst of {self.burst(bucket)}; not sent (split it)",
+                method=method if path else "",
+                path=path,
             )
         wait = self.buckets[bucket].wait_for(cost, self.clock())
         if wait > 0:
             log.info("pacing: %s (%d %s tokens) waits %.2f s for the %s bucket (%s tier)",
                      what, cost, bucket.value, wait, bucket.value, self.tier.name)
+            if self.on_wait is not None:
+                self.on_wait(wait)
             self.sleep(wait)
             self.waited += wait
         self.buckets[bucket].spend(cost, self.clock())

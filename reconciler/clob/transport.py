@@ -17,7 +17,9 @@ Rules it enforces:
   to length (`redact`), and headers are never logged;
 - order and cancel requests are paced against the per-signer buckets (`ratelimit.Pacer`), and
   every answer's rate-limit headers refresh the estimate;
-- 2.13's trading modes become `TradingRestricted` (a definite refusal), not "outcome unknown".
+- 2.13's trading modes become `TradingRestricted` (a definite refusal), not "outcome unknown";
+- progress is reported (`on_progress`, for the daemon's liveness): after every request, with 0,
+  and before every pacing wait, with its length, so a long paced pass is not taken for a hung one.
 """
 
 from __future__ import annotations
@@ -140,7 +142,11 @@ class Transport:
         self.max_body = max_body
         self.clock = clock
         self.pacer = Pacer(clock=clock, sleep=sleep, enabled=pacing)
+        self.pacer.on_wait = self._progressed
         self.last_rate_limit: RateLimitInfo | None = None
+        #: Called with 0 when a request is over (answered or failed), and with the seconds a
+        #: pacing wait will take just before it starts: the caller is busy, not hung.
+        self.on_progress: Callable[[float], None] | None = None
         # The API secret and passphrase: never in an exception (see `redact` for the rule).
         self.redactor = Redactor()
 
@@ -157,10 +163,14 @@ class Transport:
         body: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         cost: int = 1,
+        empty_ok: bool = True,
     ) -> Any:
         """Send one request; return the parsed JSON body (None when empty, text when not JSON).
 
-        `cost` is what an order or cancel request takes from its bucket (2.13)."""
+        `cost` is what an order or cancel request takes from its bucket (2.13). With
+        `empty_ok=False` an empty 2xx body is a `ProtocolError`: where the JSON literal `null`
+        means something (an order lookup: "no such order"), a body cut to nothing must not be
+        read as that `null`."""
         bucket = bucket_of(method, path)
         if bucket is not None:
             self.pacer.acquire(bucket, cost, what=f"{method} {path}")
@@ -173,13 +183,28 @@ class Transport:
         }
         write = method != "GET"
         started = time.perf_counter()
-        answer = self._exchange(method, path, url, body, all_headers, write=write)
+        try:
+            answer = self._exchange(method, path, url, body, all_headers, write=write)
+        finally:
+            self._progressed(0.0)
         elapsed_ms = (time.perf_counter() - started) * 1000
         log.debug("%s %s -> %s in %.1f ms", method, path, answer.status, elapsed_ms)
         self._record_rate_limit(answer, bucket)
         if 200 <= answer.status < 300:
+            if not empty_ok and not answer.content.strip():
+                raise ProtocolError(
+                    f"{method} {path}: the exchange answered {answer.status} with an empty body "
+                    "(not JSON, not even null); cannot tell what it means",
+                    method=method,
+                    path=path,
+                    outcome_unknown=write,
+                )
             return _parse_body(answer.content)
         raise self._status_error(answer, method=method, path=path, write=write)
+
+    def _progressed(self, ahead_seconds: float) -> None:
+        if self.on_progress is not None:
+            self.on_progress(ahead_seconds)
 
     def _exchange(
         self,

@@ -102,10 +102,14 @@ class OrderResult:
 
 @dataclass(frozen=True)
 class CancelResult:
-    """`{canceled: [...], not_canceled: {id: reason}}` from every cancel endpoint."""
+    """`{canceled: [...], not_canceled: {id: reason}}` from every cancel endpoint.
+
+    `never_sent` is ours, not the exchange's: in the `.partial` of a split cancel that failed
+    part way, the ids no request carried (certainly not cancelled by this call)."""
 
     canceled: tuple[str, ...] = ()
     not_canceled: Mapping[str, str] = field(default_factory=dict)
+    never_sent: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -390,17 +394,25 @@ def parse_trade(data: Any) -> Trade:
 def parse_page_envelope(data: Any, what: str) -> tuple[list[Any], str, int | None, int | None]:
     """(data, next_cursor, limit, count) of a paginated answer. The cursor comes back as
     `END_CURSOR` when the page says it is the last (`LTE=`, `""` or no cursor: 2.9); `data`
-    itself must be there, or completeness is unknown."""
+    itself must be there and be an array (2.9: `{data, next_cursor, limit, count}`; the SDKs
+    concatenate it as a list), or completeness is unknown: `null`, `{}`, `false`, `0` or `""`
+    is not "an empty page", it is an answer we cannot read."""
     item = require_dict(data, what)
     if "data" not in item:
         raise ProtocolError(f"{what}: the page has no 'data', so completeness is unknown")
+    items = item["data"]
+    if not isinstance(items, list):
+        raise ProtocolError(
+            f"{what}: the page's 'data' is {items!r:.40}, not an "
+            "array, so completeness is unknown; not reading it as an empty page"
+        )
     cursor = item.get("next_cursor")
     if cursor is not None and not isinstance(cursor, str):
         raise ProtocolError(f"{what}: next_cursor is not a string: {cursor!r}")
     limit = item.get("limit")
     count = item.get("count")
     return (
-        require_list(item.get("data") or [], f"{what} data"),
+        items,
         END_CURSOR if is_end_cursor(cursor) else str(cursor),
         None if limit is None else to_int(limit, "limit"),
         None if count is None else to_int(count, "count"),

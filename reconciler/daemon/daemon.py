@@ -10,17 +10,21 @@ The loop wakes on a timer or on a change, whichever comes first, and backs off o
   one interval of the exchange answering again), or exactly the exchange's Retry-After after a
   rate-limit answer. The listener runs
   after APScheduler has released the job's instance slot, so "run again now" is never dropped as
-  "already running", and the job's trigger remembers the chosen time (see _ChosenTimeTrigger).
+  "already running", and the job's trigger remembers the chosen time (see ChosenTimeTrigger).
 - A watchdog observer on the desired directory pokes a debouncer; after a quiet period (150 ms by
   default) the next tick is brought forward. An editor's save (temp file, rename) is one tick, and
   the tick re-reads every file itself: the watcher only says "look now". A change during a tick
   marks the loop dirty, and the tick that finishes runs again at once.
 - systemd: READY=1 after the first successful tick, WATCHDOG=1 after every successful tick and
   on a timer while the loop is healthy (see `support.Health`), STATUS= a one-line summary.
+- The state file changed under the daemon (deleted, replaced, its WAL replaced: the engine
+  raises `StateFileChanged`): stop taking ticks, one error line, exit 1 (invariant 10).
 - SIGTERM/SIGINT: stop taking new ticks, let the one in flight finish (bounded by the stop
   timeout), optionally cancel our managed orders (`on_shutdown: cancel`), exit 0.
 - Optional exchange heartbeats (off by default): while the loop is healthy, post one every 5 s.
-  The exchange cancels EVERY order of the API key when they stop for ~10 s.
+  The exchange cancels EVERY order of the API key when they stop for ~10 s. A tick that runs
+  long but keeps making requests (pacing thousands of cancels or posts) is healthy: the client
+  reports its progress to `Daemon.health` (wired by the CLI: `client.on_progress`).
 
 The daemon knows nothing about orders: it drives anything whose `.tick()` returns an engine
 `TickResult` (reconcile.Reconciler in production), and reads that result's fields.
@@ -29,33 +33,29 @@ The daemon knows nothing about orders: it drives anything whose `.tick()` return
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import FrameType
 from typing import Any, Protocol
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.base import BaseTrigger
 
+from reconciler.daemon.lifecycle import Lifecycle
 from reconciler.daemon.metrics import (
     Metrics,
-    make_metrics_server,
     record_stream_state,
     record_tick_result,
 )
-from reconciler.daemon.pulses import Pulses
+from reconciler.daemon.pulses import ChosenTimeTrigger, Pulses
 from reconciler.daemon.sdnotify import SystemdNotifier
 from reconciler.daemon.stream import StreamPasses, StreamSetup
 from reconciler.daemon.stream_work import Batch
 from reconciler.daemon.support import Debouncer, FailureLog, Health, LoopBackoff
-from reconciler.daemon.watcher import DesiredWatcher
-from reconciler.engine import TickResult
+from reconciler.engine import StateFileChanged, TickResult
 
 log = logging.getLogger("reconciler.daemon.daemon")
 
@@ -66,37 +66,6 @@ MAX_DEFERRED_TICKS = 3
 
 class Ticker(Protocol):
     def tick(self) -> TickResult: ...
-
-
-class _ChosenTimeTrigger(BaseTrigger):
-    """Fire when the daemon says; the interval is only the fallback while a tick runs.
-
-    APScheduler asks a trigger for the next fire time right after submitting a run. A tick that
-    finishes faster than that submission completes has its listener run first, inside the
-    scheduler's loop, and the trigger's answer would overwrite the time the listener chose. So
-    the chosen time lives here, and a choice made during the current run wins over the fallback.
-    """
-
-    def __init__(self, *, fallback_seconds: float) -> None:
-        self._fallback = timedelta(seconds=fallback_seconds)
-        self._chosen: datetime | None = None
-        self._guard = threading.Lock()
-
-    def choose(self, when: datetime) -> None:
-        with self._guard:
-            self._chosen = when
-
-    def get_next_fire_time(
-        self, previous_fire_time: datetime | None, now: datetime
-    ) -> datetime | None:
-        with self._guard:
-            chosen = self._chosen
-        if chosen is not None and (previous_fire_time is None or chosen > previous_fire_time):
-            return chosen
-        return now + self._fallback
-
-    def __str__(self) -> str:
-        return f"chosen-time (fallback {self._fallback})"
 
 
 @dataclass(frozen=True)
@@ -112,7 +81,7 @@ class DaemonOptions:
     max_failures: int | None = None  # stop (exit 1) after this many consecutive failures
 
 
-class Daemon:
+class Daemon(Lifecycle):
     """Run ticks on a schedule and on changes until stopped. `run()` returns the exit code."""
 
     def __init__(
@@ -137,7 +106,7 @@ class Daemon:
         self._on_shutdown = on_shutdown
         self._heartbeat = heartbeat
         self._scheduler = BackgroundScheduler(timezone=UTC)
-        self._trigger = _ChosenTimeTrigger(fallback_seconds=options.interval_seconds)
+        self._trigger = ChosenTimeTrigger(fallback_seconds=options.interval_seconds)
         self._stop = threading.Event()
         self._lock = threading.Lock()  # guards the fields below, never held across a tick
         self._running = False
@@ -147,6 +116,7 @@ class Daemon:
         self._ready_sent = False
         self._deferred = 0  # scheduled ticks put off in a row while files were changing
         self._exit_code = 0
+        self._state_lost = False  # the state file changed under us: no shutdown sweep either
         self._backoff = LoopBackoff(
             base_seconds=options.backoff_base_seconds, cap_seconds=options.backoff_cap_seconds,
             interval_seconds=options.interval_seconds,  # a failure never waits longer
@@ -171,23 +141,6 @@ class Daemon:
                         if stream is not None else None)
 
     # --- public -------------------------------------------------------------------------------
-
-    def run(self, *, install_signals: bool = True) -> int:
-        """Start everything, wait for a stop (signal, `stop()`, or once-mode done), shut down."""
-        previous = self._install_signals() if install_signals else {}
-        try:
-            self._start()
-            while not self._stop.wait(timeout=1.0):
-                pass
-            return self._shutdown()
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
-
-    def stop(self, reason: str = "stop requested") -> None:
-        if not self._stop.is_set():
-            log.info("stopping: %s", reason)
-        self._stop.set()
 
     @property
     def idle(self) -> bool:
@@ -238,86 +191,6 @@ class Daemon:
             self._metrics.add_collector(lambda m: record_stream_state(m, state.snapshot()))
             self._stream.listener.start()
 
-    def _start_watcher(self) -> None:
-        # It also watches the parent, to re-arm when the directory is removed and re-created
-        # (and warns when it cannot watch); see watcher.py.
-        watcher = DesiredWatcher(self._desired_dir, self._debouncer.poke)
-        watcher.start()
-        self._observer = watcher
-
-    def _start_metrics(self) -> None:
-        if self._metrics_port is None:
-            return
-        server = make_metrics_server(self._metrics, port=self._metrics_port)
-        threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
-        self._metrics_server = server
-        log.info("metrics on http://127.0.0.1:%d/metrics", server.server_address[1])
-
-    def _shutdown(self) -> int:
-        self._notifier.stopping(status="stopping")
-        if self._stream is not None:
-            self._stream.listener.stop()
-        if self._observer is not None:
-            self._observer.stop()
-        self._debouncer.stop()
-        self._scheduler.shutdown(wait=False)  # no new ticks; the one in flight goes on
-        idle = self._wait_idle(timeout=self._options.stop_timeout_seconds)
-        if not idle:
-            log.error(
-                "a tick was still running after %.0f s; exiting anyway (its journal entries "
-                "are resolved on the next start)", self._options.stop_timeout_seconds,
-            )
-            self._exit_code = self._exit_code or 1
-        if self._heartbeat is not None and self._options.heartbeat_seconds:
-            log.warning("heartbeats stopped: the exchange will cancel this key's orders in ~10 s")
-        if idle:
-            self._run_shutdown_hook()
-        elif self._on_shutdown is not None:
-            # The hung tick may still post after a cancel sweep, and it holds the state file:
-            # a sweep now would race it. Say so; the operator decides.
-            log.error("on_shutdown cancel skipped: a tick is still running; cancel by hand with "
-                      "`reconciler cancel` / `reconciler cancel-market` if needed")
-        if self._observer is not None:
-            self._observer.join(timeout=5)
-        if self._metrics_server is not None:
-            self._metrics_server.shutdown()
-            self._metrics_server.server_close()
-        log.info("stopped after %d ticks (exit %d)", self.ticks_run, self._exit_code)
-        return self._exit_code
-
-    def _wait_idle(self, *, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                if not self._running:
-                    return True
-            time.sleep(0.02)
-        return False
-
-    def _run_shutdown_hook(self) -> None:
-        if self._on_shutdown is None:
-            return
-        try:
-            log.info("on_shutdown: %s", self._on_shutdown())
-        except Exception as exc:  # the stop must complete; the orders stay as they are
-            log.error("on_shutdown failed, orders left as they are: %s", exc)
-            self._exit_code = self._exit_code or 1
-
-    def _install_signals(self) -> dict[int, Any]:
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-        previous: dict[int, Any] = {}
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            previous[signum] = signal.signal(signum, self._on_signal)
-        return previous
-
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        name = signal.Signals(signum).name
-        if self._stop.is_set():
-            log.warning("%s again while stopping: still waiting for the tick in flight", name)
-            return
-        self.stop(f"received {name}")
-
     # --- the tick -----------------------------------------------------------------------------
 
     def _tick_job(self) -> None:
@@ -338,24 +211,28 @@ class Daemon:
                     self._stream.work.add(batch.as_work())  # kept for the pass after the wait
                 return
             if self._stream is not None and batch is not None and batch.empty:
-                self._next_delay = self._stream_delay()  # woken for work a pass already did
+                self._next_delay = self._stream.delay(not_before=self._not_before)  # woken for work a pass already did
                 return
             if sweep:
                 self._deferred = 0
                 self._dirty = False
             self._running = True
         if not sweep:
-            assert batch is not None
+            assert batch is not None and self._stream is not None
             wait = self._targeted_pass(batch)
             with self._lock:
                 if wait:  # the exchange asked for a wait: no pass before it, stream or not
                     self._not_before = time.monotonic() + wait
-                self._next_delay = self._stream_delay()
+                self._next_delay = self._stream.delay(not_before=self._not_before)
             return
         self.health.tick_started_now()
         started = time.monotonic()
         self._tick_wall_start = time.time()
-        result = self._sweep(batch)
+        try:
+            result = self._sweep(batch)
+        except StateFileChanged as exc:
+            self._state_file_changed(exc)
+            return
         elapsed = time.monotonic() - started
         self.ticks_run += 1
         self.last_result = result
@@ -371,52 +248,49 @@ class Daemon:
             self._not_before = time.monotonic() + delay if waits else 0.0
             if self._stream is not None:
                 self._stream.swept(delay)
-                self._next_delay = self._stream_delay()
+                self._next_delay = self._stream.delay(not_before=self._not_before)
 
     def _sweep(self, batch: Batch | None) -> TickResult:
         try:
             if self._stream is None or batch is None:
                 return self._ticker.tick()
-            result = self._stream.run(batch)
-            assert result is not None  # a sweep always runs a pass
-            return result
+            return self._stream.sweep(batch)
+        except StateFileChanged:
+            raise
         except Exception as exc:
             log.exception("tick raised")
             return TickResult.crashed(f"{type(exc).__name__}: {exc}")
 
-    def _stream_delay(self) -> float:
-        """Seconds to the next run with the stream on: its work or its sweep, not before a
-        wait the exchange asked for. Callers hold self._lock."""
-        assert self._stream is not None
-        return max(self._stream.delay(), self._not_before - time.monotonic(), 0.0)
-
     def _targeted_pass(self, batch: Batch) -> float:
-        """The stream's work that needs no sweep: a targeted pass, or trades to record.
-        Returns the wait the exchange asked for (0 for none)."""
+        """The stream's work that needs no sweep (stream.StreamPasses.targeted); returns the
+        wait the exchange asked for (0 for none). A failed pass leaves its work to a sweep
+        after the backoff."""
         assert self._stream is not None
-        started = time.monotonic()
         try:
-            result = self._stream.run(batch)
-        except Exception as exc:
-            log.exception("targeted pass raised")
-            result = TickResult.crashed(f"{type(exc).__name__}: {exc}")
+            result = self._stream.targeted(batch, self._metrics)
+        except StateFileChanged as exc:
+            self._state_file_changed(exc)
+            return 0.0
         if result is None:
             return 0.0
-        self._metrics.inc("reconciler_targeted_passes_total",
-                          outcome="success" if result.success else "failure")
-        self._metrics.set("reconciler_targeted_pass_duration_seconds",
-                          round(time.monotonic() - started, 6))
         self.last_result = result
-        wait = float(result.retry_after or 0.0)
-        if not result.success:  # what failed is the sweep's now, after the backoff
+        if not result.success:
             self._stream.swept(self._after_failure(result))
-            return wait
-        record_tick_result(self._metrics, result)
-        if result.posted or result.cancelled:
-            log.info("targeted pass: %s", result.status_line)
-        if wait:  # a trading mode in which nothing can be sent: wait as told
-            self._stream.swept(wait)
-        return wait
+        elif result.retry_after:  # a trading mode in which nothing can be sent: wait as told
+            self._stream.swept(float(result.retry_after))
+        return float(result.retry_after or 0.0)
+
+    def _state_file_changed(self, exc: StateFileChanged) -> None:
+        """The state file is not the one opened (invariant 10): trading on it would be trading
+        blind, so stop at once, with one line, and exit non-zero (systemd restarts the unit,
+        and the new process opens whatever file is at the path on its own terms)."""
+        log.error("stopped trading: %s; exiting (a restart holds every token whose open orders "
+                  "the state file has no record of, until `reconciler adopt`)", exc)
+        with self._lock:
+            self._exit_code = 1
+            self._state_lost = True
+        self._notifier.status(f"stopped: {exc}")
+        self.stop("the state file changed")
 
     def _after_success(self, result: TickResult) -> float:
         streak = self._backoff.after_success()

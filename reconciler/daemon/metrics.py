@@ -17,6 +17,7 @@ from typing import Any
 
 from reconciler.engine import TickResult
 from reconciler.model import TradingRestriction
+from reconciler.spec import Enforcement, Rule
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -64,6 +65,9 @@ class Metrics:
              "Sweeps the stream asked for: (re)connects, losses, gaps, garbled frames."),
             ("reconciler_stream_protocol_errors_total", "counter",
              "Stream frames that could not be trusted (the connection was dropped)."),
+            ("reconciler_policy_violations", "gauge",
+             "Policy verdicts of the last tick, by rule and enforcement (held while not 0, "
+             "unless advisory)."),
         ):
             self._families[name] = _Family(name=name, kind=kind, help=text)
 
@@ -121,6 +125,20 @@ def record_tick_result(metrics: Metrics, result: TickResult) -> None:
     current = str(mode.get("mode")) if mode else "normal"
     for name in ("normal", *(r.value for r in TradingRestriction)):
         metrics.set("reconciler_trading_mode", 1 if name == current else 0, mode=name)
+    record_policy(metrics, result.run_summary.get("policy"))
+
+
+def record_policy(metrics: Metrics, policy: object) -> None:
+    """Verdicts per (rule, enforcement): bounded labels (5 x 3), every pair set each tick."""
+    counts: dict[tuple[str, str], int] = {}
+    verdicts = policy.get("verdicts", []) if isinstance(policy, Mapping) else []
+    for verdict in verdicts:
+        key = (str(verdict.get("rule")), str(verdict.get("enforcement")))
+        counts[key] = counts.get(key, 0) + 1
+    for rule in Rule:
+        for level in Enforcement:
+            metrics.set("reconciler_policy_violations", counts.get((rule.value, level.value), 0),
+                        rule=rule.value, enforcement=level.value)
 
 
 def record_stream_state(metrics: Metrics, state: Mapping[str, Any]) -> None:

@@ -36,8 +36,9 @@ from reconciler.clob import (
     Trade,
     market_update,
 )
+from reconciler.daemon.metrics import Metrics, record_tick_result
 from reconciler.daemon.stream_work import Batch, GapDetector, PassQueue, route
-from reconciler.engine import TickResult
+from reconciler.engine import StateFileChanged, TickResult
 
 log = logging.getLogger("reconciler.daemon.stream")
 
@@ -298,13 +299,44 @@ class StreamPasses:
             return self._ticker.tick()
         return self._ticker.tick(tokens=batch.tokens)
 
+    def sweep(self, batch: Batch) -> TickResult:
+        result = self.run(batch)
+        assert result is not None  # a sweep always runs a pass
+        return result
+
+    def targeted(self, batch: Batch, metrics: Metrics) -> TickResult | None:
+        """Run a batch that needs no sweep, and count it. A crash is a failed pass (the state
+        file changing under the daemon is not: it propagates)."""
+        started = self._clock()
+        try:
+            result = self.run(batch)
+        except StateFileChanged:
+            raise
+        except Exception as exc:
+            log.exception("targeted pass raised")
+            result = TickResult.crashed(f"{type(exc).__name__}: {exc}")
+        if result is None:
+            return None
+        metrics.inc("reconciler_targeted_passes_total",
+                    outcome="success" if result.success else "failure")
+        metrics.set("reconciler_targeted_pass_duration_seconds",
+                    round(self._clock() - started, 6))
+        if result.success:
+            record_tick_result(metrics, result)
+            if result.posted or result.cancelled:
+                log.info("targeted pass: %s", result.status_line)
+        return result
+
     def swept(self, delay: float) -> None:
         """A sweep ran (or a failure set the wait): the next one is due in `delay` seconds."""
         self.next_sweep_at = self._clock() + delay
 
-    def delay(self) -> float:
-        """Seconds until the next pass: now when work waits, else when the sweep is due."""
-        return 0.0 if self.work.pending else max(0.0, self.next_sweep_at - self._clock())
+    def delay(self, *, not_before: float = 0.0) -> float:
+        """Seconds until the next pass: now when work waits, else when the sweep is due; never
+        before `not_before` (on `clock`: a wait the exchange asked for)."""
+        now = self._clock()
+        due = 0.0 if self.work.pending else self.next_sweep_at - now
+        return max(due, not_before - now, 0.0)
 
 
 __all__ = ["StreamListener", "StreamOpeners", "StreamPasses", "StreamSetup", "StreamState",

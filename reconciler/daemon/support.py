@@ -5,9 +5,11 @@
   answer.
 - `FailureLog`: rate-limited error logs during a failure streak and one "recovered" line after
   it (litestream's replica monitor does the same), so an outage is a few lines, not thousands.
-- `Health`: whether the systemd watchdog should still be pinged: yes while ticks succeed, no once
-  they have failed (or one has hung) for longer than the watchdog interval, so systemd restarts
-  a daemon that is alive but not doing its job.
+- `Health`: whether the systemd watchdog should still be pinged (and the exchange heartbeats
+  sent): yes while ticks succeed, no once they have failed (or one has hung) for longer than the
+  watchdog interval, so systemd restarts a daemon that is alive but not doing its job. A tick
+  that keeps making requests (a pass pacing thousands of cancels) is not hung: the client
+  reports each request and pacing wait to `Health.progress`, from the tick's own thread.
 - `Debouncer`: calls back once after a quiet period following the last poke, so an editor's
   save (write a temp file, rename it over the original) brings ONE tick forward, after the
   complete file is in place.
@@ -98,7 +100,13 @@ class FailureLog:
 
 
 class Health:
-    """Tick health for the systemd watchdog. Times come from the injected clock."""
+    """Tick health for the systemd watchdog and the exchange heartbeats. Times come from the
+    injected clock.
+
+    A tick counts as hung once it has made no progress for longer than the grace asked for: no
+    request ended, and no pacing wait was under way (`progress`). Only progress reported from
+    the thread running the tick counts, so the heartbeat pulse's own requests (another thread,
+    the same client) never keep a hung tick looking alive."""
 
     def __init__(self, *, clock: Clock = time.monotonic) -> None:
         self._clock = clock
@@ -106,14 +114,28 @@ class Health:
         self.ever_succeeded = False
         self.failing_since: float | None = None
         self.tick_started: float | None = None
+        self.busy_until: float | None = None  # the tick's last progress (later in a wait)
+        self._tick_thread: int | None = None
 
     def tick_started_now(self) -> None:
         with self._lock:
             self.tick_started = self._clock()
+            self.busy_until = None
+            self._tick_thread = threading.get_ident()
+
+    def progress(self, ahead_seconds: float = 0.0) -> None:
+        """The tick made progress: a request ended (0), or a pacing wait of `ahead_seconds`
+        starts now. Ignored outside a tick and from any other thread."""
+        with self._lock:
+            if self.tick_started is None or threading.get_ident() != self._tick_thread:
+                return
+            until = self._clock() + max(0.0, ahead_seconds)
+            self.busy_until = until if self.busy_until is None else max(self.busy_until, until)
 
     def tick_finished(self, *, ok: bool) -> None:
         with self._lock:
             now, self.tick_started = self._clock(), None
+            self.busy_until, self._tick_thread = None, None
             if ok:
                 self.ever_succeeded, self.failing_since = True, None
             elif self.failing_since is None:
@@ -126,8 +148,10 @@ class Health:
                 return False
             if self.failing_since is not None and now - self.failing_since > watchdog_seconds:
                 return False
-            hung = self.tick_started is not None and now - self.tick_started > watchdog_seconds
-            return not hung
+            if self.tick_started is None:
+                return True
+            last_sign_of_life = max(self.tick_started, self.busy_until or self.tick_started)
+            return now - last_sign_of_life <= watchdog_seconds
 
 
 class Debouncer:

@@ -9,6 +9,10 @@
   identical signed order);
 - `apply`: carrying out a `Plan`, journaled so a crash never duplicates an order; its cancel step
   in `cancels` (through the client's splitting and pacing);
+- `blind`: never trading blind (invariant 10): what a process saw first, the trader's orders,
+  the hold of blind tokens and `reconciler adopt`;
+- `policy_gate`, `policy_inputs`: the policy's rules on every plan, with the book data and
+  balances they need read here (and `check_declared`: the files alone, for CI);
 - `modes`: the exchange's trading mode as the engine believes it, and what each mode lets a pass
   send;
 - `settlement`: following our trades until they settle, taking back the fills of failed ones;
@@ -23,6 +27,8 @@ from reconciler.engine.apply import (
     WriteClient,
     apply_plan,
 )
+from reconciler.engine.blind import BlindWatch, adopt, find_adoptable
+from reconciler.engine.blind import describe as describe_blind
 from reconciler.engine.desired_files import (
     desired_files,
     is_candidate,
@@ -31,12 +37,15 @@ from reconciler.engine.desired_files import (
 )
 from reconciler.engine.in_force import DesiredStateKeeper, InForce
 from reconciler.engine.ledger import LookupState, look_up_order, record_order_state
+from reconciler.engine.policy_gate import check_declared, verdict_json
 from reconciler.engine.reconcile import ExchangeClient, Reconciler
 from reconciler.engine.resolve import Resolution, default_landing_window, resolve_unresolved
 from reconciler.engine.results import PlanReport, TickResult
+from reconciler.store import StateFileChanged
 
 __all__ = [
     "ApplyResult",
+    "BlindWatch",
     "DesiredStateKeeper",
     "ExchangeClient",
     "InForce",
@@ -46,15 +55,21 @@ __all__ = [
     "Rejection",
     "Resolution",
     "Signer",
+    "StateFileChanged",
     "TickResult",
     "WriteClient",
+    "adopt",
     "apply_plan",
+    "check_declared",
     "default_landing_window",
+    "describe_blind",
     "desired_files",
+    "find_adoptable",
     "is_candidate",
     "load_desired",
     "look_up_order",
     "record_order_state",
     "resolve_unresolved",
     "validate_directory",
+    "verdict_json",
 ]

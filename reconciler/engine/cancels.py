@@ -10,8 +10,9 @@ way, the error's `.partial` holds what the earlier calls did. So each id ends as
 - not cancelled, by the exchange's word (`not_canceled`, or left out of an answer): looked up
   once by hash to learn whether it filled or was cancelled, unless the pass must stop sending;
 - not answered, because a call failed: with an unknown outcome (a timeout, a 5xx) the cancel
-  may have happened; after a definite refusal (a 4xx, a trading mode, a 429) or for ids never
-  sent, it did not. Either way the order may still rest.
+  may have happened; after a definite refusal (a 4xx, a trading mode, a 429) it did not;
+- never sent (`CancelResult.never_sent` of the error's partial: the chunks after the one that
+  failed): journaled `void`, whatever the failure was. Either way the order may still rest.
 
 An order that may still rest is `still_live`: apply holds only what the planner's rule says
 must wait for it (`planner.hold_posts`: its token's posts, or every buy under a total buy cap).
@@ -66,11 +67,16 @@ def cancel_step(
     except ClobError as exc:
         outcome.failure = exc
         answer = exc.partial if isinstance(exc.partial, CancelResult) else CancelResult()
-    canceled = set(answer.canceled)
+    canceled, never_sent = set(answer.canceled), set(answer.never_sent)
     with store.atomic():
         for oid in ids:
             jid = journal[f"cancel:{oid}"]
-            if oid in canceled:
+            if oid in never_sent:
+                store.journal_result(
+                    jid, outcome=JournalOutcome.VOID,
+                    result=f"never sent: an earlier cancel call failed ({outcome.failure})",
+                )
+            elif oid in canceled:
                 store.apply_event(oid, Event.CANCEL_CONFIRMED)
                 store.journal_result(jid, outcome=JournalOutcome.OK, result="canceled")
                 outcome.cancelled.append(oid)
@@ -101,14 +107,19 @@ def _learn_what_rests(
     # After a 429 or a trading-mode refusal nothing more is sent this pass (a restart refuses
     # reads too); otherwise the ids the exchange answered about are looked up once.
     may_look = not isinstance(outcome.failure, RateLimited | TradingRestricted)
-    canceled = set(answer.canceled)
+    canceled, never_sent = set(answer.canceled), set(answer.never_sent)
     for oid in ids:
         if oid in canceled:
             continue
         answered = oid in answer.not_canceled or outcome.failure is None
         if not answered:
             failure = outcome.failure
-            what = "outcome unknown" if failure and failure.outcome_unknown else "not cancelled"
+            if oid in never_sent:
+                what = "never sent"
+            elif failure and failure.outcome_unknown:
+                what = "outcome unknown"
+            else:
+                what = "not cancelled"
             outcome.not_cancelled[oid] = f"{what}: {type(failure).__name__}"
             outcome.still_live.add(oid)
             continue

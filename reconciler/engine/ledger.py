@@ -29,6 +29,7 @@ from typing import Protocol
 from reconciler import lifecycle
 from reconciler.clob import (
     ClobError,
+    ExchangeOrderStatus,
     NotFound,
     Notification,
     OrderDetails,
@@ -60,8 +61,10 @@ _LOOKUP_EVENTS = {
     LookupState.CANCELED: Event.LOOKUP_CANCELED,
     LookupState.ABSENT: Event.LOOKUP_ABSENT,
 }
-#: Order statuses (REST, lowercased on the POST answer) that mean the order rests.
-_RESTING = ("LIVE", "DELAYED", "UNMATCHED")
+#: Order statuses that mean the order rests (or soon may): `ExchangeOrderStatus.may_rest`, so
+#: LIVE and DELAYED. UNMATCHED is not one: 2.12, "not a resting state" (the unified SDK reports
+#: a place answer with it as a rejection), so a lookup saying it reads as no longer resting.
+_RESTING = frozenset(s.value for s in ExchangeOrderStatus if s.may_rest)
 
 
 class OrderLookup(Protocol):

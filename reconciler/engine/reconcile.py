@@ -29,8 +29,14 @@ A pass, in order (each step's failure mode is the point):
 7. Plan (the pure planner), then hold back the posts the planner's rule says must wait
    (`planner.hold_posts`): tokens in backoff (invariant 8), tokens with an order still
    unknown after step 2 (it may rest unseen and count toward a cap; under a global buy cap
-   every buy waits), and what the exchange's trading mode refuses (modes.py).
-8. Apply (not for `plan`), then record the run with its summary and outcome.
+   every buy waits), and what the exchange's trading mode refuses (modes.py); then the blind
+   tokens' (`planner.hold_blind`, engine/blind.py: open orders at declared levels that the state
+   file has no record of, invariant 10). Then the policy gate (policy_gate.py): the spec's
+   `policy:` rules, checked with the book data they need, hold what their enforcement holds;
+   an override comes only with `tick(overrides=...)`.
+8. Apply (not for `plan`), then record the run with its summary and outcome. A tick first
+   checks that the state file is still the one opened, and again just before applying
+   (`Store.check_unchanged`, invariant 10); if not, it raises `StateFileChanged`.
 
 How each order's state is learnt (steps 2-5) is in ledger.py; what a pass returns in results.py;
 the backoff and the market-info cache in memory.py; the trading modes in modes.py.
@@ -55,7 +61,6 @@ cancels for it still go through; one failing market does not stall the others.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
 from collections.abc import Callable, Iterable, Sequence
@@ -69,19 +74,23 @@ from reconciler.clob import (
     BalanceAllowance,
     ClobError,
     Notification,
+    OrderBook,
     RateLimited,
     Trade,
     TradingRestricted,
 )
-from reconciler.engine import ledger, resolve, targeted
+from reconciler.engine import ledger, resolve
 from reconciler.engine.apply import ApplyResult, Signer, WriteClient, apply_plan
+from reconciler.engine.blind import BlindWatch
 from reconciler.engine.in_force import DesiredStateKeeper
 from reconciler.engine.memory import MarketCache, SkipLog, TokenBackoff
 from reconciler.engine.modes import TradingModes
+from reconciler.engine.pass_steps import follow_client_profile, hold_back, share_balances
+from reconciler.engine.policy_gate import PolicyGatekeeper
 from reconciler.engine.results import PlanReport, TickResult, applied_outcome, run_summary
 from reconciler.engine.settlement import SettlementWatch
+from reconciler.engine.targeted import TargetedPasses
 from reconciler.model import (
-    InventoryOrder,
     MarketInfo,
     NotificationType,
     OpenOrder,
@@ -118,8 +127,10 @@ class ExchangeClient(WriteClient, Protocol):
 
     def get_trades(self, *, after: int | None = None) -> list[Trade]: ...
 
+    def get_order_book(self, token_id: str) -> OrderBook: ...
 
-class Reconciler:
+
+class Reconciler(TargetedPasses):
     def __init__(
         self,
         *,
@@ -146,13 +157,13 @@ class Reconciler:
         self._skips = SkipLog()
         self._settlement = SettlementWatch()
         self.modes = TradingModes()
+        self._blind = BlindWatch(store)  # invariant 10: what this process saw first
+        self.policy = PolicyGatekeeper(client=client, store=store)
         self._held_posts = 0  # posts the last planning held back
         self._held_by_mode = 0  # of which the trading mode held
         self.landing_window = landing_window  # seconds (resolve.py: when a refusal may void)
         self._resolution = resolve.Resolution()  # what the last pass's step 2 did
-        self._swept: tuple[DesiredState | None, int | None, tuple[str, ...]] = (None, None, ())
-        self._scope: frozenset[str] | None = None  # the tokens of a targeted pass (targeted.py)
-        self.annotate: Callable[[], dict[str, Any]] | None = None  # more for each run's summary
+        TargetedPasses.__init__(self)
 
     @property
     def market_ttl(self) -> float:
@@ -162,12 +173,6 @@ class Reconciler:
     @market_ttl.setter
     def market_ttl(self, seconds: float) -> None:
         self._markets.ttl = seconds
-
-    @property
-    def managed_tokens(self) -> frozenset[str]:
-        """The tokens of the spec in force at the last sweep (read from other threads)."""
-        spec = self._swept[0]
-        return frozenset(t.token_id for t in spec.tokens) if spec is not None else frozenset()
 
     def backoff_state(self) -> dict[str, tuple[int, int]]:
         """token -> (consecutive failing passes, passes still held), for status and tests."""
@@ -194,30 +199,36 @@ class Reconciler:
             git_commit=desired.git_commit,
             labels=dict(spec.labels),
             kept=desired.kept if errors else None,
+            policy=self.policy.summary(),
         )
 
-    def tick(self, tokens: Iterable[str] | None = None) -> TickResult:
+    def tick(
+        self, tokens: Iterable[str] | None = None, *, overrides: Sequence[planner.Override] = ()
+    ) -> TickResult:
         """One pass: a sweep of every token, or with `tokens` a targeted pass over those
         (targeted.py; a sweep when only a sweep can be right). Never raises for an exchange or
-        spec problem: see the result."""
-        scope = None if tokens is None else frozenset(tokens)
-        narrowed = None if scope is None else targeted.narrow(self._swept[0], scope)
-        self._scope = scope if narrowed is not None else None
-        if narrowed is None:
-            desired = self.desired.for_tick(now=self.clock())
-            self._swept = (desired.spec, desired.revision_id, desired.errors)
-        spec, revision_id, spec_errors = narrowed or self._swept[0], *self._swept[1:]
+        spec problem: see the result. `overrides` let soft policy rules through for this pass
+        only (journaled when used); one naming a rule the policy does not set, or sets hard,
+        refuses the pass. Raises StateFileChanged when the state file is not the one opened
+        (invariant 10)."""
+        self.store.check_unchanged()
+        spec, revision_id, spec_errors = self._in_force_for(tokens)
         self._resolution = resolve.Resolution()
         run_id = self.store.start_run(revision_id)
         finish = functools.partial(self._finish, run_id, revision_id, spec_errors=spec_errors)
         self._held_by_mode = 0
         if spec is None:
             return finish(outcome=TickOutcome.INVALID_SPEC, error=NO_VALID_SPEC)
+        refusal = planner.override_problem(spec, overrides)
+        if refusal is not None:
+            return finish(outcome=TickOutcome.REFUSED, error=refusal)
         wait = self.modes.wait_before_next_pass(self.clock())
         if wait is not None:  # trading disabled, or a restart: nothing could be sent now
             return finish(outcome=TickOutcome.RESTRICTED, retry_after=wait)
         try:
-            plan = self._observe_and_plan(spec, run_id=run_id, persist_notifications=True)
+            plan = self._observe_and_plan(
+                spec, run_id=run_id, persist_notifications=True, overrides=overrides
+            )
         except EmptyDesiredState as exc:
             return finish(outcome=TickOutcome.REFUSED, error=str(exc))
         except RateLimited as exc:
@@ -247,6 +258,7 @@ class Reconciler:
                 outcome=self._mode_outcome(self._resolution.outcome(otherwise=held)), plan=plan
             )
         self._follow_client_profile()
+        self.store.check_unchanged()  # the last moment before anything is sent
         applied = apply_plan(
             plan,
             client=self.client,
@@ -265,20 +277,6 @@ class Reconciler:
             error=applied.error,
             retry_after=applied.retry_after or self.modes.wait_before_next_pass(self.clock()),
         )
-
-    def learn_trades(self, trades: Sequence[Trade]) -> None:
-        """Record trades the stream brought (fills; a FAILED one taken back), through the
-        code that records trades read over REST (settlement.py), then follow them."""
-        self._settlement.record(trades, store=self.store, now=self.clock())
-
-    def forget_markets(self, token_ids: Iterable[str]) -> None:
-        """The market info of these tokens is stale (a tick size change): read it again."""
-        for token_id in token_ids:
-            self._markets.forget(token_id)
-
-    def _retire_levels(self, spec: DesiredState) -> None:
-        if self._scope is None:  # a targeted pass sees a part of the spec only
-            self.store.retire_levels(keep=_level_keys(spec))
 
     def _after_apply(self, applied: ApplyResult) -> None:
         now = self.clock()
@@ -307,9 +305,14 @@ class Reconciler:
     # --- steps 2-7 -------------------------------------------------------------------------
 
     def _observe_and_plan(
-        self, spec: DesiredState, *, run_id: int | None, persist_notifications: bool
+        self,
+        spec: DesiredState,
+        *,
+        run_id: int | None,
+        persist_notifications: bool,
+        overrides: Sequence[planner.Override] = (),
     ) -> Plan:
-        wanted = set(_level_keys(spec))
+        wanted = set(_level_keys(self._whole_spec(spec)))
         self._resolution = resolve.resolve_unresolved(
             client=self.client, store=self.store, run_id=run_id, clock=self.clock,
             landing_window=self.landing_window, chain_id=self.builder.chain_id,
@@ -318,9 +321,8 @@ class Reconciler:
         # An order the exchange took (by its re-send) is a post that worked: the token's
         # backoff after the lost answer is forgiven, as after any successful post.
         self._backoff.update(failed=(), posted=self._resolution.placed_tokens)
-        scope = self._scope  # raises: never "no orders" (invariant 1)
-        observed = self.client.get_open_orders() if scope is None else targeted.read_open_orders(
-            self.client, scope, self._markets.read(scope, now=self.clock()))
+        scope = self._scope
+        observed = self._read_open_orders()  # raises: never "no orders" (invariant 1)
         self.modes.reads_answered(self.clock())
         open_ids = ledger.sync_observed(observed, store=self.store)
         notes = ledger.consume_notifications(
@@ -353,7 +355,19 @@ class Reconciler:
             self._skips.update(plan.skipped, planned=(t.token_id for t in spec.tokens))
         # A skipped token is read again every pass, so it comes back as soon as it is right.
         self._markets.refresh(s.token_id for s in plan.skipped)
-        return self._hold_posts(plan)
+        # A targeted pass read a few tokens' orders only: what the trader's orders elsewhere
+        # are is for the sweep to remember (blind.py forgets what a read did not show).
+        plan, blind_held = self._blind.hold(
+            self._hold_posts(plan), spec=spec, observed=observed,
+            inventory=inputs["inventory"], persist=persist_notifications and scope is None,
+        )
+        self._held_posts += blind_held
+        plan = self.policy.gate(
+            plan, spec=spec, observed=observed, inventory=inputs["inventory"],
+            now=inputs["now"], run_id=run_id, overrides=overrides,
+        )
+        self._held_posts += self.policy.held_count
+        return plan
 
     def _follow_client_profile(self) -> None:
         if follow_client_profile(self.client, self.builder):
@@ -394,10 +408,10 @@ class Reconciler:
             summary["held_by_mode"] = self._held_by_mode
         if self._resolution.looked_up:
             summary["resolved"] = self._resolution.summary()
-        if self._scope is not None:
-            summary["scope"] = sorted(self._scope)
-        if self.annotate is not None:
-            summary.update(self.annotate())
+        policy = self.policy.summary() if plan is not None else None
+        if policy is not None:
+            summary["policy"] = policy
+        summary.update(self._scope_summary())
         self.store.finish_run(run_id, outcome=outcome, summary=summary, error=error)
         if run_id % PRUNE_EVERY_RUNS == 0:
             self.store.prune()  # bound the per-tick rows of a long-running daemon
@@ -414,71 +428,6 @@ class Reconciler:
             spec_errors=spec_errors,
             run_summary=summary,
         )
-
-
-def hold_back(
-    plan: Plan, *, now: float, modes: TradingModes, backoff: dict[str, tuple[int, int]],
-    unresolved: Sequence[InventoryOrder],
-) -> tuple[Plan, int, int]:
-    """(the plan with the posts that must wait held back, posts held, of which by the trading
-    mode): tokens in backoff, tokens with an order whose outcome is still unknown after the
-    lookups, and what the trading mode refuses (cancels too, in a mode that takes none)."""
-    restriction = modes.holding(now)
-    holds = planner.hold_posts(
-        plan.posts,
-        max_total_buy_notional=plan.max_total_buy_notional,
-        backoff=backoff,
-        unresolved=unresolved,
-        restriction=restriction,
-    )
-    by_mode = planner.mode_hold_reason(restriction) if restriction else None
-    held_by_mode = sum(1 for h in holds.held if h.reason == by_mode)
-    warnings = [
-        f"token {token}: posts {reason}"
-        for token, reason in sorted(holds.reasons_by_token().items())
-    ]
-    cancels = plan.cancels
-    if cancels and modes.cancels_wait(now):
-        state = modes.state
-        mode = state.restriction.value if state else "a trading"
-        warnings.append(f"{len(cancels)} cancels wait: the exchange is in {mode} mode")
-        held_by_mode += len(cancels)
-        cancels = ()
-    if not holds.held and cancels is plan.cancels:
-        return plan, 0, held_by_mode
-    held = dataclasses.replace(
-        plan, posts=holds.kept, cancels=cancels, warnings=(*plan.warnings, *warnings)
-    )
-    return held, len(holds.held), held_by_mode
-
-
-def follow_client_profile(client: Any, builder: Signer) -> bool:
-    """After an order_version_mismatch the client re-reads /version and switches profile;
-    sign with the profile it switched to, or every later post is refused the same way. True
-    when the profile changed."""
-    profile = getattr(client, "profile", None)
-    if profile is None or profile is builder.profile:
-        return False
-    log.warning("the exchange speaks order protocol %s now (was %s): signing with it",
-                profile.value, builder.profile.value)
-    builder.profile = profile
-    return True
-
-
-def share_balances(client: ExchangeClient, token_ids: Sequence[str]) -> dict[str, Decimal]:
-    """The shares held per token; an unreadable balance counts as zero: no new sells."""
-    balances: dict[str, Decimal] = {}
-    for token_id in token_ids:
-        try:
-            answer = client.get_balance_allowance(AssetType.CONDITIONAL, token_id)
-        except RateLimited:
-            raise
-        except ClobError as exc:
-            log.warning("share balance of %s unavailable (%s); no new sells", token_id, exc)
-            balances[token_id] = Decimal(0)
-            continue
-        balances[token_id] = answer.balance_decimal
-    return balances
 
 
 def _level_keys(spec: DesiredState) -> list[Any]:

@@ -9,11 +9,12 @@ people and systemd's STATUS=), and its `run_summary` (the dict the run row recor
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
-from reconciler.model import SUCCESS_OUTCOMES, Plan, TickOutcome, TradingRestriction
+from reconciler.model import SUCCESS_OUTCOMES, BlindToken, Plan, TickOutcome, TradingRestriction
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ class PlanReport:
     labels: Mapping[str, str] = field(default_factory=dict)
     kept: str | None = None  # the revision kept in force while the files are invalid
     refusal: str | None = None  # why there is no plan (an empty desired state)
+    policy: Mapping[str, Any] | None = None  # the policy's verdicts (engine/policy_gate.py)
 
     @property
     def has_changes(self) -> bool:
@@ -131,11 +133,17 @@ class TickResult:
                 parts.append(f"rejected {self.rejected}, unknown {self.unknown}")
         elif self.plan is not None:
             parts.append(f"{len(self.plan.keeps)} orders resting as desired")
+        if self.plan is not None and self.plan.blind:
+            parts.append(f"{len(self.plan.blind)} token(s) blind: stop the daemon and run "
+                         "`reconciler adopt`")
         if self.spec_errors:
             parts.append(f"desired state invalid ({len(self.spec_errors)} errors)")
         mode = self.trading_mode
         if mode is not None:
             parts.append(f"exchange mode {mode.get('mode')}: {mode.get('may_do')}")
+        policy = self.run_summary.get("policy")
+        if isinstance(policy, Mapping) and policy.get("held_tokens"):
+            parts.append(f"policy holds {len(policy['held_tokens'])} token(s)")
         if self.error:
             parts.append(self.error)
         return "; ".join(parts)
@@ -191,11 +199,32 @@ def run_summary(
             skipped=[s.token_id for s in plan.skipped],
             warnings=list(plan.warnings),
             held_posts=held_posts,
+            blind=blind_summary(plan.blind),
         )
     if applied is not None:
         summary.update(applied.run_summary())
     if spec_errors:
         summary["spec_errors"] = list(spec_errors)
+    return summary
+
+
+def blind_summary(blind: Sequence[BlindToken]) -> list[dict[str, Any]]:
+    """The blind tokens as the run row keeps them (`status` shows them): per token, how many
+    orders, and how many at each level (never the whole order list: a new state file beside a
+    big book would write it on every pass)."""
+    summary = []
+    for token in blind:
+        levels: dict[tuple[str, str], list[Decimal]] = {}
+        for o in token.orders:
+            levels.setdefault((o.side.value, format(o.price.normalize(), "f")), []).append(
+                o.remaining)
+        summary.append({
+            "token_id": token.token_id,
+            "orders": len(token.orders),
+            "levels": [{"side": side, "price": price, "orders": len(sizes),
+                        "size": format(sum(sizes, Decimal(0)).normalize(), "f")}
+                       for (side, price), sizes in levels.items()],
+        })
     return summary
 
 

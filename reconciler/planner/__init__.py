@@ -1,7 +1,8 @@
 """The planner: desired state + what the exchange shows -> the orders to keep, cancel and post.
 
-Rules 1-5 are in diff.py, the caps (6-7) in caps.py, the draft plan they fill in draft.py, and
-which posts wait (8) in holds.py. Callers import from here.
+Rules 1-5 are in diff.py, the caps (6-7) in caps.py, the draft plan they fill in draft.py,
+which posts wait (8) in holds.py, which tokens are blind (9) in blind.py, and the policy gates
+(10) in policy.py (the checks) and enforcement.py. Callers import from here.
 
 PURE (STYLE.md 1): no I/O, no clock (the time is the `now` argument), no randomness; the same
 inputs give the same `Plan`, in the same order. Both sides arrive normalised as `LevelKey`s and
@@ -45,12 +46,30 @@ The rules, in the order they are applied:
    unknown outcome or a cancel that did not take effect, and under a total buy cap every buy
    while such an order is a buy, and what the exchange's trading mode does not take. The engine
    applies it after planning, apply after cancelling.
+9. Policy gates (after rule 8): the rules of the spec's `policy:` section, checked on the plan
+   with the book data the engine read (`check_policy`, policy.py); soft and hard verdicts hold
+   their tokens (`enforce_policy`, enforcement.py).
+
+9. Never trade blind (`assess`, `hold_blind`, blind.py): a declared token with open orders at
+   declared levels that the state file has no record of, and did not watch appear, posts
+   nothing until they are adopted (invariant 10). The engine applies it after rule 8.
 
 Applying a plan and planning again with the same inputs gives a plan with no action: the
 property tests check that fixed point.
 """
 
+from reconciler.planner.blind import BLIND_HINT, Sight, assess, describe_token, hold_blind
 from reconciler.planner.diff import plan, skip_reason
+from reconciler.planner.enforcement import (
+    PUBLIC_RULES,
+    Override,
+    PolicyGate,
+    declared_posts,
+    enforce_policy,
+    override_problem,
+    plan_digest,
+    public_rules,
+)
 from reconciler.planner.holds import (
     LEFTOVER_LIVE,
     UNKNOWN_BUY_ELSEWHERE,
@@ -59,16 +78,45 @@ from reconciler.planner.holds import (
     hold_posts,
     mode_hold_reason,
 )
+from reconciler.planner.policy import (
+    BookTop,
+    PolicyInputs,
+    PolicyNeeds,
+    Verdict,
+    check_policy,
+    open_windows,
+    policy_needs,
+)
 from reconciler.spec import EmptyDesiredState
 
 __all__ = [
+    "BLIND_HINT",
     "LEFTOVER_LIVE",
+    "PUBLIC_RULES",
     "UNKNOWN_BUY_ELSEWHERE",
+    "BookTop",
     "EmptyDesiredState",
     "HeldPost",
+    "Override",
+    "PolicyGate",
+    "PolicyInputs",
+    "PolicyNeeds",
     "PostHolds",
+    "Sight",
+    "assess",
+    "describe_token",
+    "hold_blind",
+    "Verdict",
+    "check_policy",
+    "declared_posts",
+    "enforce_policy",
     "hold_posts",
     "mode_hold_reason",
+    "open_windows",
+    "override_problem",
     "plan",
+    "plan_digest",
+    "policy_needs",
+    "public_rules",
     "skip_reason",
 ]

@@ -9,9 +9,10 @@ Public API:
 - `DesiredState`, `DesiredToken`, `DesiredLevel` (what the planner reads), `Unmanaged`
 - `SpecError` (`str()` is `file:line:col: message`), `EmptyDesiredState`
 - `json_schema() -> dict`
+- the `policy:` section's models (`Policy`, `Rule`, `Enforcement`, ...; policy.py)
 """
 
-from reconciler.spec.errors import EmptyDesiredState, SpecError
+from reconciler.spec.errors import EmptyDesiredState, SpecError, looks_secret
 from reconciler.spec.loader import (
     MAX_FILE_BYTES,
     LoadResult,
@@ -22,6 +23,18 @@ from reconciler.spec.loader import (
     whole_file_error,
 )
 from reconciler.spec.models import DesiredFile, SpecOrderType, Unmanaged
+from reconciler.spec.policy import (
+    BandReference,
+    Enforcement,
+    MaxOpenOrders,
+    MaxPosition,
+    Policy,
+    PriceBand,
+    Rule,
+    Window,
+)
+from reconciler.spec.policy import instant as window_instant
+from reconciler.spec.policy import minutes as window_minutes
 from reconciler.spec.schema import json_schema
 from reconciler.spec.state import (
     DesiredLevel,
@@ -34,6 +47,17 @@ from reconciler.spec.state import (
 
 __all__ = [
     "MAX_FILE_BYTES",
+    "BandReference",
+    "Enforcement",
+    "MaxOpenOrders",
+    "MaxPosition",
+    "Policy",
+    "PriceBand",
+    "Rule",
+    "Window",
+    "looks_secret",
+    "window_instant",
+    "window_minutes",
     "DesiredFile",
     "DesiredLevel",
     "DesiredState",

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 
 from reconciler.spec.errors import SpecError, excerpt
 from reconciler.spec.models import Defaults, DesiredFile, LevelSpec, Limits, TokenSpec
+from reconciler.spec.policy import SECTION_MODELS, token_references
 from reconciler.spec.state import DesiredState, build_state
 from reconciler.spec.yamlsource import Marks, YamlProblem, parse_yaml
 
@@ -36,6 +37,10 @@ _MISSING_HINTS = {
     "side": "side: BUY",
     "price": 'price: "0.45"',
     "size": "size: 100",
+    "limit": "limit: 1000",
+    "start": 'start: "22:00"',
+    "end": 'end: "23:00"',
+    "windows": 'windows: [{start: "22:00", end: "23:00"}]',
 }
 
 
@@ -210,6 +215,8 @@ def _message(loc: tuple[str | int, ...], err: Any) -> str:
         return f"{what} must be text; put it in quotes"
     if kind == "string_too_long":
         return f"{what} is too long (at most {err['ctx']['max_length']} characters)"
+    if kind == "too_short":
+        return f"{what} needs at least {err['ctx']['min_length']} item"
     if kind in ("tuple_type", "list_type"):
         return f"{what} must be a list (one `- ` item per line)"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
@@ -228,7 +235,7 @@ def _model_for(parent: tuple[str | int, ...]) -> type[BaseModel]:
         "tokens": TokenSpec,
         "orders": LevelSpec,
     }
-    return models.get(last, DesiredFile)
+    return models.get(last) or SECTION_MODELS.get(last or "", DesiredFile)
 
 
 def _unknown_key(loc: tuple[str | int, ...]) -> str:
@@ -246,7 +253,22 @@ def _cross_file_errors(parsed: list[_Parsed]) -> list[SpecError]:
     errors: list[SpecError] = []
     token_at: dict[str, str] = {}
     limits_at: str | None = None
+    policy_at: _Parsed | None = None
     for p in parsed:
+        if p.model.policy is not None:
+            here = p.marks.locate(("policy",), prefer_key=True)
+            if policy_at is not None:
+                line, col = policy_at.marks.locate(("policy",), prefer_key=True)
+                errors.append(
+                    SpecError(
+                        p.name,
+                        *here,
+                        f"policy: is already set in {policy_at.name}:{line}:{col}; "
+                        "keep one policy block, in one file",
+                    )
+                )
+            else:
+                policy_at = p
         if p.model.limits is not None:
             here = p.marks.locate(("limits",), prefer_key=True)
             if limits_at is not None:
@@ -274,4 +296,15 @@ def _cross_file_errors(parsed: list[_Parsed]) -> list[SpecError]:
                 )
             else:
                 token_at[token.token_id] = f"{p.name}:{here[0]}:{here[1]}"
+    if policy_at is not None and policy_at.model.policy is not None:
+        for path, token_id in token_references(policy_at.model.policy):
+            if token_id not in token_at:
+                errors.append(
+                    SpecError(
+                        policy_at.name,
+                        *policy_at.marks.locate(path),
+                        f"the policy names token {token_id[:16]}..., which no file declares; "
+                        "declare it under tokens: or remove it from the policy",
+                    )
+                )
     return errors

@@ -332,6 +332,10 @@ class TokenSpec(_Frozen):
     orders: tuple[LevelSpec, ...] = ()
 
 
+# The `policy:` section (policy.py) is built from the field types above, so it is imported here.
+from reconciler.spec.policy import Policy, policy_issues  # noqa: E402
+
+
 class Limits(_Frozen):
     """Global limits. Only one file of a directory may carry a `limits:` block."""
 
@@ -343,6 +347,7 @@ class DesiredFile(_Frozen):
     version: Annotated[int, BeforeValidator(_version)]
     defaults: Defaults = Defaults()
     limits: Limits | None = None
+    policy: Policy | None = None
     tokens: tuple[TokenSpec, ...] = ()
 
     @model_validator(mode="after")
@@ -394,6 +399,8 @@ def file_issues(spec: DesiredFile, *, now: float | None) -> list[Issue]:
                 )
             )
         issues.extend(_duplicate_levels(token, path=("tokens", t)))
+    if spec.policy is not None:
+        issues.extend(policy_issues(spec.policy))
     return issues
 
 

@@ -5,8 +5,8 @@ into a `DesiredLevel` keyed by the same `LevelKey` the observed orders use (STYL
 concrete order type, expiry (unix seconds, 0 for GTC), post-only and replenish flag, and the
 digest of those fields that decides when a level starts a new generation.
 
-Merging files: a token may appear in one file only, and `limits:` may appear in one file only
-(typically a small `00-limits.yaml`), so no rule is needed for which file wins. `build_state`
+Merging files: a token may appear in one file only, and `limits:` and `policy:` may each appear
+in one file only (typically a small `00-limits.yaml`), so no rule is needed for which file wins. `build_state`
 raises `ValueError` when either is broken; the loader checks both first with file positions.
 """
 
@@ -25,6 +25,7 @@ from reconciler.spec.models import (
     effective_expiry,
     effective_order_type,
 )
+from reconciler.spec.policy import Policy
 
 
 def level_digest(
@@ -85,6 +86,7 @@ class DesiredState:
     tokens: tuple[DesiredToken, ...] = ()  # sorted by token_id
     max_total_buy_notional: Decimal | None = None
     allow_empty: bool = False
+    policy: Policy | None = None  # the `policy:` section (of one file), checked on every plan
 
     @property
     def labels(self) -> dict[str, str]:
@@ -124,12 +126,17 @@ def _pick(value: bool | None, default: bool) -> bool:
 
 
 def build_state(files: Sequence[DesiredFile], *, sources: Sequence[str] = ()) -> DesiredState:
-    """Merge validated files. Raises ValueError on a token or `limits:` in two files."""
+    """Merge validated files. Raises ValueError on a token, `limits:` or `policy:` in two
+    files."""
     names = list(sources) or [f"file {i}" for i in range(len(files))]
     tokens: dict[str, DesiredToken] = {}
-    limits_from = None
-    max_total, allow_empty = None, False
+    limits_from = policy_from = None
+    max_total, allow_empty, policy = None, False, None
     for spec, name in zip(files, names, strict=True):
+        if spec.policy is not None:
+            if policy_from is not None:
+                raise ValueError(f"policy: is set in both {policy_from} and {name}")
+            policy_from, policy = name, spec.policy
         if spec.limits is not None:
             if limits_from is not None:
                 raise ValueError(f"limits: is set in both {limits_from} and {name}")
@@ -147,6 +154,7 @@ def build_state(files: Sequence[DesiredFile], *, sources: Sequence[str] = ()) ->
         tokens=tuple(tokens[k] for k in sorted(tokens)),
         max_total_buy_notional=max_total,
         allow_empty=allow_empty,
+        policy=policy,
     )
 
 

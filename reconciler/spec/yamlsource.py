@@ -232,6 +232,12 @@ def _number(text: str, *, line: int, col: int) -> Decimal:
             line=line,
             col=col,
         )
+    if re.fullmatch(r"[0-9]{1,2}:[0-9]{2}", text):  # YAML 1.1 reads 10:30 as base 60
+        raise YamlProblem(
+            f'{excerpt(text)} reads as a base-60 number in YAML; write a time in quotes: "{text}"',
+            line=line,
+            col=col,
+        )
     if not _DECIMAL_TEXT.fullmatch(text):
         raise YamlProblem(
             f"{excerpt(text)} is not a plain decimal number; "

@@ -2,7 +2,9 @@
 
 Only this package touches SQLite. `Store.open(path, identity=...)` opens (creating and migrating)
 a state file after proving it is ours and this account's; `Store.open(path, read_only=True)` only
-reads. Every failure to open is a `StateFileError` with a one-line message.
+reads. Every failure to open is a `StateFileError` with a one-line message; a file changed
+under an open store (deleted, replaced, its WAL replaced) is `StateFileChanged`, raised by
+`Store.check_unchanged()`.
 An order's status changes only through `Store.apply_event`, which follows the lifecycle table
 (`reconciler.lifecycle`; its states and groups are re-exported here for the store's callers).
 """
@@ -10,6 +12,7 @@ An order's status changes only through `Store.apply_event`, which follows the li
 import sqlite3
 
 from reconciler.lifecycle import INVENTORY_STATUSES, UNRESOLVED_STATUSES, OrderStatus
+from reconciler.store.continuity import StateFileChanged
 from reconciler.store.opening import (
     APPLICATION_ID,
     PAPER_FUNDER,
@@ -36,6 +39,7 @@ __all__ = [
     "APPLICATION_ID",
     "PAPER_FUNDER",
     "STORE_ERRORS",
+    "StateFileChanged",
     "StateFileError",
     "StateIdentity",
     "backup_state_file",

@@ -350,6 +350,11 @@ def _inspect(path: Path) -> sqlite3.Connection:
 def _identify(path: Path, *, header: bytes, conn: sqlite3.Connection) -> bool:
     """Refuse a file that is not ours. Returns True for a state file from before identities,
     which is to be adopted."""
+    if not header:  # not new (_is_new): a WAL file with frames is beside an empty file
+        raise StateFileError(f"{path} is empty but its WAL file {path.name}-wal is not (left "
+                             "by a state file deleted while a reconciler had it open?); if the "
+                             "state file was deleted on purpose, remove the -wal and -shm files "
+                             "beside it, else restore it from a backup")
     if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
         raise StateFileError(_corrupt(path))
     page_size = int.from_bytes(header[16:18], "big")

@@ -35,6 +35,22 @@ class Reports(Revisions, Orders, Journal):
                 [max(keep_revision_files, 1)],
             )
 
+    def _identity_row(self) -> dict[str, Any] | None:
+        """The account and history the file belongs to (store/opening.py)."""
+        if "state_identity" not in self._db.table_names():  # from before identities
+            return None
+        rows = list(self._db.query(
+            "SELECT chain_id, funder, file_id, created_ms FROM state_identity WHERE id = 1"))
+        return dict(rows[0]) if rows else None
+
+    def _last_blind(self) -> list[dict[str, Any]]:
+        """The blind tokens of the newest pass that planned (engine/results.py keeps them)."""
+        for run in self.recent_runs(50):
+            summary = run.get("summary") or {}
+            if "planned_posts" in summary:
+                return list(summary.get("blind") or [])
+        return []
+
     def status(self) -> dict[str, Any]:
         """What `reconciler status` shows."""
         runs = self.recent_runs(1)
@@ -71,6 +87,8 @@ class Reports(Revisions, Orders, Journal):
         unresolved = [o.order_id for o in self.unresolved_orders()]
         return {
             "state_file": str(self.path),
+            "identity": self._identity_row(),
+            "blind": self._last_blind(),
             "schema_version": self.schema_version(),
             "last_run": runs[0] if runs else None,
             "last_success": success[0] if success else None,

@@ -163,9 +163,43 @@ ALTER TABLE orders ADD COLUMN neg_risk INTEGER;
 ALTER TABLE orders ADD COLUMN unanswered_ms INTEGER;
 """
 
+# Never trade blind (invariant 10, planner/blind.py): open orders on declared tokens that a
+# process of this state file watched appear and that are not ours, i.e. the trader's own, so that
+# a restart does not take them for orders of ours it has forgotten. Only ids still open are kept.
+_V5_FOREIGN_ORDERS = """
+CREATE TABLE foreign_orders (
+    order_id TEXT PRIMARY KEY,
+    token_id TEXT NOT NULL,
+    seen_ms INTEGER NOT NULL
+);
+"""
+
+# Overrides of soft policy rules (store/overrides.py): who let which rule through, why, and for
+# which plan; each also has a journal row (kind `override`), so `history` shows it. IF NOT
+# EXISTS: the statement is safe wherever this migration lands among others.
+_V6_POLICY_OVERRIDES = """
+CREATE TABLE IF NOT EXISTS policy_overrides (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER,
+    rule TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    user TEXT NOT NULL,
+    plan_digest TEXT NOT NULL,
+    verdicts TEXT NOT NULL DEFAULT '[]',
+    created_ms INTEGER NOT NULL
+);
+"""
+
 #: Every migration (a script of SQL statements), in order. The file's `user_version` is the
 #: number of them it has had.
-MIGRATIONS: tuple[str, ...] = (_V1_INITIAL, _V2_REVISION_FILES, _V3_IDENTITY, _V4_SIGNED_ORDERS)
+MIGRATIONS: tuple[str, ...] = (
+    _V1_INITIAL,
+    _V2_REVISION_FILES,
+    _V3_IDENTITY,
+    _V4_SIGNED_ORDERS,
+    _V5_FOREIGN_ORDERS,
+    _V6_POLICY_OVERRIDES,
+)
 
 
 #: The fill id of a contra entry in `fills`: `failed:<trade id>`, with the negative size of the
@@ -200,6 +234,8 @@ class JournalKind(StrEnum):
     RESEND = "resend"  # the identical signed order sent again to resolve an unknown outcome
     CANCEL = "cancel"
     LOOKUP = "lookup"
+    ADOPT = "adopt"  # `reconciler adopt` took an open order into the inventory (no request)
+    OVERRIDE = "override"  # an operator let a soft policy rule through for one pass
 
 
 class JournalOutcome(StrEnum):

@@ -11,6 +11,9 @@ What it remembers, and why (one module per part, `Store` is all of them):
   on the exchange or resolves an uncertainty, intent before and outcome after; the daemon's own
   bookkeeping.
 - reports.py: what `status` reads, and pruning.
+- foreign.py: open orders that are not ours (the trader's, seen appearing) and adoption;
+  continuity.py: the check that the file is still the one that was opened (invariant 10).
+- overrides.py: overrides of soft policy rules, each with its journal row.
 
 Only this package speaks SQLite. Money is TEXT holding a canonical Decimal. Nothing secret is ever
 written here. Access is serialised by the caller (the daemon runs one tick at a time); the
@@ -26,13 +29,16 @@ from pathlib import Path
 import sqlite_utils
 
 from reconciler.lifecycle import OrderStatus
+from reconciler.store.continuity import Continuity
+from reconciler.store.foreign import Foreign
 from reconciler.store.opening import StateIdentity, open_state_file, read_identity
 from reconciler.store.opening import migrate as migrate  # re-exported: opening owns it
+from reconciler.store.overrides import Overrides
 from reconciler.store.reports import Reports
 from reconciler.store.schema import decimal_text
 
 
-class Store(Reports):
+class Store(Reports, Foreign, Continuity, Overrides):
     """The state file: revisions, orders, journal and reports (see the module docstring).
     Open with `Store.open(path)`; every method commits before it returns, except inside
     `with store.atomic():`, which makes several calls one transaction."""
@@ -53,7 +59,14 @@ class Store(Reports):
         path = Path(path)
         conn = open_state_file(path, identity=identity, read_only=read_only,
                                busy_timeout=busy_timeout, clock=clock)
-        return cls(sqlite_utils.Database(conn), path=path, clock=clock)
+        store = cls(sqlite_utils.Database(conn), path=path, clock=clock)
+        if not read_only:
+            try:
+                store.watch_file()  # check_unchanged() compares with this (continuity.py)
+            except BaseException:
+                store.close()
+                raise
+        return store
 
     def identity(self) -> StateIdentity | None:
         """The account this state file belongs to (None: not bound to one)."""
