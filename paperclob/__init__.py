@@ -15,7 +15,9 @@ module: per-signer order/cancel token buckets and the 1000-id cancel cap (rateli
 routes_orders.py), trading modes and closed-only/banned accounts (modes.py), asynchronous
 settlement and failed fills (settlement.py), notifications 1-11 (notify.py), chained heartbeats
 (heartbeats.py), ticks that move beyond 0.96/0.04 and Protocol-V2 markets (markets.py,
-verify.py), and the forms where sources disagree (config.WireForms). Admin routes for tests and
+verify.py), the WebSocket user and market channels on the REST port, with a fault switch
+(stream.py, wsserver.py, stream_faults.py), and the forms where sources disagree
+(config.WireForms). Admin routes for tests and
 demos: routes_admin.py.
 """
 

@@ -70,7 +70,13 @@ admin routes (loopback; off with --no-admin), JSON in and out, e.g.
                                3/4 take "token_id" or "condition_id"; "payload" overrides keys)
   GET|POST /_admin/wire        {"heartbeat_error_key": "error", "unknown_order": "null",
                                 "order_status": "prefixed", "trade_status": "plain",
-                                "orders_end_cursor": ""}
+                                "orders_end_cursor": "", "stream_frames": "array",
+                                "stream_timestamp": "ms"}
+  GET|POST|DELETE /_admin/stream {"drop": ["user"], "refuse_next": 1, "rules": [{"action":
+                                "lose|cut|delay", "channel": "user", "event_type": "trade",
+                                "match": "MATCHED", "count": 1, "delay_ms": 500}]}
+
+WebSocket channels on the same port: ws://127.0.0.1:PORT/ws/user and /ws/market.
 """
 
 
@@ -80,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "A local paper exchange speaking the Polymarket CLOB protocol (V2, or V1 with "
             "--protocol v1) over HTTP on loopback. It verifies L1/L2 auth and order signatures, "
-            "matches orders, settles trades asynchronously, meters per-signer token buckets, "
+            "matches orders, settles trades asynchronously, streams the user and market "
+            "channels over WebSocket, meters per-signer token buckets, "
             "keeps paper balances, and can inject faults. Unknown tokens are listed on first "
             "use; new accounts start funded."
         ),

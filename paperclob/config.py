@@ -47,6 +47,8 @@ class WireForms:
     order_status: str = "plain"  # "plain" LIVE (seen live) | "prefixed" ORDER_STATUS_LIVE
     trade_status: str = "prefixed"  # "prefixed" TRADE_STATUS_MATCHED (REST) | "plain"
     orders_end_cursor: str = "LTE="  # "LTE=" (every SDK) | "" (OpenAPI OrdersResponse)
+    stream_frames: str = "object"  # one event per frame | "array": a JSON array (2.14: both)
+    stream_timestamp: str = "s"  # user-channel `timestamp`: "s" (examples) | "ms" (schema)
 
     CHOICES = {
         "heartbeat_error_key": ("error_msg", "error"),
@@ -54,6 +56,8 @@ class WireForms:
         "order_status": ("plain", "prefixed"),
         "trade_status": ("prefixed", "plain"),
         "orders_end_cursor": ("LTE=", ""),
+        "stream_frames": ("object", "array"),
+        "stream_timestamp": ("s", "ms"),
     }
 
     def __post_init__(self) -> None:

@@ -55,6 +55,19 @@ class Trade:
         return sum(f.units for f in self.makers)
 
 
+class EngineEvents:
+    """What the engine tells the stream (stream.StreamHub); this default tells no one."""
+
+    def submitted(self, execution: Execution) -> None:
+        """An order was accepted (matched, rested or killed)."""
+
+    def order(self, order: Order, kind: str) -> None:
+        """An order changed: kind is UPDATE (its matched size) or CANCELLATION."""
+
+    def catch_up(self, trade: Trade) -> None:
+        """A trade's settlement status may have moved (before a failed fill is taken back)."""
+
+
 @dataclass
 class Execution:
     """What happened to a submitted order."""
@@ -86,6 +99,7 @@ class MatchingEngine:
         self._expiries: list[tuple[int, int, str]] = []
         self._seq = 0
         self.now_exact = 0.0  # set by the exchange before each submit (trade.matched_at)
+        self.events = EngineEvents()  # the stream hub, once the exchange has one
 
     # --- accounts and lookups -------------------------------------------------------------
 
@@ -141,6 +155,7 @@ class MatchingEngine:
             self._rest(order, book)
         else:
             order.status = MATCHED if order.matched > 0 else CANCELED
+        self.events.submitted(execution)
         return execution
 
     def _check_funds(self, order: Order) -> None:
@@ -285,6 +300,7 @@ class MatchingEngine:
             now=now,
         )
         order.cancel_reason = reason
+        self.events.order(order, "CANCELLATION")
         return True
 
     def expire_due(self, *, effective_now: int, now: int) -> int:
@@ -311,4 +327,4 @@ class MatchingEngine:
         )
 
 
-__all__ = ["Execution", "MakerFill", "MatchingEngine", "Trade", "fmt_units"]
+__all__ = ["EngineEvents", "Execution", "MakerFill", "MatchingEngine", "Trade", "fmt_units"]

@@ -35,6 +35,7 @@ from paperclob.notify import MARKET_RESOLVED, market_payload
 from paperclob.ratelimit import LimitMode, SignerLimiter, tier_named
 from paperclob.settlement import Settlement
 from paperclob.state import ApiKey, KeyRing, NotificationBox, to_units
+from paperclob.stream import StreamHub
 from paperclob.verify import Entry, OrderVerifier, parse_entry
 
 # Reasons a cancel could not happen (observed wording; the OpenAPI's examples capitalise them,
@@ -88,6 +89,8 @@ class Exchange:
         self.clock_offset = 0.0
         self.funder_owner: dict[str, str] = {}  # funder address -> signer address that uses it
         self.funder_of: dict[tuple[str, int], str] = {}  # (signer, signature type) -> funder
+        self.stream = StreamHub(self)  # the WebSocket channels (stream.py)
+        self.engine.events = self.stream
 
     # --- time and housekeeping ------------------------------------------------------------
 
@@ -175,10 +178,22 @@ class Exchange:
         )
         self.settlement.note_new_trades()
         if self.auto_tick and execution.trades:
-            self.markets.after_trade(market.token_id, execution.trades[-1].price)
+            self.set_ticks(lambda: self.markets.after_trade(
+                market.token_id, execution.trades[-1].price))
         self.funder_owner.setdefault(intake.order.maker, caller.address)
         self.funder_of[(caller.address, intake.order.signature_type)] = intake.order.maker
         return execution
+
+    def set_ticks(self, change: Any) -> Any:
+        """Run `change` (a change to the markets) and tell the market channel of every token
+        whose tick it moved; returns what `change` returned."""
+        before = {m.token_id: m.tick_size for m in self.markets.markets.values()}
+        result = change()
+        for token_id, tick in before.items():
+            market = self.markets.markets[token_id]
+            if market.tick_size != tick:
+                self.stream.tick_changed(market, tick)
+        return result
 
     def _check_funder(self, funder: str, signer: str) -> None:
         """A funder (proxy, Safe, deposit wallet) belongs to the first signer that uses it.

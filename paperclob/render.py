@@ -236,3 +236,29 @@ def clob_market_json(condition_id: str, markets: list[Market]) -> dict[str, Any]
 def market_json(condition_id: str, markets: list[Market]) -> dict[str, Any]:
     """GET /markets/{condition_id}: the CLOB market object."""
     return market_payload(condition_id, markets)
+
+
+def stream_order_json(order: Order, *, kind: str, status: str, timestamp: str) -> dict[str, Any]:
+    """An `order` event of the user channel (clob-v2-wire.md 2.14): PLACEMENT, UPDATE or
+    CANCELLATION, with the order's state as it is now."""
+    return {
+        "event_type": "order",
+        "id": order.order_id,
+        "owner": order.owner,
+        "order_owner": order.owner,
+        "market": order.condition_id,
+        "asset_id": order.token_id,
+        "side": order.side.value,
+        "original_size": fmt_units(order.original),
+        "size_matched": fmt_units(order.matched),
+        "price": f"{order.price:f}",
+        "associate_trades": list(order.trade_ids) or None,
+        "outcome": order.outcome,
+        "type": kind,
+        "created_at": str(order.created_at),
+        "expiration": str(order.expiration),
+        "order_type": order.order_type,
+        "status": status,
+        "maker_address": order.maker,
+        "timestamp": timestamp,
+    }

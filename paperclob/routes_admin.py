@@ -25,7 +25,12 @@ Every route takes and answers JSON; `curl -s -XPOST localhost:8080/_admin/... -d
 * `GET|POST /_admin/wire` the forms where sources disagree (config.WireForms):
   `{"heartbeat_error_key": "error_msg"|"error", "unknown_order": "404"|"null",
   "order_status": "plain"|"prefixed", "trade_status": "prefixed"|"plain",
-  "orders_end_cursor": "LTE="|""}`.
+  "orders_end_cursor": "LTE="|"", "stream_frames": "object"|"array",
+  "stream_timestamp": "s"|"ms"}`.
+* `GET|POST|DELETE /_admin/stream` the WebSocket channels' fault switch (stream_faults.py):
+  `{"drop": ["user", "market"], "rules": [{"action": "lose"|"cut"|"delay", "channel",
+  "event_type"?, "match"?, "api_key"?, "count"?, "delay_ms"?}], "refuse_next"?: N}`; GET also
+  shows the open connections per channel and how many were accepted.
 """
 
 from __future__ import annotations
@@ -71,7 +76,7 @@ def admin_market(exchange: Exchange, request: Request) -> Response:
             told = exchange.resolve_market(str(condition), str(winner) if winner else None)
             return Response({"resolved": condition, "notified": told})
         token_id = str(body.pop("token_id", ""))
-        market_ = exchange.markets.define(token_id, body)
+        market_ = exchange.set_ticks(lambda: exchange.markets.define(token_id, body))
     except MarketError as exc:
         raise errors.ApiError(400, str(exc)) from None
     return Response(
@@ -300,3 +305,45 @@ def admin_set_wire(exchange: Exchange, request: Request) -> Response:
     except ValueError as exc:
         raise errors.ApiError(400, str(exc)) from None
     return Response(exchange.wire.to_json())
+
+
+def _stream_state(exchange: Exchange) -> dict[str, Any]:
+    hub = exchange.stream
+    return hub.faults.to_json() | {"open": hub.open_connections(),
+                                   "accepted": dict(hub.connections)}
+
+
+@route("GET", "/_admin/stream")
+def admin_get_stream(exchange: Exchange, request: Request) -> Response:
+    return Response(_stream_state(exchange))
+
+
+@route("POST", "/_admin/stream")
+def admin_stream(exchange: Exchange, request: Request) -> Response:
+    """Drop connections now, add message rules, refuse the next subscriptions."""
+    body = _admin_body(request)
+    unknown = set(body) - {"drop", "rules", "refuse_next"}
+    if unknown:
+        raise errors.ApiError(400, f"unknown stream fault keys: {', '.join(sorted(unknown))}")
+    drop = body.get("drop", [])
+    if not isinstance(drop, list) or not set(drop) <= {"user", "market"}:
+        raise errors.ApiError(400, 'drop takes a list of channels: "user", "market"')
+    faults = exchange.stream.faults
+    try:
+        if "rules" in body:
+            faults.add_rules(body["rules"])
+    except ValueError as exc:
+        raise errors.ApiError(400, str(exc)) from None
+    if "refuse_next" in body:
+        count = body["refuse_next"]
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise errors.ApiError(400, "refuse_next must be a whole number")
+        faults.refuse_next = count
+    dropped = exchange.stream.drop(drop) if drop else 0
+    return Response(_stream_state(exchange) | {"dropped": dropped})
+
+
+@route("DELETE", "/_admin/stream")
+def admin_reset_stream(exchange: Exchange, request: Request) -> Response:
+    exchange.stream.faults.reset()
+    return Response(_stream_state(exchange))

@@ -31,6 +31,8 @@ from paperclob.exchange import Exchange
 from paperclob.faults import Faults, draw, retry_after_header
 from paperclob.render import dumps
 from paperclob.routes import ROUTER, Request, Response
+from paperclob.stream import PATHS
+from paperclob.wsserver import raw_request
 
 log = logging.getLogger("paperclob")
 
@@ -153,6 +155,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         parts = urlsplit(self.path)
+        if parts.path in PATHS and self.headers.get("Upgrade", "").lower() == "websocket":
+            self._serve_websocket(parts.path)
+            return
         request = Request(
             method=self.command,
             path=parts.path,
@@ -174,6 +179,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
+
+    def _serve_websocket(self, path: str) -> None:
+        """Hand the connection to the stream (it speaks WebSocket from here on, stream.py)."""
+        self.close_connection = True
+        raw = raw_request(self.requestline, list(self.headers.items()))
+        self.server.dispatcher.exchange.stream.serve(self.connection, raw, path)
 
     def handle(self) -> None:
         # A client that gave up (its timeout, e.g. during a held POST) is gone: its answer is
@@ -281,6 +292,7 @@ class PaperExchange:
         if server is None:
             return
         server.shutdown()
+        self.exchange.stream.stop()
         server.close_connections()
         server.server_close()
         if thread is not None:

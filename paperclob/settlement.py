@@ -99,6 +99,7 @@ class Settlement:
 
     def _reverse(self, trade: Trade, now: int) -> None:
         engine, taker = self.engine, trade.taker
+        engine.events.catch_up(trade)  # the stream says FAILED before the orders shrink
         for fill in trade.makers:
             maker = fill.order
             cost = cost_units(fill.units, maker.price)
@@ -115,6 +116,8 @@ class Settlement:
         self._after_reversal(taker)
         self._notify(taker, trade, trade.size, now)
         trade.reversed = True
+        for order in dict.fromkeys([*(f.order for f in trade.makers), taker]):
+            engine.events.order(order, "UPDATE")
 
     def _after_reversal(self, order: Order) -> None:
         if order.status == LIVE:

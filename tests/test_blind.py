@@ -22,7 +22,7 @@ import pytest
 
 from reconciler.daemon import Daemon, DaemonOptions
 from reconciler.engine import StateFileChanged, adopt, find_adoptable
-from reconciler.engine.planning import BLIND_REASON
+from reconciler.engine.pass_steps import BLIND_REASON
 from reconciler.model import OrderType, Side
 from reconciler.store import JournalKind, OrderStatus, StateFileError, Store, backup_state_file
 from tests.support.daemon import ScriptedTicker

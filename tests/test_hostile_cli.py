@@ -169,6 +169,10 @@ def test_history_limits_are_checked(env: Path, capsys: pytest.CaptureFixture[str
                                            "ERROR, CRITICAL"),
         (["status", "--log-level", "NOPE"], "--log-level must be one of: DEBUG, INFO, WARNING, "
                                             "ERROR, CRITICAL"),
+        (["run", "--ws-url", "http://127.0.0.1:9/ws"], "--ws-url (CLOB_WS_URL) must be a ws:// "
+                                                        "or wss:// URL, e.g. "
+                                                        "wss://ws-subscriptions-clob.polymarket."
+                                                        "com/ws"),
     ],
 )
 def test_out_of_range_values_are_one_line(

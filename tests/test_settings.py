@@ -31,6 +31,16 @@ def test_defaults_are_safe() -> None:
     assert settings.log_format is LogFormat.AUTO
 
 
+def test_the_stream_is_on_unless_switched_off_and_its_url_may_be_set() -> None:
+    assert (load_settings(flags={}, env={}).stream, load_settings(flags={}, env={}).ws_url) == (
+        True, None)
+    assert load_settings(flags={"no_stream": True}, env={}).stream is False
+    given = load_settings(flags={"ws_url": "wss://ws.example/ws/"}, env={})
+    assert given.ws_url == "wss://ws.example/ws"
+    assert load_settings(flags={}, env={"CLOB_WS_URL": "ws://127.0.0.1:9/ws"}).ws_url == (
+        "ws://127.0.0.1:9/ws")
+
+
 def test_flags_win_over_environment() -> None:
     env = {"CLOB_HOST": "https://env.example", "CHAIN_ID": "80002"}
     settings = load_settings(flags={"host": "http://127.0.0.1:9", "chain_id": 137}, env=env)
@@ -129,6 +139,8 @@ def test_proxy_signature_type_needs_a_funder() -> None:
         ({"heartbeat_interval": "12"}, {}, "under 10 seconds"),
         ({"landing_window": "0"}, {}, "--landing-window must be a number of seconds greater than zero"),
         ({"landing_window": "long"}, {}, "--landing-window must be a number of seconds"),
+        ({"ws_url": "https://ws.example/ws"}, {}, "--ws-url .* must be a ws:// or wss:// URL"),
+        ({}, {"CLOB_WS_URL": "ws://"}, "--ws-url .* must be a ws:// or wss:// URL"),
     ],
 )
 def test_invalid_values_are_refused(flags: dict, env: dict, message: str) -> None:

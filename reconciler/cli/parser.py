@@ -281,6 +281,14 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics-port", type=int, metavar="PORT",
                    help="serve Prometheus metrics on 127.0.0.1:PORT/metrics (1-65535; checked "
                         "free before the daemon starts)")
+    p.add_argument("--ws-url", metavar="URL",
+                   help="base URL of the exchange's WebSocket channels, ending in /ws (env "
+                        "CLOB_WS_URL; default: derived from the host, "
+                        "wss://ws-subscriptions-clob.polymarket.com/ws for "
+                        "https://clob.polymarket.com)")
+    p.add_argument("--no-stream", action="store_true",
+                   help="do not listen to the user and market channels: react to fills only "
+                        "at the next tick (polling, as before the stream)")
     p.add_argument("--once-and-show", action="store_true",
                    help="converge once, print the plan applied and the open orders, exit "
                         "(the `make run` demo)")

@@ -139,6 +139,8 @@ class Settings:
     log_level: str = "INFO"
     log_file: Path | None = None
     metrics_port: int | None = None
+    stream: bool = True  # listen to the exchange's WebSocket channels (off: poll only)
+    ws_url: str | None = None  # the stream's base URL (..../ws); None: derived from the host
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -234,6 +236,8 @@ def load_settings(
         log_level=_log_level(pick("log_level", "RECONCILER_LOG_LEVEL")),
         log_file=_path_or_none(pick("log_file", "RECONCILER_LOG_FILE")),
         metrics_port=_port(pick("metrics_port", "RECONCILER_METRICS_PORT")),
+        stream=not bool(flags.get("no_stream") or False),
+        ws_url=_ws_url(_str_or_none(pick("ws_url", "CLOB_WS_URL"))),
     )
 
 
@@ -341,6 +345,15 @@ def _check_host(host: str | None) -> str | None:
     if not host.startswith(("http://", "https://")):
         raise SettingsError("CLOB_HOST must start with http:// or https://")
     return host.rstrip("/")
+
+
+def _ws_url(url: str | None) -> str | None:
+    if url is None:
+        return None
+    if not url.startswith(("ws://", "wss://")) or len(url.split("://", 1)[1].strip("/")) == 0:
+        raise SettingsError("--ws-url (CLOB_WS_URL) must be a ws:// or wss:// URL, e.g. "
+                            "wss://ws-subscriptions-clob.polymarket.com/ws")
+    return url.rstrip("/")
 
 
 def _check_funder(*, signature_type: int, funder: str | None) -> None:

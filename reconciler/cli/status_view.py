@@ -5,7 +5,8 @@ per token, as Flux shows one per object:
 
 - the tokens are those of the revision in force, rebuilt from the files the state file keeps for
   it (the same loader as the daemon's), plus any token we still have orders resting on;
-- each token's condition comes from the newest pass that planned (`runs.summary.conditions`):
+- each token's condition comes from the newest pass that planned it (`runs.summary.conditions`;
+  a `--target` pass or the stream's targeted pass planned only some tokens):
   `ready`, `skipped: <why>` or `posts held: <why>`; a token no pass has planned yet is
   `not planned yet`, and when the newest pass failed, it says so;
 - each level's progress: the size declared, the target now (size minus what filled in this
@@ -61,8 +62,11 @@ def _planned_runs(store: Store) -> list[dict[str, Any]]:
 def _condition_of(token_id: str, planned: list[dict[str, Any]]) -> str | None:
     for run in planned:
         summary = run.get("summary") or {}
-        targets = summary.get("targets")
-        if targets is not None and token_id not in targets:
+        # A pass that planned some tokens only (`--target`, or the stream's targeted pass,
+        # whose `scope` are its tokens) says nothing about the others.
+        targets, scope = summary.get("targets"), summary.get("scope")
+        if (targets is not None and token_id not in targets) or \
+                (scope is not None and token_id not in scope):
             continue
         if summary.get("suspended"):
             return str(summary["suspended"])
@@ -124,6 +128,7 @@ def status_text(view: Mapping[str, Any], *, daemon_pid: int | None, wide: bool =
     lines.append(f"last run:          {_run_line(view.get('last_run'))}")
     lines.append(f"last success:      {_run_line(view.get('last_success'))}")
     lines.append(f"exchange mode:     {_mode_line(trading_mode(view))}")
+    lines.append(f"stream:            {_stream_line(view)}")
     lines.append(f"applied revision:  {revision_line(view.get('applied_revision'))}")
     in_force = view.get("revision_in_force")
     lines.append(f"in force:          {revision_line(in_force)}")
@@ -158,6 +163,24 @@ def trading_mode(status: Mapping[str, Any]) -> Mapping[str, Any] | None:
     run = status.get("last_run") or {}
     mode = (run.get("summary") or {}).get("trading_mode")
     return mode if isinstance(mode, Mapping) else None
+
+
+def _stream_line(status: Mapping[str, Any]) -> str:
+    """The WebSocket channels as the last run saw them (its summary's `stream`)."""
+    run = status.get("last_run") or {}
+    stream = (run.get("summary") or {}).get("stream")
+    if not isinstance(stream, Mapping):
+        return "off (no stream at the last run: fills are seen at the next tick)"
+    channels = stream.get("channels") or {}
+    parts = [f"{name} {'connected' if (info or {}).get('connected') else 'DOWN'}"
+             for name, info in sorted(channels.items())]
+    last = stream.get("last_event_at")
+    text = ", ".join(parts) + "; last event " + (
+        when(int(float(last) * 1000)) if last else "none yet")
+    text += f"; reconnects {stream.get('reconnects', 0)}"
+    if stream.get("protocol_errors"):
+        text += f"; garbled frames {stream['protocol_errors']}"
+    return text + " (as of the last run)"
 
 
 def _mode_line(mode: Mapping[str, Any] | None) -> str:

@@ -27,8 +27,11 @@ from reconciler.clob import (
     ExchangeRejected,
     OrderBuilder,
     Wallet,
+    market_connection,
+    user_connection,
+    ws_base_url,
 )
-from reconciler.daemon import git_commit_of
+from reconciler.daemon import StreamOpeners, StreamSetup, StreamState, git_commit_of
 from reconciler.engine import Reconciler, apply_plan, default_landing_window
 from reconciler.model import Cancel, CancelReason, Plan, ShutdownOutcome
 from reconciler.store import PAPER_FUNDER, StateFileError, StateIdentity, Store
@@ -213,6 +216,32 @@ def make_reconciler(conn: Connection, store: Store) -> Reconciler:
         builder=conn.builder, clock=time.time, git_commit_of=git_commit_of,
         landing_window=(default_landing_window(settings.request_timeout_seconds)
                         if window is None else window),
+    )
+
+
+def stream_setup(conn: Connection, reconciler: Reconciler) -> StreamSetup | None:
+    """The WebSocket channels for `reconciler run` (None with --no-stream): the user channel
+    with this key's credentials (read at each connect: a re-derived key is used), the market
+    channel for the tokens in force; each pass's summary carries the stream's state, which
+    `status` shows."""
+    settings = conn.settings
+    if not settings.stream:
+        return None
+    base = ws_base_url(conn.host, settings.ws_url)
+    state = StreamState(("user", "market"))
+    reconciler.annotate = lambda: {"stream": state.snapshot()}
+
+    def user() -> Any:
+        creds = conn.client.creds
+        if creds is None:  # connect() derives them before the daemon starts
+            raise SettingsError("the user stream needs API credentials")
+        return user_connection(base, creds)
+
+    log.info("stream: %s/user and %s/market", base, base)
+    return StreamSetup(
+        openers=StreamOpeners(user=user, market=lambda tokens: market_connection(base, tokens)),
+        managed=lambda: reconciler.managed_tokens,
+        state=state,
     )
 
 

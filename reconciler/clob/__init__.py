@@ -10,6 +10,8 @@ The modules, for a reader:
 - `modes`: the trading modes (disabled, cancel-only, post-only, restarting, closed-only, banned);
 - `types`, `parsing`, `statuses`, `notifications`: the strict parsers of every answer (nothing
   read is trusted);
+- `ws`, `stream_types`: the WebSocket user and market channels: blocking connections (PING,
+  read deadline, reconnect backoff) and the strict parsers of their messages;
 - `errors`: the exception tree, sorted by what the caller should do next;
 - `redact`: the one rule for scrubbing secrets out of text;
 - `builder`, `amounts`, `signing`, `eip712`, `profiles`: orders, from intent to signed bytes;
@@ -67,6 +69,16 @@ from reconciler.clob.signing import (
     recover_order_signer,
 )
 from reconciler.clob.statuses import ExchangeOrderStatus, TradeStatus, order_status, trade_status
+from reconciler.clob.stream_types import (
+    BookEvent,
+    OrderEvent,
+    OrderEventType,
+    OtherMarketEvent,
+    StreamEvent,
+    TickSizeChange,
+    TradeEvent,
+    parse_frame,
+)
 from reconciler.clob.types import (
     AssetType,
     BalanceAllowance,
@@ -77,6 +89,14 @@ from reconciler.clob.types import (
     PostArgs,
     Trade,
     order_id_key,
+)
+from reconciler.clob.ws import (
+    ReconnectBackoff,
+    StreamConnection,
+    market_connection,
+    market_update,
+    user_connection,
+    ws_base_url,
 )
 from reconciler.model import TradingRestriction
 
@@ -90,6 +110,7 @@ __all__ = [
     "AuthError",
     "AuthenticationFailed",
     "BalanceAllowance",
+    "BookEvent",
     "Bucket",
     "CancelResult",
     "ClobClient",
@@ -105,21 +126,29 @@ __all__ = [
     "OrderBook",
     "OrderBuilder",
     "OrderDetails",
+    "OrderEvent",
+    "OrderEventType",
     "OrderNotice",
     "OrderResult",
     "OrderVersionMismatch",
+    "OtherMarketEvent",
     "OverBurst",
     "PostArgs",
     "Profile",
     "ProtocolError",
     "RateLimitState",
     "RateLimited",
+    "ReconnectBackoff",
     "Redactor",
     "ServerError",
     "SignatureType",
     "SignedOrder",
+    "StreamConnection",
+    "StreamEvent",
+    "TickSizeChange",
     "TierLimits",
     "Trade",
+    "TradeEvent",
     "TradeStatus",
     "TradingRestricted",
     "TradingRestriction",
@@ -131,13 +160,18 @@ __all__ = [
     "is_position_id",
     "l1_headers",
     "l2_headers",
+    "market_connection",
     "market_profile",
+    "market_update",
     "order_from_wire",
     "order_id_key",
     "order_status",
+    "parse_frame",
     "random_private_key",
     "recover_order_signer",
     "trade_status",
+    "user_connection",
     "verify_hmac",
     "verify_l1",
+    "ws_base_url",
 ]

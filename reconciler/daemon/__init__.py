@@ -1,6 +1,9 @@
-"""The shell around the engine: the scheduler, the file watcher, signals, locks, sd_notify, metrics.
+"""The shell around the engine: the scheduler, the file watcher, the stream listener, signals,
+locks, sd_notify, metrics.
 
-Only this package owns threads, timers, the sockets it serves, and signal handlers.
+Only this package owns threads, timers, the sockets it serves, and signal handlers. The stream
+(stream.py, stream_work.py): threads that hold the exchange's WebSocket channels open and turn
+their events into targeted passes and sweeps, run by the daemon's one tick job.
 """
 
 from reconciler.daemon.daemon import MAX_DEFERRED_TICKS, Daemon, DaemonOptions
@@ -14,6 +17,7 @@ from reconciler.daemon.lock import (
 )
 from reconciler.daemon.metrics import Metrics, check_port_free, make_metrics_server
 from reconciler.daemon.sdnotify import SystemdNotifier
+from reconciler.daemon.stream import StreamOpeners, StreamSetup, StreamState
 from reconciler.daemon.support import git_commit_of
 
 __all__ = [
@@ -25,6 +29,9 @@ __all__ = [
     "LockHeld",
     "Metrics",
     "StateLock",
+    "StreamOpeners",
+    "StreamSetup",
+    "StreamState",
     "SystemdNotifier",
     "check_port_free",
     "git_commit_of",

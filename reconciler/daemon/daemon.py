@@ -10,7 +10,7 @@ The loop wakes on a timer or on a change, whichever comes first, and backs off o
   one interval of the exchange answering again), or exactly the exchange's Retry-After after a
   rate-limit answer. The listener runs
   after APScheduler has released the job's instance slot, so "run again now" is never dropped as
-  "already running", and the job's trigger remembers the chosen time (see _ChosenTimeTrigger).
+  "already running", and the job's trigger remembers the chosen time (see ChosenTimeTrigger).
 - A watchdog observer on the desired directory pokes a debouncer; after a quiet period (150 ms by
   default) the next tick is brought forward. An editor's save (temp file, rename) is one tick, and
   the tick re-reads every file itself: the watcher only says "look now". A change during a tick
@@ -51,15 +51,20 @@ from typing import Any, Protocol
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.base import BaseTrigger
 
-from reconciler.daemon.metrics import Metrics, make_metrics_server, record_failure, record_success
-from reconciler.daemon.pulses import Pulses
+from reconciler.daemon.lifecycle import Lifecycle
+from reconciler.daemon.metrics import (
+    Metrics,
+    record_failure,
+    record_stream_state,
+    record_success,
+)
+from reconciler.daemon.pulses import ChosenTimeTrigger, Pulses
 from reconciler.daemon.sdnotify import SystemdNotifier
-from reconciler.daemon.signals import SignalHandlers, reload_parts
+from reconciler.daemon.stream import StreamPasses, StreamSetup
+from reconciler.daemon.stream_work import Batch
 from reconciler.daemon.support import Debouncer, FailureLog, Health, LoopBackoff
 from reconciler.daemon.ticklog import TickLog
-from reconciler.daemon.watcher import DesiredWatcher
 from reconciler.engine import StateFileChanged, TickResult
 
 log = logging.getLogger("reconciler.daemon.daemon")
@@ -71,37 +76,6 @@ MAX_DEFERRED_TICKS = 3
 
 class Ticker(Protocol):
     def tick(self) -> TickResult: ...
-
-
-class _ChosenTimeTrigger(BaseTrigger):
-    """Fire when the daemon says; the interval is only the fallback while a tick runs.
-
-    APScheduler asks a trigger for the next fire time right after submitting a run. A tick that
-    finishes faster than that submission completes has its listener run first, inside the
-    scheduler's loop, and the trigger's answer would overwrite the time the listener chose. So
-    the chosen time lives here, and a choice made during the current run wins over the fallback.
-    """
-
-    def __init__(self, *, fallback_seconds: float) -> None:
-        self._fallback = timedelta(seconds=fallback_seconds)
-        self._chosen: datetime | None = None
-        self._guard = threading.Lock()
-
-    def choose(self, when: datetime) -> None:
-        with self._guard:
-            self._chosen = when
-
-    def get_next_fire_time(
-        self, previous_fire_time: datetime | None, now: datetime
-    ) -> datetime | None:
-        with self._guard:
-            chosen = self._chosen
-        if chosen is not None and (previous_fire_time is None or chosen > previous_fire_time):
-            return chosen
-        return now + self._fallback
-
-    def __str__(self) -> str:
-        return f"chosen-time (fallback {self._fallback})"
 
 
 @dataclass(frozen=True)
@@ -117,7 +91,7 @@ class DaemonOptions:
     max_failures: int | None = None  # stop (exit 1) after this many consecutive failures
 
 
-class Daemon:
+class Daemon(Lifecycle):
     """Run ticks on a schedule and on changes until stopped. `run()` returns the exit code."""
 
     def __init__(
@@ -132,6 +106,7 @@ class Daemon:
         on_shutdown: Callable[[], str] | None = None,
         heartbeat: Callable[[str], str] | None = None,
         on_reload: Callable[[], None] | None = None,
+        stream: StreamSetup | None = None,
     ) -> None:
         self._ticker = ticker
         self._desired_dir = desired_dir
@@ -147,7 +122,7 @@ class Daemon:
         self.stopped_by: str | None = None  # the signal that stopped the daemon, if one did
         self.reloads = 0
         self._scheduler = BackgroundScheduler(timezone=UTC)
-        self._trigger = _ChosenTimeTrigger(fallback_seconds=options.interval_seconds)
+        self._trigger = ChosenTimeTrigger(fallback_seconds=options.interval_seconds)
         self._stop = threading.Event()
         self._lock = threading.Lock()  # guards the fields below, never held across a tick
         self._running = False
@@ -178,53 +153,37 @@ class Daemon:
         )
         self._observer: Any = None
         self._metrics_server: Any = None
+        # The WebSocket channels (stream.py): events bring targeted passes forward; None: polling.
+        self._stream = (StreamPasses(stream, ticker=ticker, wake=self.request_pass)
+                        if stream is not None else None)
 
     # --- public -------------------------------------------------------------------------------
 
-    def run(self, *, install_signals: bool = True) -> int:
-        """Start everything, wait for a stop (signal, `stop()`, or once-mode done), shut down."""
-        handlers = SignalHandlers(stop=self._stop_by_signal, stopping=self._stop.is_set,
-                                  hangup=self._hangup)
-        with handlers.installed(install_signals):
-            self._start()
-            while not self._stop.is_set():
-                self._wake.wait(timeout=1.0)
-                self._wake.clear()
-                if self._reload_pending and not self._stop.is_set():
-                    self._reload_pending = False
-                    self.reload()
-            return self._shutdown()
-
-    def stop(self, reason: str = "stop requested") -> None:
-        if not self._stop.is_set():
-            log.info("stopping: %s", reason)
-        self._stop.set()
-        self._wake.set()
-
-    def reload(self) -> None:
-        """SIGHUP: re-open the logs (the hook), forget cached reads, re-read everything now."""
-        self.reloads += 1
-        reload_parts(self._on_reload, self._ticker)
-        self.request_tick()
-
-    def _stop_by_signal(self, name: str) -> None:
-        self.stopped_by = name
-        self.stop(f"received {name}")
-
-    def _hangup(self) -> None:
-        # Only a flag: the main loop reloads (a handler must not take locks or log).
-        self._reload_pending = True
-        self._wake.set()
+    @property
+    def idle(self) -> bool:
+        """No pass is running and none is waiting to (the stream's work included)."""
+        with self._lock:
+            pending = self._stream is not None and self._stream.work.pending
+            return not self._running and not pending
 
     def request_tick(self) -> None:
         """Bring the next tick forward (called by the watcher after the quiet period)."""
         with self._lock:
+            if self._stream is not None:
+                self._stream.work.sweep("desired files changed")
             if self._running:
                 self._dirty = True  # the tick in flight may have read the old files
                 return
             # A file change is new information, but not a reason to ignore a rate limit.
             delay = max(0.0, self._not_before - time.monotonic())
             self._reschedule(delay)
+
+    def request_pass(self) -> None:
+        """Bring the next pass forward for the stream's work (called by its threads); the pass
+        running now looks at the queue when it ends (`_after_tick`)."""
+        with self._lock:
+            if not self._running and not self._stop.is_set():
+                self._reschedule(max(0.0, self._not_before - time.monotonic()))
 
     # --- start and stop -----------------------------------------------------------------------
 
@@ -242,71 +201,10 @@ class Daemon:
         self._debouncer.start()
         self._start_watcher()
         self._scheduler.start()
-
-    def _start_watcher(self) -> None:
-        # It also watches the parent, to re-arm when the directory is removed and re-created
-        # (and warns when it cannot watch); see watcher.py.
-        watcher = DesiredWatcher(self._desired_dir, self._debouncer.poke)
-        watcher.start()
-        self._observer = watcher
-
-    def _start_metrics(self) -> None:
-        if self._metrics_port is None:
-            return
-        server = make_metrics_server(self._metrics, port=self._metrics_port)
-        threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
-        self._metrics_server = server
-        log.info("metrics on http://127.0.0.1:%d/metrics", server.server_address[1])
-
-    def _shutdown(self) -> int:
-        self._notifier.stopping(status="stopping")
-        if self._observer is not None:
-            self._observer.stop()
-        self._debouncer.stop()
-        self._scheduler.shutdown(wait=False)  # no new ticks; the one in flight goes on
-        idle = self._wait_idle(timeout=self._options.stop_timeout_seconds)
-        if not idle:
-            log.error(
-                "a tick was still running after %.0f s; exiting anyway (its journal entries "
-                "are resolved on the next start)", self._options.stop_timeout_seconds,
-            )
-            self._exit_code = self._exit_code or 1
-        if self._heartbeat is not None and self._options.heartbeat_seconds:
-            log.warning("heartbeats stopped: the exchange will cancel this key's orders in ~10 s")
-        if idle and not self._state_lost:
-            self._run_shutdown_hook()
-        elif self._on_shutdown is not None:
-            # A hung tick may still post after a cancel sweep, and it holds the state file: a
-            # sweep now would race it; a changed state file could not journal one. Say so.
-            why = ("the state file changed, so the sweep could not be journaled" if idle
-                   else "a tick is still running")
-            log.error("on_shutdown cancel skipped: %s; cancel by hand with `reconciler cancel` / "
-                      "`reconciler cancel-market` if needed", why)
-        if self._observer is not None:
-            self._observer.join(timeout=5)
-        if self._metrics_server is not None:
-            self._metrics_server.shutdown()
-            self._metrics_server.server_close()
-        log.info("stopped after %d ticks (exit %d)", self.ticks_run, self._exit_code)
-        return self._exit_code
-
-    def _wait_idle(self, *, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                if not self._running:
-                    return True
-            time.sleep(0.02)
-        return False
-
-    def _run_shutdown_hook(self) -> None:
-        if self._on_shutdown is None:
-            return
-        try:
-            log.info("on_shutdown: %s", self._on_shutdown())
-        except Exception as exc:  # the stop must complete; the orders stay as they are
-            log.error("on_shutdown failed, orders left as they are: %s", exc)
-            self._exit_code = self._exit_code or 1
+        if self._stream is not None:
+            state = self._stream.state
+            self._metrics.add_collector(lambda m: record_stream_state(m, state.snapshot()))
+            self._stream.listener.start()
 
     # --- the tick -----------------------------------------------------------------------------
 
@@ -314,26 +212,42 @@ class Daemon:
         with self._lock:
             if self._stop.is_set():
                 return
-            if self._debouncer.pending and self._deferred < MAX_DEFERRED_TICKS:
+            # With the stream, the queue says what this run covers (stream.py); without, or
+            # when a sweep is asked for or due, it is a sweep, as it always was.
+            batch = self._stream.take() if self._stream is not None else None
+            sweep = batch is None or batch.sweep
+            if sweep and self._debouncer.pending and self._deferred < MAX_DEFERRED_TICKS:
                 # Files are changing right now (an editor's save, a git pull writing file after
                 # file): reading them half-written could cancel a token that is only moving
                 # between files. The debouncer ticks once they are quiet.
                 self._deferred += 1
                 self._next_delay = self._options.interval_seconds
+                if self._stream is not None and batch is not None:
+                    self._stream.work.add(batch.as_work())  # kept for the pass after the wait
                 return
-            self._deferred = 0
-            self._running, self._dirty = True, False
+            if self._stream is not None and batch is not None and batch.empty:
+                self._next_delay = self._stream.delay(not_before=self._not_before)  # woken for work a pass already did
+                return
+            if sweep:
+                self._deferred = 0
+                self._dirty = False
+            self._running = True
+        if not sweep:
+            assert batch is not None and self._stream is not None
+            wait = self._targeted_pass(batch)
+            with self._lock:
+                if wait:  # the exchange asked for a wait: no pass before it, stream or not
+                    self._not_before = time.monotonic() + wait
+                self._next_delay = self._stream.delay(not_before=self._not_before)
+            return
         self.health.tick_started_now()
         started = time.monotonic()
         self._tick_wall_start = time.time()
         try:
-            result = self._ticker.tick()
+            result = self._sweep(batch)
         except StateFileChanged as exc:
             self._state_file_changed(exc)
             return
-        except Exception as exc:
-            log.exception("tick raised")
-            result = TickResult.crashed(f"{type(exc).__name__}: {exc}")
         elapsed = time.monotonic() - started
         self.ticks_run += 1
         self.last_result = result
@@ -345,9 +259,43 @@ class Daemon:
         with self._lock:
             self._next_delay = delay
             # Only a wait the exchange asked for (a rate limit, a trading mode in which nothing
-            # can be sent) holds back a tick a file change asks for.
+            # can be sent) holds back a tick a file change (or the stream) asks for.
             waits = bool(result.retry_after)
             self._not_before = time.monotonic() + delay if waits else 0.0
+            if self._stream is not None:
+                self._stream.swept(delay)
+                self._next_delay = self._stream.delay(not_before=self._not_before)
+
+    def _sweep(self, batch: Batch | None) -> TickResult:
+        try:
+            if self._stream is None or batch is None:
+                return self._ticker.tick()
+            return self._stream.sweep(batch)
+        except StateFileChanged:
+            raise
+        except Exception as exc:
+            log.exception("tick raised")
+            return TickResult.crashed(f"{type(exc).__name__}: {exc}")
+
+    def _targeted_pass(self, batch: Batch) -> float:
+        """The stream's work that needs no sweep (stream.StreamPasses.targeted); returns the
+        wait the exchange asked for (0 for none). A failed pass leaves its work to a sweep
+        after the backoff."""
+        assert self._stream is not None
+        try:
+            result = self._stream.targeted(batch, self._metrics)
+        except StateFileChanged as exc:
+            self._state_file_changed(exc)
+            return 0.0
+        if result is None:
+            return 0.0
+        self.last_result = result
+        self._tick_log.fills(result)  # the fills the stream brought this pass for
+        if not result.success:
+            self._stream.swept(self._after_failure(result))
+        elif result.retry_after:  # a trading mode in which nothing can be sent: wait as told
+            self._stream.swept(float(result.retry_after))
+        return float(result.retry_after or 0.0)
 
     def _state_file_changed(self, exc: StateFileChanged) -> None:
         """The state file is not the one opened (invariant 10): trading on it would be trading
@@ -402,6 +350,8 @@ class Daemon:
         with self._lock:
             self._running = False
             delay = self._next_delay
+            if self._stream is not None and self._stream.work.pending:
+                delay = max(0.0, self._not_before - time.monotonic())
             if self._dirty:
                 delay = max(0.0, self._not_before - time.monotonic())
                 self._dirty = False

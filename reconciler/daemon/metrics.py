@@ -11,9 +11,10 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from reconciler.engine import TickResult
 from reconciler.model import TradingRestriction
@@ -36,6 +37,7 @@ class Metrics:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._families: dict[str, _Family] = {}
+        self._collectors: list[Callable[[Metrics], None]] = []
         for name, kind, text in (
             ("reconciler_ticks_total", "counter", "Reconcile ticks run, by outcome."),
             ("reconciler_actions_total", "counter", "Exchange actions taken, by kind."),
@@ -49,11 +51,31 @@ class Metrics:
             ("reconciler_consecutive_failures", "gauge", "Tick failures since the last success."),
             ("reconciler_trading_mode", "gauge",
              "1 for the exchange's trading mode the last tick obeyed (normal: none), else 0."),
+            ("reconciler_targeted_passes_total", "counter",
+             "Targeted passes the stream's events ran, by outcome."),
+            ("reconciler_targeted_pass_duration_seconds", "gauge",
+             "Duration of the last targeted pass."),
+            ("reconciler_stream_connected", "gauge",
+             "1 while the channel's WebSocket is connected, else 0."),
+            ("reconciler_stream_last_event_timestamp_seconds", "gauge",
+             "Unix time of the last event read from the stream."),
+            ("reconciler_stream_reconnects_total", "counter",
+             "Times a stream channel connected again after losing its connection."),
+            ("reconciler_stream_events_total", "counter", "Events read from the stream."),
+            ("reconciler_stream_resyncs_total", "counter",
+             "Sweeps the stream asked for: (re)connects, losses, gaps, garbled frames."),
+            ("reconciler_stream_protocol_errors_total", "counter",
+             "Stream frames that could not be trusted (the connection was dropped)."),
             ("reconciler_policy_violations", "gauge",
              "Policy verdicts of the last tick, by rule and enforcement (held while not 0, "
              "unless advisory)."),
         ):
             self._families[name] = _Family(name=name, kind=kind, help=text)
+
+    def add_collector(self, collect: Callable[[Metrics], None]) -> None:
+        """`collect(self)` runs before every render, for values kept elsewhere (the stream)."""
+        with self._lock:
+            self._collectors.append(collect)
 
     def inc(self, name: str, amount: float = 1.0, **labels: str) -> None:
         key = tuple(sorted(labels.items()))
@@ -70,6 +92,10 @@ class Metrics:
             return self._families[name].values.get(tuple(sorted(labels.items())), 0.0)
 
     def render(self) -> str:
+        with self._lock:
+            collectors = list(self._collectors)
+        for collect in collectors:
+            collect(self)
         lines: list[str] = []
         with self._lock:
             for family in self._families.values():
@@ -129,6 +155,21 @@ def record_policy(metrics: Metrics, policy: object) -> None:
         for level in Enforcement:
             metrics.set("reconciler_policy_violations", counts.get((rule.value, level.value), 0),
                         rule=rule.value, enforcement=level.value)
+
+
+def record_stream_state(metrics: Metrics, state: Mapping[str, Any]) -> None:
+    """Copy a `StreamState.snapshot()` into the stream's metrics."""
+    for channel, info in (state.get("channels") or {}).items():
+        metrics.set("reconciler_stream_connected", 1 if info.get("connected") else 0,
+                    channel=channel)
+    if state.get("last_event_at"):
+        metrics.set("reconciler_stream_last_event_timestamp_seconds",
+                    round(float(state["last_event_at"]), 3))
+    for key, name in (("reconnects", "reconciler_stream_reconnects_total"),
+                      ("events", "reconciler_stream_events_total"),
+                      ("resyncs", "reconciler_stream_resyncs_total"),
+                      ("protocol_errors", "reconciler_stream_protocol_errors_total")):
+        metrics.set(name, float(state.get(key) or 0))
 
 
 def _labels(labels: Labels) -> str:

@@ -1,18 +1,53 @@
-"""The timers beside the tick: the systemd watchdog ping, and the exchange heartbeat (off by
-default). Both are sent only while the loop is healthy (`support.Health`)."""
+"""The tick's trigger, and the timers beside the tick: the systemd watchdog ping, and the
+exchange heartbeat (off by default), both sent only while the loop is healthy
+(`support.Health`)."""
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from reconciler.daemon.sdnotify import SystemdNotifier
 from reconciler.daemon.support import Health
 
 log = logging.getLogger("reconciler.daemon.daemon")
+
+
+class ChosenTimeTrigger(BaseTrigger):
+    """Fire when the daemon says; the interval is only the fallback while a tick runs.
+
+    APScheduler asks a trigger for the next fire time right after submitting a run. A tick that
+    finishes faster than that submission completes has its listener run first, inside the
+    scheduler's loop, and the trigger's answer would overwrite the time the listener chose. So
+    the chosen time lives here, and a choice made during the current run wins over the fallback.
+    """
+
+    def __init__(self, *, fallback_seconds: float) -> None:
+        self._fallback = timedelta(seconds=fallback_seconds)
+        self._chosen: datetime | None = None
+        self._guard = threading.Lock()
+
+    def choose(self, when: datetime) -> None:
+        with self._guard:
+            self._chosen = when
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        with self._guard:
+            chosen = self._chosen
+        if chosen is not None and (previous_fire_time is None or chosen > previous_fire_time):
+            return chosen
+        return now + self._fallback
+
+    def __str__(self) -> str:
+        return f"chosen-time (fallback {self._fallback})"
 
 
 class Pulses:
@@ -74,3 +109,6 @@ class Pulses:
             self._heartbeat_failures += 1
             if self._heartbeat_failures in (1, 3) or self._heartbeat_failures % 60 == 0:
                 log.error("heartbeat failed (%dx): %s", self._heartbeat_failures, exc)
+
+
+__all__ = ["ChosenTimeTrigger", "Pulses"]

@@ -2,7 +2,10 @@
 
 - `desired_files`: which files of the desired directory are read, and reading them;
 - `in_force`: the revision a pass works from (the last valid one while the files are broken);
-- `reconcile`: the pass itself (`Reconciler.plan()`, `Reconciler.tick()`);
+- `reconcile`: the pass itself (`Reconciler.plan()`, `Reconciler.tick()`); `targeted`: a pass
+  over a few tokens only (`Reconciler.tick(tokens=...)`, for the stream's events);
+- `observe`: the observing steps of a pass (resolve, read, notifications, lookups, settlement);
+  `pass_steps`: the holds (with each held token's reason), balances and signing profile;
 - `ledger`: how an order's state is learnt (reads, lookups, notifications -> lifecycle events);
 - `resolve`: resolving unresolved orders exactly once (lookups, expiry, and re-sending the
   identical signed order);

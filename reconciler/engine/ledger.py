@@ -22,7 +22,7 @@ silent on it): a later read above the lowered figure would count it again.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from enum import StrEnum
 from typing import Protocol
 
@@ -132,14 +132,15 @@ def lookup_state(details: OrderDetails) -> LookupState:
 
 
 def look_up_vanished(
-    open_ids: set[str], *, client: OrderLookup, store: Store, run_id: int | None
+    open_ids: set[str], *, client: OrderLookup, store: Store, run_id: int | None,
+    tokens: Collection[str] | None = None,
 ) -> None:
     """Our live orders missing from the open-orders read are looked up once: filled or
     cancelled. One that the lookup says is live, or that the lookup could not read, is held
     as `vanished` (its level waits, and the next pass looks again; it was placed, so it is
-    never re-sent)."""
+    never re-sent). `tokens`: the read covered only these tokens (a targeted pass)."""
     for order in store.orders(statuses=[OrderStatus.LIVE]):
-        if order.order_id in open_ids:
+        if order.order_id in open_ids or (tokens is not None and order.key.token_id not in tokens):
             continue
         state = look_up_order(order.order_id, client=client, store=store, run_id=run_id)
         if state is LookupState.LIVE:

@@ -5,6 +5,9 @@ orders", invariant 1), consume the notifications, look up the orders that vanish
 and follow the trades of orders whose fills changed until they settle (settlement.py, invariant
 12); the markets of tokens that filled are read again (their tick may have moved).
 
+A targeted pass (targeted.py, the stream's) reads its tokens' open orders only, and looks up only
+its tokens' orders missing from that read.
+
 A read-only `plan` (beside a running daemon) does none of that: it views the open orders
 against the state file without writing it (readonly.py), and the orders it cannot judge are
 `pending`, left for the daemon.
@@ -12,7 +15,7 @@ against the state file without writing it (readonly.py), and the orders it canno
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -37,14 +40,13 @@ from reconciler.model import (
     NotificationType,
     OpenOrder,
 )
-from reconciler.spec import DesiredState
 from reconciler.store import Store
 
 
 class ExchangeClient(WriteClient, Protocol):
     """What a pass needs from `ClobClient`."""
 
-    def get_open_orders(self) -> list[OpenOrder]: ...
+    def get_open_orders(self, *, market: str = "", asset_id: str = "") -> list[OpenOrder]: ...
 
     def get_notifications(self) -> list[Notification]: ...
 
@@ -76,17 +78,19 @@ class Observation:
 class Observer:
     """Steps 2-5, with what they keep between passes: the trades being followed."""
 
-    def __init__(self, *, markets: MarketCache, modes: TradingModes,
-                 backoff: TokenBackoff) -> None:
+    def __init__(self, *, markets: MarketCache, modes: TradingModes, backoff: TokenBackoff,
+                 settlement: SettlementWatch) -> None:
         self.markets, self.modes, self.backoff = markets, modes, backoff
-        self.settlement = SettlementWatch()
+        self.settlement = settlement
 
     def observe(
         self,
         client: ExchangeClient,
         store: Store,
-        spec: DesiredState,
         *,
+        wanted: Collection[LevelKey],
+        read: Callable[[], list[OpenOrder]],
+        scope: Collection[str] | None,
         clock: Callable[[], float],
         run_id: int | None,
         persist: bool,
@@ -95,9 +99,11 @@ class Observer:
         chain_id: int,
         progress: Callable[[str, Any], None] | None = None,
     ) -> Observation:
-        """What the exchange says now (module docstring). `persist`: a tick (re-sends, drops
-        the notifications it consumed); `read_only`: write nothing at all. `clock`: the
-        reconciler's, asked at each step (a test may move it between passes)."""
+        """What the exchange says now (module docstring). `wanted`: the levels of the whole
+        spec in force (an unresolved order of a level no longer wanted is never re-sent);
+        `read`: the open-orders read of this pass, over `scope` (None: every token);
+        `persist`: a tick (re-sends, drops the notifications it consumed); `read_only`: write
+        nothing at all. `clock`: the reconciler's, asked at each step (a test may move it)."""
         if read_only:
             view = observe_read_only(client, store=store)
             self.modes.reads_answered(clock())
@@ -105,7 +111,6 @@ class Observer:
                                pending=view.pending)
         if progress is not None:
             progress("resolving", len(store.unresolved_orders()))
-        wanted = {level.key for token in spec.tokens for level in token.levels}
         resolution = resolve.resolve_unresolved(
             client=client, store=store, run_id=run_id, clock=clock,
             landing_window=landing_window, chain_id=chain_id, resend=persist,
@@ -114,14 +119,15 @@ class Observer:
         # An order the exchange took (by its re-send) is a post that worked: the token's
         # backoff after the lost answer is forgiven, as after any successful post.
         self.backoff.update(failed=(), posted=resolution.placed_tokens)
-        observed = client.get_open_orders()  # raises: never "no orders" (invariant 1)
+        observed = read()  # raises: never "no orders" (invariant 1)
         self.modes.reads_answered(clock())
         open_ids = ledger.sync_observed(observed, store=store)
         notes = ledger.consume_notifications(client=client, store=store, clock=clock,
                                              drop=persist)
         if any(n.type == NotificationType.MARKET_RESOLVED for n in notes):
             self.markets.forget(None)  # a market closed: re-read what accepts orders
-        ledger.look_up_vanished(open_ids, client=client, store=store, run_id=run_id)
+        ledger.look_up_vanished(open_ids, client=client, store=store, run_id=run_id,
+                                tokens=scope)
         filled = store.take_fill_changes()
         self.settlement.watch(filled, store=store, now=clock())
         self.settlement.check(client=client, store=store, now=clock())

@@ -43,9 +43,10 @@ A pass, in order (each step's failure mode is the point):
    opened, and again just before applying (`Store.check_unchanged`, invariant 10); if not, it
    raises `StateFileChanged`.
 
-How each order's state is learnt (steps 2-5) is in ledger.py; what a pass returns in results.py;
-the backoff and the market-info cache in memory.py; the trading modes in modes.py; the balances
-and holds of step 7 in planning.py.
+How each order's state is learnt (steps 2-5) is in ledger.py, run by observe.py; what a pass
+returns in results.py; the backoff and the market-info cache in memory.py; the trading modes in
+modes.py; the balances and holds of step 7 in pass_steps.py; a pass over a few tokens (the
+stream's) in targeted.py.
 
 Trading modes (clob-v2-wire.md 2.13) are refusals, not failures: a pass refused by one (a 425
 on the read during a restart, a 503 on a post) ends `restricted`, the mode is recorded in the
@@ -70,7 +71,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,11 +84,18 @@ from reconciler.engine.in_force import DesiredStateKeeper
 from reconciler.engine.memory import MarketCache, SkipLog, TokenBackoff
 from reconciler.engine.modes import TradingModes
 from reconciler.engine.observe import ExchangeClient, Observer
-from reconciler.engine.planning import held_reasons, hold_posts, share_balances
+from reconciler.engine.pass_steps import (
+    follow_client_profile,
+    held_reasons,
+    hold_back,
+    share_balances,
+)
 from reconciler.engine.policy_gate import PolicyGatekeeper
 from reconciler.engine.results import PlanReport, TickResult, applied_outcome, run_summary
 from reconciler.engine.scope import Inputs, inputs_of, restrict_plan
+from reconciler.engine.settlement import SettlementWatch
 from reconciler.engine.suspend import gate, suspension_holds
+from reconciler.engine.targeted import TargetedPasses
 from reconciler.model import InventoryOrder, Plan, Side, TickOutcome
 from reconciler.spec import DesiredState, EmptyDesiredState
 from reconciler.store import Store
@@ -99,7 +107,7 @@ NO_VALID_SPEC = "invalid desired state and no valid one loaded yet; nothing chan
 INVALID = "invalid desired state"
 
 
-class Reconciler:
+class Reconciler(TargetedPasses):
     def __init__(
         self,
         *,
@@ -125,8 +133,9 @@ class Reconciler:
         self._backoff = TokenBackoff(max_passes=max_backoff_passes)
         self._skips = SkipLog()
         self.modes = TradingModes()
-        self._observer = Observer(markets=self._markets, modes=self.modes,
-                                  backoff=self._backoff)  # steps 2-5 (observe.py)
+        self._settlement = SettlementWatch()
+        self._observer = Observer(markets=self._markets, modes=self.modes, backoff=self._backoff,
+                                  settlement=self._settlement)  # steps 2-5 (observe.py)
         self._blind = BlindWatch(store)  # invariant 10: what this process saw first
         self.policy = PolicyGatekeeper(client=client, store=store)
         self._held_posts = 0  # posts the last planning held back
@@ -139,6 +148,7 @@ class Reconciler:
         self._inputs = Inputs("", "", "")  # digests of what the last planning read (scope.py)
         # For a progress display: ("resolving", n orders), ("applying", plan); must not raise.
         self.progress: Callable[[str, Any], None] | None = None
+        TargetedPasses.__init__(self)
 
     @property
     def market_ttl(self) -> float:
@@ -164,6 +174,7 @@ class Reconciler:
         """The plan a tick would apply now; no write request is sent to the exchange.
         `read_only`: nor to the state file, and nothing is resolved (readonly.py); `overrides`:
         the plan as `tick(overrides=...)` would apply it (nothing is journaled here)."""
+        self._scope = None
         desired = self.desired.for_plan(now=self.clock())
         spec, errors, digest = desired.spec, desired.errors, desired.digest
         if spec is None:
@@ -186,19 +197,21 @@ class Reconciler:
 
     def tick(
         self,
+        tokens: Iterable[str] | None = None,
         *,
         overrides: Sequence[planner.Override] = (),
         targets: frozenset[str] | None = None,
         guard: Callable[[Plan, Inputs], str | None] | None = None,
     ) -> TickResult:
-        """One full pass. Never raises for an exchange or spec problem: see the result.
-        `overrides` let soft policy rules through for this pass only (journaled when used);
-        one naming a rule the policy does not set, or sets hard, refuses the pass.
-        `targets` and `guard`: scope.py and suspend.py `gate`.
-        Raises StateFileChanged when the state file is not the one opened (invariant 10)."""
+        """One pass: a sweep of every token, or with `tokens` a targeted pass over those
+        (targeted.py; a sweep when only a sweep can be right). Never raises for an exchange or
+        spec problem: see the result. `overrides` let soft policy rules through for this pass
+        only (journaled when used); one naming a rule the policy does not set, or sets hard,
+        refuses the pass. `targets` (every token read, the plan cut to these: `--target`) and
+        `guard`: scope.py and suspend.py `gate`. Raises StateFileChanged when the state file
+        is not the one opened (invariant 10)."""
         self.store.check_unchanged()
-        desired = self.desired.for_tick(now=self.clock())
-        spec, revision_id, spec_errors = desired.spec, desired.revision_id, desired.errors
+        spec, revision_id, spec_errors = self._in_force_for(tokens)
         self._resolution = resolve.Resolution()
         run_id = self.store.start_run(revision_id)
         self._fill_mark = self.store.fill_log_mark()  # the fills this pass learns come after
@@ -216,7 +229,7 @@ class Reconciler:
         try:
             plan = self._observe_and_plan(
                 spec, run_id=run_id, persist_notifications=True, overrides=overrides,
-                targets=targets, desired_digest=desired.digest,
+                targets=targets, desired_digest=self._swept_digest,
             )
         except EmptyDesiredState as exc:
             return finish(outcome=TickOutcome.REFUSED, error=str(exc))
@@ -239,11 +252,12 @@ class Reconciler:
         if stop is not None:  # suspended, or a guard refused: apply nothing (suspend.py)
             self._held_reasons = dict(stop.held) if stop.held is not None else self._held_reasons
             return finish(**stop.finish)
-        self._backoff.count_pass()
+        if self._scope is None:
+            self._backoff.count_pass()
         if plan.is_empty:
             # Generations still need recording (a spec edit that needs no order change).
             self.store.record_generations(plan.generations)
-            self.store.retire_levels(keep=_level_keys(spec))
+            self._retire_levels(spec)
             self.modes.pass_done(refused=False, now=self.clock())
             # "held": nothing sent, but posts wait for a backoff or an unknown outcome.
             held = TickOutcome.HELD if self._held_posts else TickOutcome.NOOP
@@ -257,7 +271,7 @@ class Reconciler:
         applied = apply_plan(plan, client=self.client, signer=self.builder, store=self.store,
                              run_id=run_id, revision_id=revision_id, clock=self.clock)
         self._after_apply(applied)
-        self.store.retire_levels(keep=_level_keys(spec))
+        self._retire_levels(spec)
         return finish(
             outcome=self._mode_outcome(self._resolution.outcome(otherwise=applied_outcome(applied))),
             plan=plan,
@@ -289,11 +303,13 @@ class Reconciler:
         targets: frozenset[str] | None = None,
         desired_digest: str = "",
     ) -> Plan:
+        scope = self._scope
         seen = self._observer.observe(
-            self.client, self.store, spec, clock=self.clock, run_id=run_id,
-            persist=persist_notifications,
-            read_only=read_only, landing_window=self.landing_window,
-            chain_id=self.builder.chain_id, progress=self.progress,
+            self.client, self.store, wanted=set(_level_keys(self._whole_spec(spec))),
+            read=self._read_open_orders, scope=scope, clock=self.clock, run_id=run_id,
+            persist=persist_notifications, read_only=read_only,
+            landing_window=self.landing_window, chain_id=self.builder.chain_id,
+            progress=self.progress,
         )
         observed, inventory, levels = seen.observed, seen.inventory, seen.levels
         self._resolution, self._pending = seen.resolution, seen.pending
@@ -311,13 +327,16 @@ class Reconciler:
         sell_tokens = sorted({p.key.token_id for p in plan.posts if p.key.side is Side.SELL})
         if sell_tokens:
             plan = planner.plan(**inputs, balances=share_balances(self.client, sell_tokens))
-        self._skips.update(plan.skipped, planned=(t.token_id for t in spec.tokens))
+        if scope is None:  # the skip log is of sweeps: a part of the spec would reset it
+            self._skips.update(plan.skipped, planned=(t.token_id for t in spec.tokens))
         # A skipped token is read again every pass, so it comes back as soon as it is right.
         self._markets.refresh(s.token_id for s in plan.skipped)
-        # The order matters: the post holds, then the blind tokens', then the policy gate.
+        # The order matters: the post holds, then the blind tokens', then the policy gate. A
+        # targeted pass read a few tokens' orders only: what the trader's orders elsewhere are
+        # is for the sweep to remember (blind.py forgets what a read did not show).
         plan, blind_held = self._blind.hold(
             self._hold_posts(plan, unresolved=seen.unresolved), spec=spec, observed=observed,
-            inventory=inventory, persist=persist_notifications,
+            inventory=inventory, persist=persist_notifications and scope is None,
         )
         self._held_posts += blind_held
         plan = self.policy.gate(
@@ -331,19 +350,13 @@ class Reconciler:
         return plan
 
     def _follow_client_profile(self) -> None:
-        """After an order_version_mismatch the client re-reads /version and switches profile;
-        sign with the profile it switched to, or every later post is refused the same way."""
-        profile = getattr(self.client, "profile", None)
-        if profile is not None and profile is not self.builder.profile:
-            log.warning("the exchange speaks order protocol %s now (was %s): signing with it",
-                        profile.value, self.builder.profile.value)
-            self.builder.profile = profile
+        if follow_client_profile(self.client, self.builder):
             self._markets.forget(None)  # each market's signing profile follows the client's
 
     def _hold_posts(self, plan: Plan, *, unresolved: Sequence[InventoryOrder]) -> Plan:
-        """Hold back what must wait (planning.py `hold_posts`), and remember why."""
-        holds = hold_posts(plan, backoff=self._backoff.state(), unresolved=unresolved,
-                           modes=self.modes, now=self.clock())
+        """Hold back what must wait (pass_steps.py `hold_back`), and remember why."""
+        holds = hold_back(plan, backoff=self._backoff.state(), unresolved=unresolved,
+                          modes=self.modes, now=self.clock())
         self._held_posts, self._held_by_mode = holds.held_posts, holds.held_by_mode
         self._held_reasons = holds.reasons
         return holds.plan
@@ -380,6 +393,7 @@ class Reconciler:
         policy = self.policy.summary() if plan is not None else None
         if policy is not None:
             summary["policy"] = policy
+        summary.update(self._scope_summary())
         self.store.finish_run(run_id, outcome=outcome, summary=summary, error=error)
         if run_id % PRUNE_EVERY_RUNS == 0:
             self.store.prune()  # bound the per-tick rows of a long-running daemon

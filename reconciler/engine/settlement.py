@@ -72,6 +72,13 @@ class SettlementWatch:
             if order is not None:
                 self._orders[order_id] = _Watched(since_s=max(order.posted_at_ms // 1000, floor))
 
+    def record(self, trades: Sequence[Trade], *, store: Store, now: float) -> None:
+        """Record trades that came another way (the user stream) exactly as a read of them
+        would be recorded, and follow the orders of those still settling over REST too: the
+        stream may miss the final status, the REST read does not."""
+        settling = self._record(trades, store=store, now=now)
+        self.watch([o for o, pending in settling.items() if pending], store=store, now=now)
+
     def check(self, *, client: TradeReader, store: Store, now: float) -> None:
         """Read the trades of the watched orders once; record their fills; take back the failed
         ones; stop watching orders whose trades are all final. A failed read is logged and

@@ -43,6 +43,7 @@ class CountingSession(requests.Session):
     def __init__(self) -> None:
         super().__init__()
         self.sent: list[tuple[str, str]] = []
+        self.urls: list[str] = []  # the whole URL of each request, query included
         self.posted: list[bytes] = []
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
@@ -50,6 +51,7 @@ class CountingSession(requests.Session):
         u = url.decode() if isinstance(url, bytes) else url
         path = urlsplit(u).path
         self.sent.append((m.upper(), path))
+        self.urls.append(u)
         if m.upper() == "POST" and path in ("/order", "/orders"):
             data = kwargs.get("data")
             self.posted.append(data.encode() if isinstance(data, str) else bytes(data or b""))
@@ -64,6 +66,7 @@ class CountingSession(requests.Session):
 
     def reset(self) -> None:
         self.sent.clear()
+        self.urls.clear()
         self.posted.clear()
 
 

@@ -198,17 +198,23 @@ class CountingProxy:
 
 
 class DaemonProcess:
-    """`reconciler run` as a child process; the key and host come through the environment."""
+    """`reconciler run` as a child process; the key and host come through the environment.
+
+    Without `ws_url` it runs with --no-stream: it polls, as every daemon did before the stream
+    (the tests and benchmarks of that behaviour count its requests). With it, it listens to the
+    stream at that base URL."""
 
     def __init__(self, *, host: str, key: str, desired: Path, state: Path,
-                 extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None) -> None:
+                 extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None,
+                 ws_url: str | None = None) -> None:
         child_env = {k: v for k, v in os.environ.items()
                      if k not in ("NOTIFY_SOCKET", "JOURNAL_STREAM", "API_KEY", "SECRET",
                                   "PASSPHRASE", "CREDENTIALS_DIRECTORY", "WATCHDOG_USEC")}
         child_env.update({"CLOB_HOST": host, "PRIVATE_KEY": key, "PYTHONUNBUFFERED": "1"})
         child_env.update(env or {})
+        stream = ("--ws-url", ws_url) if ws_url else ("--no-stream",)
         self.argv = [sys.executable, "-m", "reconciler", "run", "--desired", str(desired),
-                     "--state", str(state), "--log-format", "json", *extra_args]
+                     "--state", str(state), "--log-format", "json", *stream, *extra_args]
         self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, env=child_env, cwd=REPO)
         self.lines: list[str] = []
@@ -321,11 +327,19 @@ class Stack:
     state: Path
     daemons: list[DaemonProcess]
 
-    def start_daemon(self, *args: str, env: dict[str, str] | None = None) -> DaemonProcess:
+    def start_daemon(self, *args: str, env: dict[str, str] | None = None,
+                     stream: bool = False) -> DaemonProcess:
+        """A daemon on the counting proxy; with `stream`, listening to the paper exchange's
+        channels directly (the proxy speaks plain HTTP only)."""
         daemon = DaemonProcess(host=self.proxy.url, key=self.key, desired=self.desired,
-                               state=self.state, extra_args=args, env=env)
+                               state=self.state, extra_args=args, env=env,
+                               ws_url=self.ws_url if stream else None)
         self.daemons.append(daemon)
         return daemon
+
+    @property
+    def ws_url(self) -> str:
+        return self.paper.url.replace("http://", "ws://") + "/ws"
 
     def observer(self) -> Account:
         """The daemon's own account, seen directly (not through the proxy)."""

@@ -53,6 +53,7 @@ from reconciler.cli.wiring import (
     heartbeat_sender,
     make_reconciler,
     open_store_read_only,
+    stream_setup,
 )
 from reconciler.daemon import Daemon, DaemonOptions, SystemdNotifier, check_port_free, holder_pid
 from reconciler.engine import PlanReport, TickResult
@@ -252,13 +253,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             max_failures=ONCE_MAX_FAILURES if once else None,
         )
         cancel_on_stop = settings.on_shutdown is ShutdownPolicy.CANCEL
+        reconciler = make_reconciler(conn, store)
         daemon = Daemon(
-            ticker=make_reconciler(conn, store), desired_dir=settings.desired_dir,
+            ticker=reconciler, desired_dir=settings.desired_dir,
             options=options, notifier=SystemdNotifier(), metrics_port=settings.metrics_port,
             on_shutdown=(lambda: cancel_managed_orders(conn=conn, store=store))
             if cancel_on_stop else None,
             heartbeat=heartbeat_sender(conn) if settings.heartbeat else None,
             on_reload=reopen_logs,
+            stream=stream_setup(conn, reconciler),
         )
         # A long paced tick keeps making requests: that is progress, not a hang (heartbeats).
         conn.client.on_progress = daemon.health.progress
